@@ -1,0 +1,110 @@
+"""Display-only views of a body: undo Content-Encoding (bounded), pretty JSON, text or hex.
+
+Nothing here changes what is stored; the raw bytes stay exactly as received.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import brotli
+
+MAX_DECODED = 32 * 1024 * 1024  # a zip bomb stops here
+HEX_PREVIEW = 4096
+PRETTY_MAX = 2 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class DecodedBody:
+    """The body as it should be read: ``data`` after undoing ``encodings``; ``error`` in words."""
+
+    data: bytes
+    encodings: tuple[str, ...]
+    error: str | None = None
+    truncated: bool = False
+
+
+def _inflate(data: bytes, wbits: int, limit: int) -> tuple[bytes, bool]:
+    decompressor = zlib.decompressobj(wbits)
+    out = decompressor.decompress(data, limit)
+    return out, bool(decompressor.unconsumed_tail)
+
+
+def _brotli(data: bytes, limit: int) -> tuple[bytes, bool]:
+    decompressor = brotli.Decompressor()
+    out = bytearray()
+    # feed in slices so that the output check runs before a bomb fills memory
+    for start in range(0, len(data), 4096):
+        out += decompressor.process(data[start : start + 4096])
+        if len(out) > limit:
+            return bytes(out[:limit]), True
+    return bytes(out), False
+
+
+def decode_body(body: bytes, content_encoding: str | None, limit: int = MAX_DECODED) -> DecodedBody:
+    """Undo gzip, deflate and br in the order they were applied; never raises."""
+    if not content_encoding or not body:
+        return DecodedBody(body, ())
+    codings = [c.strip().lower() for c in content_encoding.split(",") if c.strip()]
+    data = body
+    applied: list[str] = []
+    for coding in reversed(codings):
+        try:
+            if coding in ("gzip", "x-gzip"):
+                data, truncated = _inflate(data, 16 + zlib.MAX_WBITS, limit)
+            elif coding == "deflate":
+                try:
+                    data, truncated = _inflate(data, zlib.MAX_WBITS, limit)
+                except zlib.error:  # raw deflate, as some senders send it
+                    data, truncated = _inflate(data, -zlib.MAX_WBITS, limit)
+            elif coding == "br":
+                data, truncated = _brotli(data, limit)
+            elif coding == "identity":
+                continue
+            else:
+                return DecodedBody(body, (), f"unsupported content-encoding {coding!r}")
+        except (zlib.error, brotli.error) as error:
+            return DecodedBody(body, (), f"could not undo {coding}: {error}")
+        applied.append(coding)
+        if truncated:
+            return DecodedBody(data, tuple(applied), f"decoded body exceeds {limit} bytes", True)
+    return DecodedBody(data, tuple(applied))
+
+
+def as_text(data: bytes) -> str | None:
+    """The body as text when it is valid UTF-8, else None."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def parse_json(data: bytes) -> tuple[bool, Any]:
+    """(True, value) when ``data`` is a UTF-8 JSON document, else (False, None)."""
+    if not data or len(data) > PRETTY_MAX * 8:
+        return False, None
+    try:
+        return True, json.loads(data)
+    except (ValueError, RecursionError):
+        return False, None
+
+
+def pretty_json(value: Any) -> str:
+    """Indented JSON with non-ASCII kept readable."""
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def hex_dump(data: bytes, limit: int = HEX_PREVIEW) -> str:
+    """A classic 16-bytes-per-line hex dump of the first ``limit`` bytes."""
+    lines = []
+    for offset in range(0, min(len(data), limit), 16):
+        chunk = data[offset : offset + 16]
+        hex_part = " ".join(f"{byte:02x}" for byte in chunk)
+        text_part = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
+        lines.append(f"{offset:08x}  {hex_part:<47}  {text_part}")
+    if len(data) > limit:
+        lines.append(f"… {len(data) - limit} more bytes")
+    return "\n".join(lines)

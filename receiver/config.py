@@ -1,0 +1,178 @@
+"""The settings table: every knob, its default, its environment variable, its bounds, its help.
+
+One table is the single source for loading (environment -> ``app.config``), for the README's
+settings section and for the limits the inspector shows. A test fails when a setting is not
+documented in the README.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configurable value: ``name`` is the app.config key, ``env`` the environment variable."""
+
+    name: str
+    default: Any
+    help: str
+    kind: type = int
+    minimum: int | None = None
+    maximum: int | None = None
+    choices: tuple[str, ...] | None = None
+
+    @property
+    def env(self) -> str:
+        return self.name
+
+    def parse(self, raw: str) -> Any:
+        """Turn an environment string into a value; raise ValueError when out of bounds."""
+        if self.kind is bool:
+            lowered = raw.strip().lower()
+            if lowered in {"1", "true", "yes", "on"}:
+                return True
+            if lowered in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(f"{self.name}: expected a boolean, got {raw!r}")
+        if self.kind is int:
+            try:
+                value = int(raw.replace("_", ""))
+            except ValueError:
+                raise ValueError(f"{self.name}: expected a whole number, got {raw!r}") from None
+            return self.check(value)
+        value = raw.strip()
+        if self.choices and value not in self.choices:
+            raise ValueError(f"{self.name}: expected one of {', '.join(self.choices)}, got {raw!r}")
+        return value
+
+    def check(self, value: Any) -> Any:
+        """Raise ValueError when a numeric value is outside the setting's bounds."""
+        if self.kind is int:
+            if self.minimum is not None and value < self.minimum:
+                raise ValueError(f"{self.name}: {value} is below the minimum {self.minimum}")
+            if self.maximum is not None and value > self.maximum:
+                raise ValueError(f"{self.name}: {value} is above the maximum {self.maximum}")
+        return value
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "RECEIVER_BODY_LIMIT",
+        10 * MIB,
+        "Largest body a bin accepts, in bytes; a larger one gets 413 and nothing is stored.",
+        minimum=1024,
+        maximum=512 * MIB,
+    ),
+    Setting(
+        "RECEIVER_DRAIN_LIMIT",
+        64 * MIB,
+        "How many bytes of an oversized body are read and discarded so that the sender sees the "
+        "413 rather than a broken pipe; past it the connection is closed.",
+        minimum=0,
+        maximum=1024 * MIB,
+    ),
+    Setting(
+        "RECEIVER_MAX_REQUESTS_PER_BIN",
+        1000,
+        "Captured requests kept per bin; the oldest are evicted beyond it.",
+        minimum=1,
+        maximum=1_000_000,
+    ),
+    Setting(
+        "RECEIVER_BIN_TTL_DAYS",
+        7,
+        "A bin expires this many days after its creation or its last request.",
+        minimum=1,
+        maximum=3650,
+    ),
+    Setting(
+        "RECEIVER_REPLAY_TIMEOUT",
+        10,
+        "Seconds a replay or forward waits for the target before it is recorded as timed out.",
+        minimum=1,
+        maximum=120,
+    ),
+    Setting(
+        "RECEIVER_MAX_RESPONSE_DELAY_MS",
+        10_000,
+        "Upper bound of a bin's custom response delay, in milliseconds.",
+        minimum=0,
+        maximum=60_000,
+    ),
+    Setting(
+        "RECEIVER_POLL_SECONDS",
+        2,
+        "How often the inspector asks for new requests.",
+        minimum=1,
+        maximum=60,
+    ),
+    Setting(
+        "RECEIVER_SQLITE_SYNCHRONOUS",
+        "NORMAL",
+        "SQLite durability: NORMAL survives a killed process; FULL also survives a power cut, "
+        "at a cost in write throughput (see the README).",
+        kind=str,
+        choices=("NORMAL", "FULL"),
+    ),
+    Setting(
+        "RECEIVER_PUBLIC_URL",
+        "",
+        "Base URL that ingest URLs are built from (e.g. https://hooks.example.com); empty means "
+        "the host of the request that asks.",
+        kind=str,
+    ),
+    Setting(
+        "RECEIVER_AUTO_MIGRATE",
+        True,
+        "Create or upgrade the database tables when the app starts.",
+        kind=bool,
+    ),
+)
+
+SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+def default_database_url(instance_path: str) -> str:
+    """The embedded default: a SQLite file in the instance folder."""
+    return "sqlite:///" + str(Path(instance_path) / "receiver.db")
+
+
+def load_settings(environ: dict[str, str] | os._Environ[str]) -> dict[str, Any]:
+    """Read every setting from ``environ``; raise ValueError naming the bad variable."""
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = environ.get(setting.env)
+        values[setting.name] = setting.default if raw in (None, "") else setting.parse(raw)
+    return values
+
+
+def load_secret_key(instance_path: str, environ: dict[str, str] | os._Environ[str]) -> str:
+    """``SECRET_KEY`` from the environment, else from ``instance/secret_key``, created once."""
+    from_env = environ.get("SECRET_KEY")
+    if from_env:
+        return from_env
+    path = Path(instance_path) / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    # write then link: link fails when another worker won the race, and never exposes a half file
+    temporary = path.with_name(f".secret_key.{os.getpid()}")
+    temporary.write_text(key)
+    os.chmod(temporary, 0o600)
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        key = path.read_text().strip()
+    finally:
+        temporary.unlink()
+    return key

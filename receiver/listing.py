@@ -1,0 +1,183 @@
+"""Keyset-paged request queries and their filters, shared by the JSON API and the inspector.
+
+Pages follow the ``(bin_id, id)`` index newest first: ``before`` continues a listing, ``after``
+asks for what arrived since (the live poller's cursor). No OFFSET, no COUNT.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import String
+from sqlalchemy import cast
+from sqlalchemy import func
+from sqlalchemy import or_
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm import defer
+from sqlalchemy.sql.elements import ColumnElement
+
+from .models import CapturedRequest
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+VALIDATION_STATUSES = ("valid", "invalid", "unknown_event", "not_json", "no_body")
+MAX_QUERY_TEXT = 200
+
+
+class FilterError(ValueError):
+    """A filter value that cannot be used; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class RequestFilter:
+    """What a person narrowed the list to; every field is optional."""
+
+    method: str | None = None
+    event: str | None = None
+    validation: str | None = None
+    q: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return any((self.method, self.event, self.validation, self.q))
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of requests, newest first; ``next`` is the ``before`` cursor of the next page."""
+
+    requests: Sequence[CapturedRequest]
+    next: int | None
+
+
+def parse_filter(
+    method: str | None, event: str | None, validation: str | None, q: str | None
+) -> RequestFilter:
+    """Check and normalise filter values.
+
+    :raise FilterError: an unknown method or validation status, or a search text too long.
+    """
+    method = (method or "").strip().upper() or None
+    if method is not None and method not in METHODS and not method.isalpha():
+        raise FilterError(f"method must be one of {', '.join(METHODS)}")
+    validation = (validation or "").strip() or None
+    if validation is not None and validation not in VALIDATION_STATUSES:
+        raise FilterError(f"validation must be one of {', '.join(VALIDATION_STATUSES)}")
+    q = (q or "").strip() or None
+    if q is not None and len(q) > MAX_QUERY_TEXT:
+        raise FilterError(f"q is at most {MAX_QUERY_TEXT} characters")
+    event = (event or "").strip()[:128] or None
+    return RequestFilter(method, event, validation, q)
+
+
+def parse_cursor(value: str | None, name: str) -> int | None:
+    """A request id cursor from a query parameter.
+
+    :raise FilterError: not a non-negative integer.
+    """
+    if value in (None, ""):
+        return None
+    try:
+        cursor = int(value)
+    except ValueError:
+        raise FilterError(f"{name} is a request id") from None
+    if cursor < 0 or cursor > 2**63 - 1:
+        raise FilterError(f"{name} is a request id")
+    return cursor
+
+
+def parse_limit(value: str | None) -> int:
+    """The page size, 1 to MAX_LIMIT.
+
+    :raise FilterError: not an integer in range.
+    """
+    if value in (None, ""):
+        return DEFAULT_LIMIT
+    try:
+        limit = int(value)
+    except ValueError:
+        raise FilterError(f"limit is an integer from 1 to {MAX_LIMIT}") from None
+    if not 1 <= limit <= MAX_LIMIT:
+        raise FilterError(f"limit is an integer from 1 to {MAX_LIMIT}")
+    return limit
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _search_clause(session: Session, text: str) -> ColumnElement[bool]:
+    """Case-insensitive match in path, query and headers; a byte match in the raw body."""
+    pattern = f"%{_like_escape(text.lower())}%"
+    needle = text.encode("utf-8")
+    if session.get_bind().dialect.name == "postgresql":
+        in_body = func.position(needle, CapturedRequest.body) > 0
+    else:
+        in_body = func.instr(CapturedRequest.body, needle) > 0
+    return or_(
+        func.lower(CapturedRequest.path).like(pattern, escape="\\"),
+        func.lower(CapturedRequest.query_string).like(pattern, escape="\\"),
+        func.lower(cast(CapturedRequest.headers, String)).like(pattern, escape="\\"),
+        in_body,
+    )
+
+
+def list_requests(
+    session: Session,
+    bin_id: str,
+    *,
+    limit: int = DEFAULT_LIMIT,
+    before: int | None = None,
+    after: int | None = None,
+    filters: RequestFilter | None = None,
+    with_body: bool = False,
+) -> Page:
+    """Requests of a bin, newest first, ``limit`` at a time.
+
+    With ``after`` alone the page holds the ``limit`` requests right after the cursor (still
+    newest first) and ``next`` is None: the caller continues with the largest id it got.
+    """
+    query = select(CapturedRequest).where(CapturedRequest.bin_id == bin_id)
+    if not with_body:
+        query = query.options(defer(CapturedRequest.body))
+    if before is not None:
+        query = query.where(CapturedRequest.id < before)
+    if after is not None:
+        query = query.where(CapturedRequest.id > after)
+    filters = filters or RequestFilter()
+    if filters.method:
+        query = query.where(CapturedRequest.method == filters.method)
+    if filters.event:
+        query = query.where(CapturedRequest.event_id == filters.event)
+    if filters.validation:
+        query = query.where(CapturedRequest.validation_status == filters.validation)
+    if filters.q:
+        query = query.where(_search_clause(session, filters.q))
+    if after is not None and before is None:
+        # a poller takes the requests right after its cursor, so that a burst is never skipped
+        rows = session.execute(query.order_by(CapturedRequest.id.asc()).limit(limit))
+        return Page(list(reversed(rows.scalars().all())), None)
+    rows = session.execute(query.order_by(CapturedRequest.id.desc()).limit(limit + 1))
+    found = list(rows.scalars())
+    has_more = len(found) > limit
+    found = found[:limit]
+    return Page(found, found[-1].id if has_more and found else None)
+
+
+def get_request(session: Session, bin_id: str, request_id: int) -> CapturedRequest | None:
+    """One captured request of this bin, or None."""
+    found = session.get(CapturedRequest, request_id)
+    if found is None or found.bin_id != bin_id:
+        return None
+    return found
+
+
+def newest_id(session: Session, bin_id: str) -> int:
+    """The id of the newest request in a bin, 0 when empty (the poller's first cursor)."""
+    value = session.execute(
+        select(func.max(CapturedRequest.id)).where(CapturedRequest.bin_id == bin_id)
+    ).scalar()
+    return int(value or 0)

@@ -1,0 +1,46 @@
+"""Signed tokens, one itsdangerous serializer per purpose, each with its own salt."""
+
+from __future__ import annotations
+
+from itsdangerous import BadSignature
+from itsdangerous import URLSafeSerializer
+
+BIN_TOKEN_SALT = "receiver.bin-token"
+RECENT_BINS_SALT = "receiver.recent-bins"
+RECENT_BINS_MAX = 20
+
+
+def bin_token(secret_key: str, bin_id: str) -> str:
+    """The bearer token that opens a private bin."""
+    return URLSafeSerializer(secret_key, salt=BIN_TOKEN_SALT).dumps(bin_id)
+
+
+def check_bin_token(secret_key: str, bin_id: str, token: str | None) -> bool:
+    """True when ``token`` was issued for ``bin_id`` by this installation."""
+    if not token:
+        return False
+    try:
+        return URLSafeSerializer(secret_key, salt=BIN_TOKEN_SALT).loads(token) == bin_id
+    except BadSignature:
+        return False
+
+
+def dump_recent_bins(secret_key: str, bins: list[tuple[str, str]]) -> str:
+    """The recent-bins cookie value: a signed list of [bin_id, token-or-empty]."""
+    serializer = URLSafeSerializer(secret_key, salt=RECENT_BINS_SALT)
+    return serializer.dumps([list(pair) for pair in bins[:RECENT_BINS_MAX]])
+
+
+def load_recent_bins(secret_key: str, value: str | None) -> list[tuple[str, str]]:
+    """The browser's recent bins, newest first; empty when the cookie is missing or forged."""
+    if not value:
+        return []
+    try:
+        loaded = URLSafeSerializer(secret_key, salt=RECENT_BINS_SALT).loads(value)
+    except BadSignature:
+        return []
+    if not isinstance(loaded, list):
+        return []
+    return [
+        (str(item[0]), str(item[1])) for item in loaded if isinstance(item, list) and len(item) == 2
+    ][:RECENT_BINS_MAX]

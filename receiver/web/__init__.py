@@ -1,0 +1,20 @@
+"""The web layer: the only modules that read ``flask.request``."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register_blueprints(app: Flask) -> None:
+    """Register every surface, the security headers and the error handlers."""
+    from . import api
+    from . import errors
+    from . import ingest
+    from . import inspector
+    from . import security
+
+    app.register_blueprint(ingest.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(inspector.bp)
+    security.init_app(app)
+    errors.init_app(app)

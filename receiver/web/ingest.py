@@ -1,0 +1,163 @@
+"""Ingest: every method on /b/<bin_id> and below is captured, committed, then answered."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Blueprint
+from flask import Response
+from flask import current_app
+from flask import request
+from werkzeug.routing import Rule
+from werkzeug.wsgi import get_input_stream
+
+from .. import bins
+from .. import serving
+from ..analysis import analyze
+from ..capture import RawRequest
+from ..capture import build_row
+from ..db import db
+from ..models import utcnow
+from ..writer import BinGone
+from .errors import json_error
+
+bp = Blueprint("ingest", __name__)
+READ_CHUNK = 64 * 1024
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": "*",
+}
+# a bin's own response is untrusted content served from our origin: never let it run
+INGEST_CSP = "sandbox; default-src 'none'"
+
+
+class BodyTooLarge(Exception):
+    """The body exceeded the limit; ``drained`` says whether all of it was read."""
+
+    def __init__(self, drained: bool) -> None:
+        super().__init__("body too large")
+        self.drained = drained
+
+
+@bp.record
+def add_any_method_rules(state: Any) -> None:
+    """Rules without a method list match every method, including unusual ones."""
+    for pattern in ("/b/<bin_id>", "/b/<bin_id>/", "/b/<bin_id>/<path:subpath>"):
+        state.app.url_map.add(Rule(pattern, endpoint="ingest.capture", methods=None))
+    state.app.view_functions["ingest.capture"] = capture
+
+
+def read_body(environ: dict[str, Any], limit: int, drain_limit: int) -> bytes:
+    """Read the whole body, chunked or not, up to ``limit`` bytes.
+
+    :raise BodyTooLarge: after draining up to ``drain_limit`` bytes so the sender can read a 413.
+    """
+    stream = get_input_stream(environ, max_content_length=None)
+    declared = environ.get("CONTENT_LENGTH")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(_drain(stream, drain_limit))
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = stream.read(READ_CHUNK)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(_drain(stream, max(0, drain_limit - size)))
+        chunks.append(chunk)
+
+
+def _drain(stream: Any, budget: int) -> bool:
+    """Read and discard up to ``budget`` bytes; True when the body ended within it."""
+    while budget > 0:
+        chunk = stream.read(min(READ_CHUNK, budget))
+        if not chunk:
+            return True
+        budget -= len(chunk)
+    return not stream.read(1)
+
+
+def raw_sub_path(environ: dict[str, Any], bin_id: str, subpath: str) -> str:
+    """The path below the bin exactly as sent (percent-escapes kept) when the server kept it."""
+    target = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if target:
+        path = target.split("?", 1)[0].split("#", 1)[0]
+        if "://" in path:  # absolute-form request target
+            path = "/" + path.split("://", 1)[1].partition("/")[2]
+        prefix = f"/b/{bin_id}"
+        if path.startswith(prefix):
+            rest = path[len(prefix) :]
+            return rest if rest.startswith("/") else "/" + rest if rest else "/"
+    return "/" + subpath if subpath else ("/" if request.path.endswith("/") else "/")
+
+
+def capture(bin_id: str, subpath: str = "") -> Response:
+    """Store the request, then answer with the bin's response (or a JSON 404/413)."""
+    config = current_app.config
+    now = utcnow()
+    with db.engine.connect() as connection:
+        target = bins.get_ingest_target(connection, bin_id, now)
+    if target is None:
+        return _with_cors(json_error(404, "bin_not_found", "no such bin, or it has expired"))
+    environ = request.environ
+    try:
+        body = read_body(environ, config["RECEIVER_BODY_LIMIT"], config["RECEIVER_DRAIN_LIMIT"])
+    except BodyTooLarge as too_large:
+        response = json_error(
+            413,
+            "payload_too_large",
+            f"the body exceeds the limit of {config['RECEIVER_BODY_LIMIT']} bytes; nothing stored",
+        )
+        if not too_large.drained:
+            response.headers["Connection"] = "close"
+        return _with_cors(response)
+    headers, _exact = serving.raw_headers(environ)
+    raw = RawRequest(
+        method=request.method,
+        path=raw_sub_path(environ, bin_id, subpath),
+        query_string=serving.raw_query(environ),
+        headers=headers,
+        body=body,
+        remote_addr=request.remote_addr,
+    )
+    row = build_row(raw, bin_id, now)
+    derived = analyze(raw, target, now)
+    row.update(derived.columns)
+    try:
+        request_id = current_app.extensions["receiver.writer"].store(row)
+    except BinGone:
+        return _with_cors(json_error(404, "bin_not_found", "no such bin, or it has expired"))
+    if derived.reject is not None:
+        return _with_cors(derived.reject(request_id))
+    answer = bins.bin_response(target, request_id, config["RECEIVER_MAX_RESPONSE_DELAY_MS"])
+    if answer.delay_ms:
+        time.sleep(answer.delay_ms / 1000)
+    if _is_preflight():
+        response = Response(status=204)
+        response.headers["Access-Control-Allow-Methods"] = request.headers.get(
+            "Access-Control-Request-Method", "*"
+        )
+        response.headers["Access-Control-Allow-Headers"] = request.headers.get(
+            "Access-Control-Request-Headers", "*"
+        )
+        response.headers["Access-Control-Max-Age"] = "600"
+    else:
+        response = Response(answer.body, status=answer.status)
+        response.headers.remove("Content-Type")
+        for name, value in answer.headers:
+            response.headers.add(name, value)
+    response.headers["X-Receiver-Request-Id"] = str(request_id)
+    return _with_cors(response)
+
+
+def _is_preflight() -> bool:
+    return request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
+
+
+def _with_cors(response: Response) -> Response:
+    for name, value in CORS_HEADERS.items():
+        response.headers.setdefault(name, value)
+    response.headers["Content-Security-Policy"] = INGEST_CSP
+    return response

@@ -1,0 +1,333 @@
+"""The htmx inspector: pages that include their partials, and the endpoints that render them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint
+from flask import Response
+from flask import abort
+from flask import current_app
+from flask import make_response
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import url_for
+
+from .. import bins
+from .. import listing
+from ..bodies import as_text
+from ..bodies import decode_body
+from ..bodies import hex_dump
+from ..bodies import parse_json
+from ..bodies import pretty_json
+from ..capture import header_value
+from ..db import db
+from ..exports import curl_needs_body_file
+from ..exports import render_curl
+from ..models import Bin
+from ..models import CapturedRequest
+from ..models import utcnow
+from ..tokens import bin_token
+from ..tokens import dump_recent_bins
+from .access import RECENT_BINS_COOKIE
+from .access import load_bin
+from .access import recent_bins
+from .htmx import is_fragment_request
+from .htmx import render_page_or_partial
+from .urls import ingest_url
+
+bp = Blueprint("inspector", __name__)
+PAGE_SIZE = 50
+STOP_POLLING = 286  # htmx stops a poller that gets this status
+
+
+def limits() -> dict[str, Any]:
+    """The settings a person should see next to a bin."""
+    config = current_app.config
+    return {
+        "body_limit": config["RECEIVER_BODY_LIMIT"],
+        "keep": config["RECEIVER_MAX_REQUESTS_PER_BIN"],
+        "ttl_days": config["RECEIVER_BIN_TTL_DAYS"],
+        "poll_seconds": config["RECEIVER_POLL_SECONDS"],
+        "max_delay_ms": config["RECEIVER_MAX_RESPONSE_DELAY_MS"],
+    }
+
+
+@bp.get("/")
+def home() -> str:
+    """Create a bin; the browser's recent bins."""
+    return render_template("pages/home.html", recent=visible_recent_bins(), error=None, form={})
+
+
+def visible_recent_bins() -> list[Bin]:
+    """The recent bins that still exist, newest first."""
+    ids = [bin_id for bin_id, _ in recent_bins()]
+    if not ids:
+        return []
+    now = utcnow()
+    found = {b.id: b for b in db.session.scalars(db.select(Bin).where(Bin.id.in_(ids)))}
+    return [found[i] for i in ids if i in found and found[i].expires_at > now]
+
+
+@bp.post("/bins")
+def bin_create() -> Response | tuple[str, int]:
+    """Create a bin from the home form and remember it (and its token) in a signed cookie."""
+    form = request.form
+    try:
+        created = bins.create_bin(
+            db.session,
+            now=utcnow(),
+            ttl_days=current_app.config["RECEIVER_BIN_TTL_DAYS"],
+            bin_id=form.get("id", "").strip() or None,
+            label=form.get("label", "").strip(),
+            private=form.get("private") == "on",
+        )
+    except bins.BinError as error:
+        db.session.rollback()
+        page = render_template(
+            "pages/home.html", recent=visible_recent_bins(), error=error.message, form=form
+        )
+        return page, 409 if error.code == "id_taken" else 400
+    db.session.commit()
+    secret = current_app.config["SECRET_KEY"]
+    token = bin_token(secret, created.id) if created.private else ""
+    remembered = [(created.id, token)] + [p for p in recent_bins() if p[0] != created.id]
+    response = redirect(url_for("inspector.bin_show", bin_id=created.id), code=303)
+    response.set_cookie(
+        RECENT_BINS_COOKIE,
+        dump_recent_bins(secret, remembered),
+        max_age=60 * 60 * 24 * 365,
+        httponly=True,
+        samesite="Lax",
+        secure=request.is_secure,
+    )
+    return response
+
+
+def list_context(found: Bin, *, before: int | None = None) -> dict[str, Any]:
+    """What the request list needs: a page of rows, the poller cursor and the filters."""
+    filters = listing.parse_filter(
+        request.args.get("method"),
+        request.args.get("event"),
+        request.args.get("validation"),
+        request.args.get("q"),
+    )
+    page = listing.list_requests(
+        db.session, found.id, limit=PAGE_SIZE, before=before, filters=filters
+    )
+    cursor = listing.newest_id(db.session, found.id) if before is None else None
+    return {
+        "bin": found,
+        "page": page,
+        "filters": filters,
+        "cursor": cursor,
+        "filter_args": filter_args(filters),
+    }
+
+
+def filter_args(filters: listing.RequestFilter) -> dict[str, str]:
+    """The active filters as query arguments, to carry on poller and paging URLs."""
+    values = {
+        "method": filters.method,
+        "event": filters.event,
+        "validation": filters.validation,
+        "q": filters.q,
+    }
+    return {key: value for key, value in values.items() if value}
+
+
+def detail_context(found: Bin, captured: CapturedRequest) -> dict[str, Any]:
+    """Everything the detail pane shows, derived from the stored bytes."""
+    decoded = decode_body(captured.body, header_value(captured.headers, "Content-Encoding"))
+    is_json, payload = parse_json(decoded.data)
+    text = as_text(decoded.data)
+    return {
+        "bin": found,
+        "req": captured,
+        "decoded": decoded,
+        "pretty": pretty_json(payload) if is_json else None,
+        "text": text,
+        "hex": hex_dump(decoded.data) if text is None else None,
+        "query_pairs": query_pairs(captured.query_string),
+        "full_url": full_url(found, captured),
+        "curl": render_curl(captured, ingest_url(found.id)),
+        "curl_needs_file": curl_needs_body_file(captured),
+    }
+
+
+def query_pairs(query_string: str) -> list[tuple[str, str]]:
+    """Decoded query parameters in order, repeated keys kept."""
+    from urllib.parse import parse_qsl
+
+    return parse_qsl(query_string, keep_blank_values=True)
+
+
+def full_url(found: Bin, captured: CapturedRequest) -> str:
+    """The URL the request was sent to."""
+    url = ingest_url(found.id) + (captured.path if captured.path != "/" else "")
+    return url + ("?" + captured.query_string if captured.query_string else "")
+
+
+@bp.get("/bins/<bin_id>")
+def bin_show(bin_id: str) -> str:
+    """The bin page: ingest URL, live list, filters, and the selected request's detail."""
+    found = load_bin(bin_id)
+    context = list_context(found)
+    selected = request.args.get("request", type=int)
+    detail = None
+    if selected is not None:
+        captured = listing.get_request(db.session, found.id, selected)
+        if captured is not None:
+            detail = detail_context(found, captured)
+    return render_template(
+        "pages/bin.html",
+        **context,
+        detail=detail,
+        limits=limits(),
+        ingest_url=ingest_url(found.id),
+    )
+
+
+@bp.get("/bins/<bin_id>/requests")
+def request_list(bin_id: str) -> Response:
+    """The filtered list (partial for htmx, the page otherwise)."""
+    found = load_bin(bin_id)
+    if not is_fragment_request():
+        return make_response(bin_show(bin_id))
+    return render_page_or_partial(
+        "pages/bin.html", "partials/_request_list.html", **list_context(found)
+    )
+
+
+@bp.get("/bins/<bin_id>/requests/poll")
+def request_poll(bin_id: str) -> Response | tuple[str, int]:
+    """New rows since the cursor plus a fresh poller; 286 stops polling for a gone bin."""
+    found = bins.get_active_bin(db.session, bin_id, utcnow())
+    if found is None:
+        return "", STOP_POLLING
+    found = load_bin(bin_id)
+    filters = listing.parse_filter(
+        request.args.get("method"),
+        request.args.get("event"),
+        request.args.get("validation"),
+        request.args.get("q"),
+    )
+    after = listing.parse_cursor(request.args.get("after"), "after") or 0
+    page = listing.list_requests(db.session, found.id, after=after, filters=filters, limit=100)
+    cursor = max([after] + [item.id for item in page.requests])
+    # filtered-out arrivals still move the cursor, or the poller would ask for them forever
+    if filters.active:
+        cursor = max(cursor, listing.newest_id(db.session, found.id))
+    response = make_response(
+        render_template(
+            "partials/_request_poll.html",
+            bin=found,
+            rows=page.requests,
+            cursor=cursor,
+            filter_args=filter_args(filters),
+            more=len(page.requests) == 100,
+        )
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/bins/<bin_id>/requests/older")
+def request_older(bin_id: str) -> str:
+    """The next page of older rows and a new "load older" control."""
+    found = load_bin(bin_id)
+    before = listing.parse_cursor(request.args.get("before"), "before")
+    context = list_context(found, before=before)
+    return render_template("partials/_request_rows.html", **context)
+
+
+@bp.get("/bins/<bin_id>/requests/<int:request_id>")
+def request_show(bin_id: str, request_id: int) -> Response:
+    """The detail pane (partial) or the bin page with this request selected."""
+    found = load_bin(bin_id)
+    captured = listing.get_request(db.session, found.id, request_id)
+    if captured is None:
+        abort(404, description="no such request in this bin")
+    if not is_fragment_request():
+        return redirect(url_for("inspector.bin_show", bin_id=bin_id, request=request_id))
+    return render_page_or_partial(
+        "pages/bin.html", "partials/_request_detail.html", detail=detail_context(found, captured)
+    )
+
+
+@bp.delete("/bins/<bin_id>/requests/<int:request_id>")
+def request_delete(bin_id: str, request_id: int) -> str:
+    """Delete one request: an empty detail pane, and the row removed out of band."""
+    found = load_bin(bin_id)
+    if not bins.delete_request(db.session, found.id, request_id):
+        abort(404, description="no such request in this bin")
+    db.session.commit()
+    return render_template("partials/_request_deleted.html", bin=found, request_id=request_id)
+
+
+@bp.post("/bins/<bin_id>/clear")
+def bin_clear(bin_id: str) -> Response:
+    """Delete every request and show the empty list."""
+    found = load_bin(bin_id)
+    bins.clear_requests(db.session, found.id)
+    db.session.commit()
+    db.session.refresh(found)
+    return render_page_or_partial(
+        "pages/bin.html", "partials/_request_list.html", **list_context(found)
+    )
+
+
+@bp.post("/bins/<bin_id>/delete")
+def bin_delete(bin_id: str) -> Response:
+    """Delete the bin and go home."""
+    found = load_bin(bin_id)
+    db.session.delete(found)
+    db.session.commit()
+    response = redirect(url_for("inspector.home"), code=303)
+    response.headers["HX-Redirect"] = url_for("inspector.home")
+    return response
+
+
+@bp.post("/bins/<bin_id>/settings")
+def bin_settings_update(bin_id: str) -> tuple[str, int] | str:
+    """Change the custom response from the settings form."""
+    found = load_bin(bin_id)
+    form = request.form
+    try:
+        status = int(form.get("status", "200"))
+        delay = int(form.get("delay_ms", "0") or 0)
+    except ValueError:
+        return settings_partial(found, "status and delay are whole numbers"), 400
+    headers = []
+    for line in form.get("headers", "").splitlines():
+        if line.strip():
+            name, sep, value = line.partition(":")
+            if not sep:
+                return settings_partial(found, f"a header line needs a colon: {line[:80]}"), 400
+            headers.append([name.strip(), value.strip()])
+    body = form.get("body", "")
+    changes = {
+        "response": {
+            "status": status,
+            "headers": headers,
+            "body": body if body != "" else None,
+            "delay_ms": delay,
+        }
+    }
+    try:
+        bins.apply_settings(
+            found, changes, max_delay_ms=current_app.config["RECEIVER_MAX_RESPONSE_DELAY_MS"]
+        )
+    except bins.BinError as error:
+        db.session.rollback()
+        return settings_partial(load_bin(bin_id), error.message), 400
+    db.session.commit()
+    return settings_partial(found, None, saved=True)
+
+
+def settings_partial(found: Bin, error: str | None, saved: bool = False) -> str:
+    """The custom-response form, with an error or a saved notice."""
+    return render_template(
+        "partials/_bin_settings.html", bin=found, error=error, saved=saved, limits=limits()
+    )

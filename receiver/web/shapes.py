@@ -1,0 +1,87 @@
+"""The JSON shapes scripts rely on (PRODUCT.md): bins and captured requests."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Any
+
+from ..bodies import as_text
+from ..models import Bin
+from ..models import CapturedRequest
+from .urls import ingest_url
+from .urls import inspect_url
+
+
+def iso(moment: datetime | None) -> str | None:
+    """ISO 8601 in UTC with microseconds and a Z."""
+    if moment is None:
+        return None
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def bin_json(found: Bin) -> dict[str, Any]:
+    """A bin as the API shows it; the signing secret is never echoed in full."""
+    signature: dict[str, Any] = {
+        "scheme": found.signature_scheme,
+        "header": found.signature_header,
+        "secret_set": bool(found.signature_secret),
+    }
+    return {
+        "id": found.id,
+        "label": found.label,
+        "private": found.private,
+        "created_at": iso(found.created_at),
+        "expires_at": iso(found.expires_at),
+        "last_request_at": iso(found.last_request_at),
+        "request_count": found.request_count,
+        "ingest_url": ingest_url(found.id),
+        "inspect_url": inspect_url(found.id),
+        "provider": found.provider,
+        "event": found.event,
+        "strict_validation": found.strict_validation,
+        "response": {
+            "status": found.response_status,
+            "headers": [list(pair) for pair in found.response_headers or []],
+            "body": found.response_body,
+            "delay_ms": found.response_delay_ms,
+        },
+        "signature": signature,
+        "forward_url": found.forward_url,
+    }
+
+
+def request_json(captured: CapturedRequest, *, with_body: bool) -> dict[str, Any]:
+    """A captured request; the list leaves out the body fields."""
+    shape: dict[str, Any] = {
+        "id": captured.id,
+        "bin_id": captured.bin_id,
+        "received_at": iso(captured.received_at),
+        "method": captured.method,
+        "path": captured.path,
+        "query_string": captured.query_string,
+        "headers": [list(pair) for pair in captured.headers],
+        "content_type": captured.content_type,
+        "size": captured.size,
+        "remote_addr": captured.remote_addr,
+        "event": {
+            "provider": captured.event_provider,
+            "event": captured.event_id,
+            "candidates": (captured.validation or {}).get("candidates", []),
+        },
+        "validation": captured.validation
+        or {
+            "status": captured.validation_status,
+            "provider": None,
+            "event": None,
+            "candidates": [],
+            "errors": [],
+            "warnings": [],
+        },
+        "signature": captured.signature
+        or {"status": "not_configured", "scheme": None, "reason": None},
+    }
+    if with_body:
+        shape["body_text"] = as_text(captured.body)
+        shape["body_base64"] = base64.b64encode(captured.body).decode("ascii")
+    return shape
