@@ -11,10 +11,14 @@ bind = os.environ.get("RECEIVER_BIND", "127.0.0.1:5000")
 worker_class = "gthread"
 workers = int(os.environ.get("RECEIVER_WORKERS", "2"))
 threads = int(os.environ.get("RECEIVER_THREADS", "4"))
+# webhook senders put long signed query strings in URLs: allow gunicorn's largest bounded line
+limit_request_line = 8190
 # keep header names that contain an underscore: a capture tool must show what was sent
 header_map = "dangerous"
 # the live inspector polls; keep-alive saves a handshake per poll
 keepalive = 5
+# the runtime control socket (gunicorn 25+) is not used, and parallel servers would share its path
+control_socket_disable = True
 accesslog = os.environ.get("RECEIVER_ACCESS_LOG") or None
 
 

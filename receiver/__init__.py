@@ -17,8 +17,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from . import config
     from . import db
     from . import migrate
+    from .capture_store import CaptureStore
     from .web import register_blueprints
-    from .writer import CaptureWriter
 
     # project-root templates/ and static/: relative folders would resolve inside the package
     app = Flask(
@@ -48,10 +48,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app)
     with app.app_context():
-        app.extensions["receiver.writer"] = CaptureWriter(
-            db.db.engine,
+        engine = db.db.engine
+        lock = engine.url.database + ".writelock" if url.startswith("sqlite:///") else None
+        app.extensions["receiver.capture"] = CaptureStore(
+            engine,
             keep_per_bin=app.config["RECEIVER_MAX_REQUESTS_PER_BIN"],
             ttl_days=app.config["RECEIVER_BIN_TTL_DAYS"],
+            lock_path=lock,
         )
     register_blueprints(app)
     cli.init_app(app)

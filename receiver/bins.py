@@ -13,10 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete
-from sqlalchemy import select
 from sqlalchemy import update
-from sqlalchemy.engine import Connection
-from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from .models import Bin
@@ -116,31 +113,6 @@ def get_active_bin(session: Session, bin_id: str, now: datetime) -> Bin | None:
     if found is None or found.expires_at <= now:
         return None
     return found
-
-
-INGEST_COLUMNS = (
-    Bin.id,
-    Bin.expires_at,
-    Bin.provider,
-    Bin.event,
-    Bin.strict_validation,
-    Bin.response_status,
-    Bin.response_headers,
-    Bin.response_body,
-    Bin.response_delay_ms,
-    Bin.signature_scheme,
-    Bin.signature_secret,
-    Bin.signature_header,
-    Bin.forward_url,
-)
-
-
-def get_ingest_target(connection: Connection, bin_id: str, now: datetime) -> Row[Any] | None:
-    """The columns the capture path needs, read with Core for speed; None when unknown/expired."""
-    row = connection.execute(select(*INGEST_COLUMNS).where(Bin.id == bin_id)).first()
-    if row is None or row.expires_at <= now:
-        return None
-    return row
 
 
 def bin_response(target: Any, request_id: int, max_delay_ms: int) -> BinResponse:

@@ -97,6 +97,8 @@ class CapturedRequest(db.Model):
         Index("ix_captured_request_bin_id_id", "bin_id", "id"),
         Index("ix_captured_request_bin_id_event_id", "bin_id", "event_id", "id"),
         Index("ix_captured_request_bin_id_validation_status", "bin_id", "validation_status", "id"),
+        # ids are cursors for pollers: never hand out the id of a deleted request again
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -29,7 +29,7 @@ TABLES = ("replay", "captured_request", "user_schema", "bin")
 
 def close_app(app: Flask) -> None:
     """Stop the app's writer thread and close its pooled connections."""
-    app.extensions["receiver.writer"].close()
+    app.extensions["receiver.capture"].close()
     with app.app_context():
         from receiver.db import db
 
@@ -65,12 +65,15 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> str:
-    """A PostgreSQL schema of this test worker's own, migrated once per session."""
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL schema of this test process's own, migrated once per session, then dropped.
+
+    The process id keeps parallel runs (xdist workers, or two sessions on one machine) apart.
+    """
     base = os.environ.get(PG_ENV)
     if not base:
         pytest.skip(f"PostgreSQL tests need {PG_ENV} (e.g. postgresql://postgres@127.0.0.1/test)")
-    schema = f"receiver_test_{worker_id()}"
+    schema = f"receiver_test_{worker_id()}_{os.getpid()}"
     base = "postgresql+psycopg://" + base.split("://", 1)[1]
     engine = sa.create_engine(base)
     with engine.begin() as connection:
@@ -82,7 +85,11 @@ def postgres_url() -> str:
     app = create_app(base_config(url))
     upgrade_database(app)
     close_app(app)
-    return url
+    yield url
+    engine = sa.create_engine(base)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -17,9 +17,8 @@ from .. import serving
 from ..analysis import analyze
 from ..capture import RawRequest
 from ..capture import build_row
-from ..db import db
+from ..capture_store import BinGone
 from ..models import utcnow
-from ..writer import BinGone
 from .errors import json_error
 
 bp = Blueprint("ingest", __name__)
@@ -97,8 +96,8 @@ def capture(bin_id: str, subpath: str = "") -> Response:
     """Store the request, then answer with the bin's response (or a JSON 404/413)."""
     config = current_app.config
     now = utcnow()
-    with db.engine.connect() as connection:
-        target = bins.get_ingest_target(connection, bin_id, now)
+    store = current_app.extensions["receiver.capture"]
+    target = store.lookup(bin_id, now)
     if target is None:
         return _with_cors(json_error(404, "bin_not_found", "no such bin, or it has expired"))
     environ = request.environ
@@ -126,7 +125,7 @@ def capture(bin_id: str, subpath: str = "") -> Response:
     derived = analyze(raw, target, now)
     row.update(derived.columns)
     try:
-        request_id = current_app.extensions["receiver.writer"].store(row)
+        request_id = store.store(row)
     except BinGone:
         return _with_cors(json_error(404, "bin_not_found", "no such bin, or it has expired"))
     if derived.reject is not None:

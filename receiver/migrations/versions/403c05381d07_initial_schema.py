@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 01517fd4b102
+Revision ID: 403c05381d07
 Revises: 
-Create Date: 2026-11-25 22:41:00.735752
+Create Date: 2026-11-25 22:50:16.526868
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '01517fd4b102'
+revision = '403c05381d07'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -73,7 +73,8 @@ def upgrade():
     sa.Column('signature_status', sa.String(length=16), nullable=True),
     sa.Column('signature', sa.JSON(), nullable=True),
     sa.ForeignKeyConstraint(['bin_id'], ['bin.id'], name=op.f('fk_captured_request_bin_id_bin'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_captured_request'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_captured_request')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('captured_request', schema=None) as batch_op:
         batch_op.create_index('ix_captured_request_bin_id_event_id', ['bin_id', 'event_id', 'id'], unique=False)

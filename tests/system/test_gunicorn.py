@@ -1,0 +1,183 @@
+"""Real gunicorn processes: the byte-exact matrix, concurrency on SQLite, crash durability."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from bytecases import CASES
+from bytecases import assert_stored
+from bytecases import send
+
+from receiver import PROJECT_ROOT
+
+pytestmark = pytest.mark.system
+GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Gunicorn:
+    """A gunicorn master with its workers, on the test's database."""
+
+    def __init__(self, database_url: str, log: Path, workers: int = 4) -> None:
+        self.database_url = database_url
+        self.log = log
+        self.workers = workers
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_file = None
+
+    def start(self) -> Gunicorn:
+        env = {
+            **os.environ,
+            "DATABASE_URL": self.database_url,
+            "SECRET_KEY": "gunicorn-test-secret",
+            "RECEIVER_AUTO_MIGRATE": "1",
+        }
+        self.log_file = self.log.open("ab")
+        self.process = subprocess.Popen(
+            [
+                GUNICORN,
+                "-c",
+                "gunicorn.conf.py",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(self.workers),
+                "app:app",
+            ],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=self.log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(self.url("/api/catalog_probe"), timeout=1)
+            except urllib.error.HTTPError:
+                return self  # any HTTP answer means a worker is serving
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"gunicorn did not start: {self.log.read_text()[-2000:]}")
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def api(self, method: str, path: str, body: dict | None = None) -> dict:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.url(path), data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read() or b"null")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, sig)
+            self.process.wait(15)
+        if self.log_file:
+            self.log_file.close()
+
+
+@pytest.fixture
+def gunicorn(database_url, tmp_path):
+    server = Gunicorn(database_url, tmp_path / "gunicorn.log").start()
+    yield server
+    server.stop()
+
+
+def test_gunicorn_stores_every_byte_of_the_matrix(gunicorn):
+    bin_id = gunicorn.api("POST", "/api/bins", {})["id"]
+    for case in CASES:
+        status, _, _ = send("127.0.0.1", gunicorn.port, bin_id, case)
+        assert status == 200, case.name
+    listed = gunicorn.api("GET", f"/api/bins/{bin_id}/requests?limit=100")["requests"]
+    assert len(listed) == len(CASES)
+    for case, summary in zip(CASES, reversed(listed), strict=True):
+        stored = gunicorn.api("GET", f"/api/bins/{bin_id}/requests/{summary['id']}")
+        # gunicorn's parser upper-cases header names; order, duplicates and values are kept
+        assert_stored(stored, case, upper_names=True)
+
+
+def test_gunicorn_keeps_repeated_and_underscore_headers(gunicorn):
+    case = next(c for c in CASES if c.name == "repeated-headers")
+    bin_id = gunicorn.api("POST", "/api/bins", {})["id"]
+    send("127.0.0.1", gunicorn.port, bin_id, case)
+    (summary,) = gunicorn.api("GET", f"/api/bins/{bin_id}/requests")["requests"]
+    headers = gunicorn.api("GET", f"/api/bins/{bin_id}/requests/{summary['id']}")["headers"]
+    assert [v for n, v in headers if n == "X-REPEAT"] == ["one", "two, with comma", "three"]
+    assert ["X_UNDER_SCORE", "kept"] in headers
+
+
+def test_500_requests_from_16_clients_are_all_answered_and_stored(gunicorn):
+    bin_id = gunicorn.api("POST", "/api/bins", {})["id"]
+    url = gunicorn.url(f"/b/{bin_id}/load")
+
+    def post(number: int) -> tuple[int, str]:
+        body = json.dumps({"n": number}).encode()
+        request = urllib.request.Request(url, data=body, method="POST")
+        request.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())["request_id"]
+
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(post, range(500)))
+    assert all(status == 200 for status, _ in answers)
+    ids = {int(request_id) for _, request_id in answers}
+    assert len(ids) == 500
+    stored: set[int] = set()
+    bodies: set[int] = set()
+    cursor = ""
+    while True:
+        page = gunicorn.api("GET", f"/api/bins/{bin_id}/requests?limit=500{cursor}")
+        stored |= {item["id"] for item in page["requests"]}
+        if page["next"] is None:
+            break
+        cursor = f"&before={page['next']}"
+    assert stored == ids
+    for request_id in list(ids)[:25]:
+        detail = gunicorn.api("GET", f"/api/bins/{bin_id}/requests/{request_id}")
+        bodies.add(json.loads(base64.b64decode(detail["body_base64"]))["n"])
+    assert len(bodies) == 25
+    assert gunicorn.api("GET", f"/api/bins/{bin_id}")["request_count"] == 500
+    log = gunicorn.log.read_text()
+    assert "database is locked" not in log
+    assert "Traceback" not in log
+
+
+def test_answered_requests_survive_killing_every_process(database_url, tmp_path):
+    """SIGKILL the master and its workers right after the answers: every 2xx is in the database."""
+    first = Gunicorn(database_url, tmp_path / "first.log", workers=2).start()
+    bin_id = first.api("POST", "/api/bins", {})["id"]
+    answered = []
+    for number in range(40):
+        request = urllib.request.Request(
+            first.url(f"/b/{bin_id}"), data=b'{"n": %d}' % number, method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            answered.append(int(json.loads(response.read())["request_id"]))
+    first.stop(signal.SIGKILL)
+
+    second = Gunicorn(database_url, tmp_path / "second.log", workers=1).start()
+    try:
+        page = second.api("GET", f"/api/bins/{bin_id}/requests?limit=100")
+        assert sorted(item["id"] for item in page["requests"]) == sorted(answered)
+    finally:
+        second.stop()
