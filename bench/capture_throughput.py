@@ -50,7 +50,11 @@ def wait_for(url: str) -> None:
 
 def start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        argv, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+        argv,
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
 
@@ -63,9 +67,21 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 def run_wrk(url: str, seconds: int, connections: int) -> dict[str, float]:
     """Run wrk and parse req/s, p50/p90/p99 (ms), total requests and non-2xx."""
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s",
-         "-s", str(ROOT / "bench" / "payload.lua"), url],
-        capture_output=True, text=True, check=True,
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "--timeout",
+            "10s",
+            "-s",
+            str(ROOT / "bench" / "payload.lua"),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
 
     def ms(label: str) -> float:
@@ -97,15 +113,22 @@ def main() -> int:
         print("wrk is not installed: apt-get install wrk", file=sys.stderr)
         return 2
     work = Path(tempfile.mkdtemp(prefix="receiver-bench-"))
-    server = ["--workers", str(args.workers), "--threads", str(args.threads),
-              "--worker-class", "gthread"]
+    server = [
+        "--workers",
+        str(args.workers),
+        "--threads",
+        str(args.threads),
+        "--worker-class",
+        "gthread",
+    ]
     results: dict[str, dict[str, float]] = {}
 
     # the baseline: a bare flask app that answers and stores nothing
     port = free_port()
     bare = start(
         [GUNICORN, *server, "--bind", f"127.0.0.1:{port}", "--chdir", "bench", "bare_app:app"],
-        dict(os.environ), work / "bare.log",
+        dict(os.environ),
+        work / "bare.log",
     )
     try:
         wait_for(f"http://127.0.0.1:{port}/")
@@ -118,18 +141,25 @@ def main() -> int:
 
     # receiver: the real capture path, on a fresh SQLite file
     database = work / "receiver.db"
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}", "SECRET_KEY": "bench",
-           "RECEIVER_SQLITE_SYNCHRONOUS": args.synchronous,
-           "RECEIVER_MAX_REQUESTS_PER_BIN": "1000000"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{database}",
+        "SECRET_KEY": "bench",
+        "RECEIVER_SQLITE_SYNCHRONOUS": args.synchronous,
+        "RECEIVER_MAX_REQUESTS_PER_BIN": "1000000",
+    }
     port = free_port()
     receiver = start(
         [GUNICORN, "-c", "gunicorn.conf.py", *server, "--bind", f"127.0.0.1:{port}", "app:app"],
-        env, work / "receiver.log",
+        env,
+        work / "receiver.log",
     )
     try:
         wait_for(f"http://127.0.0.1:{port}/")
         request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/api/bins", data=b"{}", method="POST",
+            f"http://127.0.0.1:{port}/api/bins",
+            data=b"{}",
+            method="POST",
             headers={"Content-Type": "application/json"},
         )
         bin_id = json.loads(urllib.request.urlopen(request).read())["id"]
@@ -145,20 +175,27 @@ def main() -> int:
         stop(receiver)
     log = (work / "receiver.log").read_text()
 
-    print(f"gunicorn gthread {args.workers}x{args.threads}, wrk -c{args.connections} "
-          f"-d{args.seconds}s, 470-byte JSON POST, SQLite synchronous={args.synchronous}")
+    print(
+        f"gunicorn gthread {args.workers}x{args.threads}, wrk -c{args.connections} "
+        f"-d{args.seconds}s, 470-byte JSON POST, SQLite synchronous={args.synchronous}"
+    )
     print(f"{'':12} {'req/s':>9} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
     for name, r in results.items():
-        print(f"{name:12} {r['rps']:9.0f} {r['p50']:8.2f} {r['p90']:8.2f} {r['p99']:8.2f} "
-              f"{r['non2xx'] + r['socket_errors']:8d}")
+        print(
+            f"{name:12} {r['rps']:9.0f} {r['p50']:8.2f} {r['p90']:8.2f} {r['p99']:8.2f} "
+            f"{r['non2xx'] + r['socket_errors']:8d}"
+        )
     bare_r, ours = results["bare flask"], results["receiver"]
     answered = ours["requests"] - ours["non2xx"]
     stored = after - before
     print(f"throughput ratio receiver/bare: {ours['rps'] / bare_r['rps']:.2f} (target >= 0.75)")
     print(f"p99 ratio receiver/bare:        {ours['p99'] / bare_r['p99']:.2f} (target <= 2.0)")
-    print(f"2xx answered {answered}, rows stored {stored}: "
-          f"{'none lost' if stored >= answered else 'LOST ' + str(answered - stored)}")
-    print(f"'database is locked' in the server log: {'yes' if 'database is locked' in log else 'no'}")
+    print(
+        f"2xx answered {answered}, rows stored {stored}: "
+        f"{'none lost' if stored >= answered else 'LOST ' + str(answered - stored)}"
+    )
+    locked = "yes" if "database is locked" in log else "no"
+    print(f"'database is locked' in the server log: {locked}")
     shutil.rmtree(work, ignore_errors=True)
     return 0 if stored >= answered else 1
 
