@@ -175,6 +175,16 @@ def get_request(session: Session, bin_id: str, request_id: int) -> CapturedReque
     return found
 
 
+def has_newer(session: Session, bin_id: str, after: int) -> bool:
+    """True when the bin holds a request with an id above ``after`` (one index probe)."""
+    probe = (
+        select(CapturedRequest.id)
+        .where(CapturedRequest.bin_id == bin_id, CapturedRequest.id > after)
+        .limit(1)
+    )
+    return session.execute(probe).first() is not None
+
+
 def newest_id(session: Session, bin_id: str) -> int:
     """The id of the newest request in a bin, 0 when empty (the poller's first cursor)."""
     value = session.execute(

@@ -31,6 +31,7 @@ from ..models import utcnow
 from ..tokens import bin_token
 from ..tokens import dump_recent_bins
 from .access import RECENT_BINS_COOKIE
+from .access import can_access
 from .access import load_bin
 from .access import recent_bins
 from .htmx import is_fragment_request
@@ -40,6 +41,7 @@ from .urls import ingest_url
 bp = Blueprint("inspector", __name__)
 PAGE_SIZE = 50
 STOP_POLLING = 286  # htmx stops a poller that gets this status
+POLL_BATCH = 100
 
 
 def limits() -> dict[str, Any]:
@@ -206,7 +208,8 @@ def request_poll(bin_id: str) -> Response | tuple[str, int]:
     found = bins.get_active_bin(db.session, bin_id, utcnow())
     if found is None:
         return "", STOP_POLLING
-    found = load_bin(bin_id)
+    if not can_access(found):
+        abort(404, description="no such bin, or it has expired")
     filters = listing.parse_filter(
         request.args.get("method"),
         request.args.get("event"),
@@ -214,19 +217,26 @@ def request_poll(bin_id: str) -> Response | tuple[str, int]:
         request.args.get("q"),
     )
     after = listing.parse_cursor(request.args.get("after"), "after") or 0
-    page = listing.list_requests(db.session, found.id, after=after, filters=filters, limit=100)
-    cursor = max([after] + [item.id for item in page.requests])
-    # filtered-out arrivals still move the cursor, or the poller would ask for them forever
-    if filters.active:
-        cursor = max(cursor, listing.newest_id(db.session, found.id))
+    rows: list[CapturedRequest] = []
+    cursor = after
+    # the common answer is "nothing new": one probe of the (bin_id, id) index decides it
+    if listing.has_newer(db.session, found.id, after):
+        page = listing.list_requests(
+            db.session, found.id, after=after, filters=filters, limit=POLL_BATCH
+        )
+        rows = list(page.requests)
+        cursor = max([after] + [item.id for item in rows])
+        # filtered-out arrivals still move the cursor, or the poller would ask for them forever
+        if filters.active and len(rows) < POLL_BATCH:
+            cursor = max(cursor, listing.newest_id(db.session, found.id))
     response = make_response(
         render_template(
             "partials/_request_poll.html",
             bin=found,
-            rows=page.requests,
+            rows=rows,
             cursor=cursor,
             filter_args=filter_args(filters),
-            more=len(page.requests) == 100,
+            more=len(rows) == POLL_BATCH,
         )
     )
     response.headers["Cache-Control"] = "no-store"
