@@ -18,6 +18,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from . import db
     from . import migrate
     from .capture_store import CaptureStore
+    from .user_schemas import CatalogCache
     from .web import register_blueprints
 
     # project-root templates/ and static/: relative folders would resolve inside the package
@@ -56,6 +57,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             ttl_days=app.config["RECEIVER_BIN_TTL_DAYS"],
             lock_path=lock,
         )
+    app.extensions["receiver.catalog"] = CatalogCache()
     register_blueprints(app)
     cli.init_app(app)
     if app.config["RECEIVER_AUTO_MIGRATE"]:

@@ -42,6 +42,7 @@ from sqlalchemy.engine import Engine
 
 from .models import Bin
 from .models import CapturedRequest
+from .user_schemas import version_query
 
 MAX_BATCH = 256
 bins_table = Bin.__table__
@@ -164,6 +165,7 @@ class CaptureStore:
             .returning(requests_table.c.id),
             {name: requests_table.c[name].type for name in INSERT_COLUMNS},
         )
+        self._schema_version = CompiledStatement(self.engine, version_query(), {})
         self._insert_with_id = CompiledStatement(
             self.engine,
             insert(requests_table).values(
@@ -255,6 +257,15 @@ class CaptureStore:
         if target.expires_at <= now:
             return None
         return target
+
+    def user_schema_version(self) -> tuple[Any, ...]:
+        """The user-schema table's change marker (see ``user_schemas.CatalogCache``)."""
+        cursor = self._reader().cursor()
+        try:
+            cursor.execute(self._schema_version.sql, self._schema_version.params({}))
+            return tuple(cursor.fetchone())
+        finally:
+            cursor.close()
 
     # -- group commit --------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import String
 from sqlalchemy import cast
 from sqlalchemy import func
+from sqlalchemy import literal
 from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -151,7 +152,14 @@ def list_requests(
     if filters.method:
         query = query.where(CapturedRequest.method == filters.method)
     if filters.event:
-        query = query.where(CapturedRequest.event_id == filters.event)
+        # an ambiguous capture stores every candidate, joined by "|"
+        joined = literal("|") + CapturedRequest.event_id + literal("|")
+        query = query.where(
+            or_(
+                CapturedRequest.event_id == filters.event,
+                joined.like(f"%|{_like_escape(filters.event)}|%", escape="\\"),
+            )
+        )
     if filters.validation:
         query = query.where(CapturedRequest.validation_status == filters.validation)
     if filters.q:

@@ -14,13 +14,23 @@ from flask import url_for
 
 from .. import bins
 from .. import listing
+from ..capture_store import BinGone
+from ..catalog import Event
 from ..db import db
 from ..models import utcnow
+from ..samples import sample_request
 from ..tokens import bin_token
+from ..user_schemas import UserSchemaError
+from ..user_schemas import save_user_schema
+from ..validation import validate_body
 from .access import load_bin
 from .errors import json_error
+from .ingest import record
 from .shapes import bin_json
 from .shapes import request_json
+from .state import capture_store
+from .state import current_catalog
+from .urls import ingest_url
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -193,3 +203,131 @@ def request_delete(bin_id: str, request_id: int) -> tuple[str, int]:
         abort(404, description="no such request in this bin")
     db.session.commit()
     return "", 204
+
+
+# -- catalog, validation, sending -------------------------------------------------------------
+
+
+@bp.errorhandler(UserSchemaError)
+def handle_user_schema_error(error: UserSchemaError) -> Response:
+    return json_error(400, "invalid_schema", str(error))
+
+
+def event_summary(event: Event) -> dict[str, Any]:
+    """One event in the catalog listing."""
+    return {
+        "id": event.id,
+        "description": event.description,
+        "documented": event.documented,
+        "user_defined": event.user_defined,
+    }
+
+
+@bp.get("/catalog")
+def catalog_list() -> Response:
+    """Providers and their events."""
+    catalog = current_catalog()
+    return jsonify(
+        {
+            "providers": [
+                {
+                    "id": provider.id,
+                    "name": provider.name,
+                    "user_defined": provider.user_defined,
+                    "signature": provider.signature,
+                    "events": [event_summary(event) for event in provider.events.values()],
+                }
+                for provider in catalog.providers.values()
+            ]
+        }
+    )
+
+
+def load_event(provider: str, event: str) -> Event:
+    """A catalog event.
+
+    :raise 404: unknown provider or event.
+    """
+    found = current_catalog().get(provider, event)
+    if found is None:
+        abort(404, description=f"no event {event!r} for provider {provider!r} in the catalog")
+    return found
+
+
+@bp.get("/catalog/<provider>/<event>")
+def catalog_event_show(provider: str, event: str) -> Response:
+    """One event: its schema, its example and where both come from."""
+    found = load_event(provider, event)
+    return jsonify(
+        {
+            "provider": found.provider_id,
+            "event": found.id,
+            "description": found.description,
+            "documented": found.documented,
+            "user_defined": found.user_defined,
+            "schema": found.schema,
+            "example": found.example,
+            "source": found.source,
+        }
+    )
+
+
+@bp.put("/catalog/<provider>/<event>")
+def catalog_event_put(provider: str, event: str) -> tuple[Response, int]:
+    """Add or replace a user schema (a schema, or ``{schema, example?, description?}``)."""
+    body = request.get_json(silent=True)
+    if body is None:
+        raise ApiError(400, "invalid_json", "the request body must be a JSON object")
+    existed = current_catalog().get(provider, event) is not None
+    save_user_schema(db.session, provider, event, body)
+    db.session.commit()
+    return catalog_event_show(provider, event), 200 if existed else 201
+
+
+@bp.post("/validate")
+def payload_validate() -> Response:
+    """Validate any body against the catalog; stateless, 200 whatever the verdict."""
+    provider = request.args.get("provider") or None
+    event = request.args.get("event") or None
+    if event and provider and current_catalog().get(provider, event) is None:
+        raise ApiError(404, "unknown_event", f"no event {event!r} for provider {provider!r}")
+    result = validate_body(
+        current_catalog(),
+        request.get_data(cache=False),
+        provider=provider,
+        event=event,
+        headers=list(request.headers.items()),
+    )
+    return jsonify(result.to_dict())
+
+
+@bp.post("/bins/<bin_id>/send")
+def bin_send(bin_id: str) -> tuple[Response, int]:
+    """Deliver a catalog example into the bin as the provider would (signed if configured)."""
+    load_bin(bin_id)
+    body = json_body()
+    provider, event = body.get("provider"), body.get("event")
+    if not isinstance(provider, str) or not isinstance(event, str):
+        raise ApiError(400, "invalid_request", "send needs {provider, event} as strings")
+    found = load_event(provider, event)
+    now = utcnow()
+    target = capture_store().lookup(bin_id, now)
+    if target is None:
+        abort(404, description="no such bin, or it has expired")
+    url = ingest_url(bin_id)
+    raw = sample_request(
+        current_catalog(),
+        found,
+        now=now,
+        host=request.host,
+        scheme=target.signature_scheme,
+        secret=target.signature_secret,
+        header=target.signature_header,
+        url=url,
+    )
+    try:
+        request_id, _ = record(target, raw, now)
+    except BinGone:
+        abort(404, description="no such bin, or it has expired")
+    captured = listing.get_request(db.session, bin_id, request_id)
+    return jsonify(request_json(captured, with_body=True)), 201
