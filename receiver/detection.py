@@ -8,11 +8,15 @@ Rules live in data, in each provider's ``provider.json`` under ``"detection"``::
         "any_present": ["/created_at", "/created_by"],  # at least one must resolve (optional)
         "equals": {"/build/status": "failed"},       # the value at each pointer must be equal
         "events": ["EVENT_A", "EVENT_B"],            # the rule's candidates, or:
-        "event_from": "/name"}                       # the candidate is the value at this pointer
+        "event_from": "/name",                       # the candidate is the value at this pointer
+        "fallback": true}                            # see below
      ]}
 
 A payload matches a rule when all its conditions hold; the candidates of a provider are the
-events of every rule that matches, in rule order, without duplicates.
+events of every rule that matches, in rule order, without duplicates. Fallback rules count only
+when no other rule matched, and then only the first fallback rule that matches: they name the
+events a payload of a known shape could be when one of its values is new (an Appery build with
+an undocumented status), so that it is checked against them and found invalid, not unknown.
 """
 
 from __future__ import annotations
@@ -113,6 +117,7 @@ class _Rule:
     equals: tuple[tuple[tuple[str, ...], Any], ...]
     events: tuple[str, ...]
     event_from: str | None
+    fallback: bool = False
 
 
 def _split(pointer: str) -> tuple[str, ...]:
@@ -140,6 +145,7 @@ def _rules_of(provider: Provider) -> tuple[_Rule, ...]:
             equals=tuple((_split(p), v) for p, v in rule.get("equals", {}).items()),
             events=tuple(rule.get("events", ())),
             event_from=rule.get("event_from"),
+            fallback=bool(rule.get("fallback", False)),
         )
         for rule in detection.get("rules", ())
     )
@@ -157,7 +163,12 @@ def _match_provider(provider: Provider, payload: Any) -> Detection | None:
     unlisted: str | None = None
     unlisted_path = ""
     matched = False
-    for rule in _rules_of(provider):
+    rules = _rules_of(provider)
+    primary = [rule for rule in rules if not rule.fallback]
+    if not any(_rule_matches(rule, payload) for rule in primary):
+        fallbacks = [rule for rule in rules if rule.fallback and _rule_matches(rule, payload)]
+        primary = fallbacks[:1]
+    for rule in primary:
         if not _rule_matches(rule, payload):
             continue
         matched = True

@@ -11,6 +11,7 @@ from receiver.catalog import UserSchemaSpec
 from receiver.catalog import load_catalog
 from receiver.detection import Detection
 from receiver.detection import detect_event
+from receiver.validation import validate_payload
 
 CATALOG = load_catalog()
 EVENTS = list(CATALOG.events())
@@ -85,16 +86,25 @@ def test_appery_build_event_comes_from_platform_and_status(platform, status, exp
 
 
 @pytest.mark.parametrize("status", ["queued", None, 1])
-def test_appery_build_with_an_undocumented_status_is_unknown(status):
+def test_appery_build_with_an_undocumented_status_falls_back_to_its_platforms_builds(status):
     payload = example("appery", "PROJECT_BUILD_IOS_FAIL")
     payload["build"]["status"] = status
-    assert detect_event(CATALOG, payload) == Detection(None, None, [])
+    detection = detect_event(CATALOG, payload)
+    assert detection.provider == "appery" and detection.event is None
+    assert detection.candidates == [
+        "PROJECT_BUILD_IOS_START",
+        "PROJECT_BUILD_IOS_SUCCESS",
+        "PROJECT_BUILD_IOS_FAIL",
+    ]
 
 
 def test_no_documented_ios_abort_event_exists():
+    """An iOS abort is not documented: it is checked against the iOS builds, never detected."""
     payload = example("appery", "PROJECT_BUILD_ANDROID_ABORT")
     payload["build"]["platform"] = "ios"
-    assert detect_event(CATALOG, payload).candidates == []
+    detection = detect_event(CATALOG, payload)
+    assert "PROJECT_BUILD_IOS_ABORT" not in detection.candidates
+    assert detection.event is None
 
 
 @pytest.mark.parametrize(
@@ -197,3 +207,43 @@ def test_user_schema_for_an_apitree_name_is_detected_from_the_payload():
     payload = example("apitree", "api.created")
     payload["name"] = "api.renamed"
     assert detect_event(catalog, payload) == Detection("apitree", "api.renamed", ["api.renamed"])
+
+
+@pytest.mark.parametrize(
+    ("platform", "expected"),
+    [
+        ("ios", ["PROJECT_BUILD_IOS_START", "PROJECT_BUILD_IOS_SUCCESS", "PROJECT_BUILD_IOS_FAIL"]),
+        (
+            "android",
+            [
+                "PROJECT_BUILD_ANDROID_START",
+                "PROJECT_BUILD_ANDROID_SUCCESS",
+                "PROJECT_BUILD_ANDROID_ABORT",
+                "PROJECT_BUILD_ANDROID_FAIL",
+            ],
+        ),
+    ],
+)
+def test_a_build_with_an_undocumented_status_is_checked_against_its_platforms_builds(
+    platform, expected
+):
+    """A new status value makes the payload invalid against the build events, not unknown."""
+    catalog = load_catalog()
+    payload = copy.deepcopy(catalog.get("appery", "PROJECT_BUILD_IOS_FAIL").example)
+    payload["build"]["platform"] = platform
+    payload["build"]["status"] = "exploded"
+    detection = detect_event(catalog, payload)
+    assert detection.provider == "appery"
+    assert detection.candidates == expected
+    result = validate_payload(catalog, payload)
+    assert result.status == "invalid"
+    assert any(issue.path == "/build/status" for issue in result.errors)
+
+
+def test_a_build_of_an_unknown_platform_is_checked_against_every_build_event():
+    catalog = load_catalog()
+    payload = copy.deepcopy(catalog.get("appery", "PROJECT_BUILD_IOS_FAIL").example)
+    payload["build"]["platform"] = "windows"
+    detection = detect_event(catalog, payload)
+    assert len(detection.candidates) == 7
+    assert validate_payload(catalog, payload).status == "invalid"
