@@ -108,3 +108,44 @@ def hex_dump(data: bytes, limit: int = HEX_PREVIEW) -> str:
     if len(data) > limit:
         lines.append(f"… {len(data) - limit} more bytes")
     return "\n".join(lines)
+
+
+PRETTY_LINES_MAX = 20_000
+
+
+def pretty_json_lines(value: Any) -> list[tuple[str, str]] | None:
+    """Pretty-printed JSON as ``(json_pointer, line)`` pairs, so lines can be tied to paths.
+
+    Returns None past ``PRETTY_LINES_MAX`` lines (the caller shows plain pretty JSON instead).
+    """
+    lines: list[tuple[str, str]] = []
+
+    def emit(pointer: str, text: str) -> None:
+        if len(lines) > PRETTY_LINES_MAX:
+            raise OverflowError
+        lines.append((pointer, text))
+
+    def walk(node: Any, pointer: str, indent: str, prefix: str, suffix: str) -> None:
+        if isinstance(node, dict) and node:
+            emit(pointer, f"{indent}{prefix}{{")
+            items = list(node.items())
+            for index, (key, child) in enumerate(items):
+                escaped = str(key).replace("~", "~0").replace("/", "~1")
+                key_text = json.dumps(str(key), ensure_ascii=False) + ": "
+                comma = "," if index < len(items) - 1 else ""
+                walk(child, f"{pointer}/{escaped}", indent + "  ", key_text, comma)
+            emit(pointer, f"{indent}}}{suffix}")
+        elif isinstance(node, list) and node:
+            emit(pointer, f"{indent}{prefix}[")
+            for index, child in enumerate(node):
+                comma = "," if index < len(node) - 1 else ""
+                walk(child, f"{pointer}/{index}", indent + "  ", "", comma)
+            emit(pointer, f"{indent}]{suffix}")
+        else:
+            emit(pointer, f"{indent}{prefix}{json.dumps(node, ensure_ascii=False)}{suffix}")
+
+    try:
+        walk(value, "", "", "", "")
+    except (OverflowError, RecursionError):
+        return None
+    return lines

@@ -8,6 +8,7 @@ from flask import Flask
 def register_blueprints(app: Flask) -> None:
     """Register every surface, the security headers and the error handlers."""
     from . import api
+    from . import catalog_pages
     from . import errors
     from . import ingest
     from . import inspector
@@ -16,5 +17,6 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(ingest.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(inspector.bp)
+    app.register_blueprint(catalog_pages.bp)
     security.init_app(app)
     errors.init_app(app)

@@ -18,6 +18,7 @@ from ..capture_store import BinGone
 from ..catalog import Event
 from ..db import db
 from ..models import utcnow
+from ..openapi import build_openapi
 from ..samples import sample_request
 from ..tokens import bin_token
 from ..user_schemas import UserSchemaError
@@ -31,6 +32,7 @@ from .shapes import request_json
 from .state import capture_store
 from .state import current_catalog
 from .urls import ingest_url
+from .urls import public_base
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -331,3 +333,9 @@ def bin_send(bin_id: str) -> tuple[Response, int]:
         abort(404, description="no such bin, or it has expired")
     captured = listing.get_request(db.session, bin_id, request_id)
     return jsonify(request_json(captured, with_body=True)), 201
+
+
+@bp.get("/openapi.json")
+def openapi_document() -> Response:
+    """OpenAPI 3.1 of this API, with a ``webhooks`` entry per catalog event."""
+    return jsonify(build_openapi(current_catalog(), server_url=public_base()))

@@ -20,9 +20,9 @@ def is_fragment_request() -> bool:
     )
 
 
-def render_page_or_partial(page: str, partial: str, **context: Any) -> Response:
+def render_page_or_partial(page_template: str, partial_template: str, **context: Any) -> Response:
     """The partial for htmx, the whole page otherwise; ``Vary`` keeps caches honest."""
-    template = partial if is_fragment_request() else page
+    template = partial_template if is_fragment_request() else page_template
     response = make_response(render_template(template, **context))
     response.vary.add("HX-Request")
     return response

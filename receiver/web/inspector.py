@@ -21,6 +21,7 @@ from ..bodies import decode_body
 from ..bodies import hex_dump
 from ..bodies import parse_json
 from ..bodies import pretty_json
+from ..bodies import pretty_json_lines
 from ..capture import header_value
 from ..db import db
 from ..exports import curl_needs_body_file
@@ -36,6 +37,7 @@ from .access import load_bin
 from .access import recent_bins
 from .htmx import is_fragment_request
 from .htmx import render_page_or_partial
+from .state import current_catalog
 from .urls import ingest_url
 
 bp = Blueprint("inspector", __name__)
@@ -144,18 +146,49 @@ def detail_context(found: Bin, captured: CapturedRequest) -> dict[str, Any]:
     decoded = decode_body(captured.body, header_value(captured.headers, "Content-Encoding"))
     is_json, payload = parse_json(decoded.data)
     text = as_text(decoded.data)
+    validation = captured.validation or {}
     return {
         "bin": found,
         "req": captured,
         "decoded": decoded,
         "pretty": pretty_json(payload) if is_json else None,
+        "pretty_lines": marked_lines(payload, validation) if is_json else None,
+        "issue_lines": issue_lines(payload, validation) if is_json else {},
         "text": text,
         "hex": hex_dump(decoded.data) if text is None else None,
         "query_pairs": query_pairs(captured.query_string),
         "full_url": full_url(found, captured),
         "curl": render_curl(captured, ingest_url(found.id)),
         "curl_needs_file": curl_needs_body_file(captured),
+        "validation": validation,
+        "signature": captured.signature or {},
     }
+
+
+def marked_lines(payload: Any, validation: dict[str, Any]) -> list[tuple[int, str, str]] | None:
+    """Pretty JSON lines numbered from 1, each marked "error", "warning" or "" by its path."""
+    lines = pretty_json_lines(payload)
+    if lines is None:
+        return None
+    marks = {issue["path"]: "warning" for issue in validation.get("warnings", [])}
+    marks.update({issue["path"]: "error" for issue in validation.get("errors", [])})
+    seen: set[str] = set()
+    numbered = []
+    for number, (pointer, line) in enumerate(lines, start=1):
+        # mark a container on its opening line only
+        mark = marks.get(pointer, "") if pointer not in seen else ""
+        seen.add(pointer)
+        numbered.append((number, line, mark))
+    return numbered
+
+
+def issue_lines(payload: Any, validation: dict[str, Any]) -> dict[str, int]:
+    """For each path named by an error or warning, the line where the pretty body shows it."""
+    lines = pretty_json_lines(payload) or []
+    first: dict[str, int] = {}
+    for number, (pointer, _) in enumerate(lines, start=1):
+        first.setdefault(pointer, number)
+    return first
 
 
 def query_pairs(query_string: str) -> list[tuple[str, str]]:
@@ -188,6 +221,7 @@ def bin_show(bin_id: str) -> str:
         detail=detail,
         limits=limits(),
         ingest_url=ingest_url(found.id),
+        catalog=current_catalog(),
     )
 
 
@@ -301,43 +335,69 @@ def bin_delete(bin_id: str) -> Response:
 
 @bp.post("/bins/<bin_id>/settings")
 def bin_settings_update(bin_id: str) -> tuple[str, int] | str:
-    """Change the custom response from the settings form."""
+    """Change the custom response, the expected event and the signature check from the form."""
     found = load_bin(bin_id)
-    form = request.form
+    try:
+        changes = settings_from_form(request.form)
+        bins.apply_settings(
+            found, changes, max_delay_ms=current_app.config["RECEIVER_MAX_RESPONSE_DELAY_MS"]
+        )
+    except (bins.BinError, ValueError) as error:
+        db.session.rollback()
+        message = error.message if isinstance(error, bins.BinError) else str(error)
+        return settings_partial(load_bin(bin_id), message), 400
+    db.session.commit()
+    return settings_partial(found, None, saved=True)
+
+
+def settings_from_form(form: Any) -> dict[str, Any]:
+    """The PATCH-shaped settings from the settings form.
+
+    :raise ValueError: a field that is not a number, or a header line without a colon.
+    """
     try:
         status = int(form.get("status", "200"))
         delay = int(form.get("delay_ms", "0") or 0)
     except ValueError:
-        return settings_partial(found, "status and delay are whole numbers"), 400
+        raise ValueError("status and delay are whole numbers") from None
     headers = []
     for line in form.get("headers", "").splitlines():
         if line.strip():
             name, sep, value = line.partition(":")
             if not sep:
-                return settings_partial(found, f"a header line needs a colon: {line[:80]}"), 400
+                raise ValueError(f"a header line needs a colon: {line[:80]}")
             headers.append([name.strip(), value.strip()])
     body = form.get("body", "")
-    changes = {
+    expected = form.get("expected", "")
+    provider, _, event = expected.partition("/")
+    scheme = form.get("signature_scheme") or None
+    secret = form.get("signature_secret") or None
+    signature: dict[str, Any] | None = None
+    if scheme:
+        signature = {"scheme": scheme, "header": form.get("signature_header") or None}
+        if secret:  # an empty secret field keeps the stored secret
+            signature["secret"] = secret
+    return {
         "response": {
             "status": status,
             "headers": headers,
             "body": body if body != "" else None,
             "delay_ms": delay,
-        }
+        },
+        "provider": provider or None,
+        "event": event or None,
+        "strict_validation": form.get("strict_validation") == "on",
+        "signature": signature,
     }
-    try:
-        bins.apply_settings(
-            found, changes, max_delay_ms=current_app.config["RECEIVER_MAX_RESPONSE_DELAY_MS"]
-        )
-    except bins.BinError as error:
-        db.session.rollback()
-        return settings_partial(load_bin(bin_id), error.message), 400
-    db.session.commit()
-    return settings_partial(found, None, saved=True)
 
 
 def settings_partial(found: Bin, error: str | None, saved: bool = False) -> str:
     """The custom-response form, with an error or a saved notice."""
     return render_template(
-        "partials/_bin_settings.html", bin=found, error=error, saved=saved, limits=limits()
+        "partials/_bin_settings.html",
+        bin=found,
+        error=error,
+        saved=saved,
+        limits=limits(),
+        catalog=current_catalog(),
     )
