@@ -27,5 +27,7 @@ def on_starting(server):
     from receiver import create_app
     from receiver.migrate import upgrade_database
 
-    upgrade_database(create_app({"RECEIVER_AUTO_MIGRATE": False}))
+    app = create_app({"RECEIVER_AUTO_MIGRATE": False, "RECEIVER_FORWARD_WORKER": False})
+    upgrade_database(app)
+    app.extensions["receiver.capture"].close()
     os.environ["RECEIVER_AUTO_MIGRATE"] = "0"

@@ -18,6 +18,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from . import db
     from . import migrate
     from .capture_store import CaptureStore
+    from .forwarding import ForwardWorker
     from .user_schemas import CatalogCache
     from .web import register_blueprints
 
@@ -62,4 +63,18 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     cli.init_app(app)
     if app.config["RECEIVER_AUTO_MIGRATE"]:
         migrate.upgrade_database(app)
+    forwarder = ForwardWorker(engine, forward_policy(app.config))
+    app.extensions["receiver.forwarder"] = forwarder
+    if app.config["RECEIVER_FORWARD_WORKER"]:
+        forwarder.start()
     return app
+
+
+def forward_policy(config: dict[str, Any]) -> Any:
+    """The forwarding policy from the settings."""
+    from .forwarding import ForwardPolicy
+
+    return ForwardPolicy(
+        max_attempts=config["RECEIVER_FORWARD_ATTEMPTS"],
+        timeout=float(config["RECEIVER_REPLAY_TIMEOUT"]),
+    )

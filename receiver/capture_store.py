@@ -42,11 +42,13 @@ from sqlalchemy.engine import Engine
 
 from .models import Bin
 from .models import CapturedRequest
+from .models import ForwardJob
 from .user_schemas import version_query
 
 MAX_BATCH = 256
 bins_table = Bin.__table__
 requests_table = CapturedRequest.__table__
+forward_table = ForwardJob.__table__
 
 
 NEXT_SQLITE_ID = (
@@ -172,6 +174,23 @@ class CaptureStore:
                 {name: bindparam(name) for name in ["id", *INSERT_COLUMNS]}
             ),
             {name: requests_table.c[name].type for name in INSERT_COLUMNS},
+        )
+        self._enqueue_forward = CompiledStatement(
+            self.engine,
+            insert(forward_table).values(
+                {
+                    name: bindparam(name)
+                    for name in ("request_id", "bin_id", "url", "status", "attempts")
+                }
+                | {
+                    "next_attempt_at": bindparam("now"),
+                    "created_at": bindparam("now"),
+                }
+            ),
+            {
+                "now": forward_table.c.created_at.type,
+                "bin_id": forward_table.c.bin_id.type,
+            },
         )
         self._touch = CompiledStatement(
             self.engine,
@@ -402,6 +421,23 @@ class CaptureStore:
             for value in values:
                 cursor.execute(self._insert.sql, self._insert.params(value))
                 ids.append(int(cursor.fetchone()[0]))
+        forwards = [
+            self._enqueue_forward.params(
+                {
+                    "request_id": new_id,
+                    "bin_id": row["bin_id"],
+                    "url": row["forward_url"],
+                    "status": "pending",
+                    "attempts": 0,
+                    "now": row["received_at"],
+                }
+            )
+            for row, new_id in zip(rows, ids, strict=True)
+            if row.get("forward_url")
+        ]
+        if forwards:
+            # queued in the capture's own transaction: a forward can never be lost in between
+            cursor.executemany(self._enqueue_forward.sql, forwards)
         newest: dict[str, datetime] = {}
         counts: dict[str, int] = defaultdict(int)
         for row in rows:

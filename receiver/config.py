@@ -129,6 +129,20 @@ SETTINGS: tuple[Setting, ...] = (
         kind=str,
     ),
     Setting(
+        "RECEIVER_FORWARD_WORKER",
+        True,
+        "Run a forwarding thread in each server process (turn off when `flask forward-worker` "
+        "runs instead).",
+        kind=bool,
+    ),
+    Setting(
+        "RECEIVER_FORWARD_ATTEMPTS",
+        5,
+        "Attempts per forwarded request before it is marked failed (backoff 1 s, 2 s, 4 s, …).",
+        minimum=1,
+        maximum=50,
+    ),
+    Setting(
         "RECEIVER_AUTO_MIGRATE",
         True,
         "Create or upgrade the database tables when the app starts.",

@@ -159,3 +159,28 @@ class UserSchema(db.Model):
     example: Mapped[Any | None] = mapped_column(JSON)
     source: Mapped[str] = mapped_column(Text, default="user")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class ForwardJob(db.Model):
+    """One captured request waiting to be forwarded to its bin's forward URL (or done with)."""
+
+    __tablename__ = "forward_job"
+    __table_args__ = (
+        Index("ix_forward_job_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_forward_job_bin_id_id", "bin_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"),
+        ForeignKey("captured_request.id", ondelete="CASCADE"),
+    )
+    bin_id: Mapped[str] = mapped_column(ForeignKey("bin.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

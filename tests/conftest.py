@@ -24,11 +24,12 @@ from receiver.migrate import upgrade_database
 from receiver.serving import RAW_HEADERS_KEY
 
 PG_ENV = "RECEIVER_TEST_DATABASE_URL"
-TABLES = ("replay", "captured_request", "user_schema", "bin")
+TABLES = ("forward_job", "replay", "captured_request", "user_schema", "bin")
 
 
 def close_app(app: Flask) -> None:
-    """Stop the app's writer thread and close its pooled connections."""
+    """Stop the app's writer and forwarder threads and close its pooled connections."""
+    app.extensions["receiver.forwarder"].stop()
     app.extensions["receiver.capture"].close()
     with app.app_context():
         from receiver.db import db
@@ -46,6 +47,7 @@ def base_config(url: str) -> dict[str, Any]:
         "SECRET_KEY": "test-secret-key",
         "SQLALCHEMY_DATABASE_URI": url,
         "RECEIVER_AUTO_MIGRATE": False,
+        "RECEIVER_FORWARD_WORKER": False,
     }
 
 

@@ -19,4 +19,15 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(inspector.bp)
     app.register_blueprint(catalog_pages.bp)
     security.init_app(app)
+    app.add_template_filter(decode_preview)
     errors.init_app(app)
+
+
+def decode_preview(data: bytes | None) -> str:
+    """Bytes as text for display when UTF-8, else a note saying how many bytes they are."""
+    if not data:
+        return ""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"({len(data)} bytes, not UTF-8 text)"

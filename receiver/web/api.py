@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+from datetime import UTC
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint
@@ -14,11 +18,19 @@ from flask import url_for
 
 from .. import bins
 from .. import listing
+from .. import recordings
 from ..capture_store import BinGone
 from ..catalog import Event
 from ..db import db
+from ..exports import har_json
+from ..forwarding import catch_up
+from ..models import Bin
+from ..models import ForwardJob
 from ..models import utcnow
 from ..openapi import build_openapi
+from ..replay import ReplayError
+from ..replays import history
+from ..replays import replay_request
 from ..samples import sample_request
 from ..tokens import bin_token
 from ..user_schemas import UserSchemaError
@@ -28,6 +40,8 @@ from .access import load_bin
 from .errors import json_error
 from .ingest import record
 from .shapes import bin_json
+from .shapes import iso
+from .shapes import replay_json
 from .shapes import request_json
 from .state import capture_store
 from .state import current_catalog
@@ -339,3 +353,169 @@ def bin_send(bin_id: str) -> tuple[Response, int]:
 def openapi_document() -> Response:
     """OpenAPI 3.1 of this API, with a ``webhooks`` entry per catalog event."""
     return jsonify(build_openapi(current_catalog(), server_url=public_base()))
+
+
+# -- replay, forwarding, exports ----------------------------------------------------------------
+
+
+@bp.errorhandler(ReplayError)
+def handle_replay_error(error: ReplayError) -> Response:
+    return json_error(400, error.code, error.message)
+
+
+def replay_options(body: dict[str, Any], found: Bin) -> dict[str, Any]:
+    """Check a replay request body and turn it into ``replay_request`` arguments.
+
+    :raise ApiError: a field of the wrong type, or re-signing asked of a bin without a secret.
+    """
+    url = body.get("url")
+    if not isinstance(url, str) or not url:
+        raise ApiError(400, "invalid_request", "replay needs a target url")
+    options: dict[str, Any] = {"url": url, "append_path": body.get("append_path", True)}
+    if not isinstance(options["append_path"], bool):
+        raise ApiError(400, "invalid_request", "append_path is true or false")
+    if body.get("method") is not None:
+        if not isinstance(body["method"], str):
+            raise ApiError(400, "invalid_request", "method is a string")
+        options["method"] = body["method"]
+    if body.get("headers") is not None:
+        headers = body["headers"]
+        if isinstance(headers, dict):
+            headers = list(headers.items())
+        if not isinstance(headers, list) or not all(
+            isinstance(p, list | tuple) and len(p) == 2 and all(isinstance(x, str) for x in p)
+            for p in headers
+        ):
+            raise ApiError(400, "invalid_request", "headers is a list of [name, value] pairs")
+        options["headers"] = [(name, value) for name, value in headers]
+    if body.get("body") is not None and body.get("body_base64") is not None:
+        raise ApiError(400, "invalid_request", "give body or body_base64, not both")
+    if body.get("body") is not None:
+        if not isinstance(body["body"], str):
+            raise ApiError(400, "invalid_request", "body is text (use body_base64 for bytes)")
+        options["body"] = body["body"].encode("utf-8")
+    if body.get("body_base64") is not None:
+        try:
+            options["body"] = base64.b64decode(body["body_base64"], validate=True)
+        except (binascii.Error, TypeError, ValueError):
+            raise ApiError(400, "invalid_request", "body_base64 is not base64") from None
+    resign = body.get("resign", False)
+    if resign:
+        if not (found.signature_scheme and found.signature_secret):
+            raise ApiError(400, "no_secret", "re-signing needs the bin's signing scheme and secret")
+        options["resign"] = {
+            "scheme": found.signature_scheme,
+            "secret": found.signature_secret,
+            "header": found.signature_header,
+        }
+    return options
+
+
+@bp.post("/bins/<bin_id>/requests/<int:request_id>/replay")
+def replay_create(bin_id: str, request_id: int) -> tuple[Response, int]:
+    """Re-send a captured request; a failed target is still a 201 record with ``error``."""
+    found = load_bin(bin_id)
+    captured = load_request(bin_id, request_id)
+    options = replay_options(json_body(), found)
+    record = replay_request(
+        db.session,
+        captured,
+        now=utcnow(),
+        timeout=float(current_app.config["RECEIVER_REPLAY_TIMEOUT"]),
+        **options,
+    )
+    db.session.commit()
+    return jsonify(replay_json(record)), 201
+
+
+@bp.get("/bins/<bin_id>/requests/<int:request_id>/replays")
+def replay_list(bin_id: str, request_id: int) -> Response:
+    """Replays and forwards of a request, newest first."""
+    load_request(bin_id, request_id)
+    return jsonify({"replays": [replay_json(r) for r in history(db.session, request_id)]})
+
+
+@bp.get("/bins/<bin_id>/export.har")
+def bin_export_har(bin_id: str) -> Response:
+    """HAR 1.2 of the bin's requests (oldest first); each entry carries its curl command."""
+    found = load_bin(bin_id)
+    page = listing.list_requests(db.session, bin_id, limit=listing.MAX_LIMIT, with_body=True)
+    return har_response(page.requests, found.id, f"{found.id}.har")
+
+
+@bp.get("/bins/<bin_id>/requests/<int:request_id>/export.har")
+def request_export_har(bin_id: str, request_id: int) -> Response:
+    """HAR 1.2 of one request."""
+    captured = load_request(bin_id, request_id)
+    return har_response([captured], bin_id, f"{bin_id}-{request_id}.har")
+
+
+def har_response(requests: Any, bin_id: str, filename: str) -> Response:
+    response = Response(har_json(requests, ingest_url(bin_id)), mimetype="application/json")
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@bp.get("/bins/<bin_id>/requests/<int:request_id>/recording")
+def request_recording(bin_id: str, request_id: int) -> Response:
+    """The request as a recording file for ``flask send --fixture`` and the pytest plugin."""
+    captured = load_request(bin_id, request_id)
+    name = request.args.get("name") or f"{bin_id}-{request_id}"
+    try:
+        document = recordings.to_document(captured, name, {"bin": bin_id, "request": request_id})
+    except recordings.RecordingError as error:
+        raise ApiError(400, "invalid_name", str(error)) from None
+    response = jsonify(document)
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}.json"'
+    return response
+
+
+@bp.post("/bins/<bin_id>/forward")
+def bin_forward_catch_up(bin_id: str) -> tuple[Response, int]:
+    """Queue the bin's requests since a time (all when omitted) for its forward URL, in order."""
+    found = load_bin(bin_id)
+    body = json_body(required=False)
+    url = body.get("url") or found.forward_url
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise ApiError(400, "invalid_request", "catch-up needs an http(s) url or a forward_url")
+    since = body.get("since")
+    since_at = None
+    if since is not None:
+        try:
+            since_at = datetime.fromisoformat(str(since).replace("Z", "+00:00"))
+        except ValueError:
+            raise ApiError(400, "invalid_request", "since is an ISO 8601 time") from None
+        if since_at.tzinfo is None:
+            since_at = since_at.replace(tzinfo=UTC)
+    queued = catch_up(db.session, bin_id, url, since=since_at, now=utcnow())
+    db.session.commit()
+    return jsonify({"queued": queued, "url": url}), 202
+
+
+@bp.get("/bins/<bin_id>/forwards")
+def forward_list(bin_id: str) -> Response:
+    """The bin's forwarding queue, newest first."""
+    load_bin(bin_id)
+    jobs = db.session.execute(
+        db.select(ForwardJob)
+        .where(ForwardJob.bin_id == bin_id)
+        .order_by(ForwardJob.id.desc())
+        .limit(200)
+    ).scalars()
+    return jsonify(
+        {
+            "forwards": [
+                {
+                    "id": job.id,
+                    "request_id": job.request_id,
+                    "url": job.url,
+                    "status": job.status,
+                    "attempts": job.attempts,
+                    "next_attempt_at": iso(job.next_attempt_at),
+                    "last_error": job.last_error,
+                    "finished_at": iso(job.finished_at),
+                }
+                for job in jobs
+            ]
+        }
+    )

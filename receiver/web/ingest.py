@@ -163,6 +163,7 @@ def record(target: IngestTarget, raw: RawRequest, now: datetime) -> tuple[int, A
     row = build_row(raw, target.id, now)
     analysis = analyze(raw, target, now, current_catalog(), sent_url(target.id, raw))
     row.update(analysis.columns)
+    row["forward_url"] = target.forward_url
     return capture_store().store(row), analysis
 
 

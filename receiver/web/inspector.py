@@ -29,6 +29,9 @@ from ..exports import render_curl
 from ..models import Bin
 from ..models import CapturedRequest
 from ..models import utcnow
+from ..replay import ReplayError
+from ..replays import history
+from ..replays import replay_request
 from ..tokens import bin_token
 from ..tokens import dump_recent_bins
 from .access import RECENT_BINS_COOKIE
@@ -44,6 +47,7 @@ bp = Blueprint("inspector", __name__)
 PAGE_SIZE = 50
 STOP_POLLING = 286  # htmx stops a poller that gets this status
 POLL_BATCH = 100
+EDITABLE_BODY_MAX = 64 * 1024
 
 
 def limits() -> dict[str, Any]:
@@ -162,6 +166,10 @@ def detail_context(found: Bin, captured: CapturedRequest) -> dict[str, Any]:
         "curl_needs_file": curl_needs_body_file(captured),
         "validation": validation,
         "signature": captured.signature or {},
+        "replays": history(db.session, captured.id),
+        "editable_body": text
+        if text is not None and len(decoded.data) <= EDITABLE_BODY_MAX
+        else None,
     }
 
 
@@ -400,4 +408,69 @@ def settings_partial(found: Bin, error: str | None, saved: bool = False) -> str:
         saved=saved,
         limits=limits(),
         catalog=current_catalog(),
+    )
+
+
+@bp.post("/bins/<bin_id>/requests/<int:request_id>/replay")
+def request_replay(bin_id: str, request_id: int) -> tuple[str, int] | str:
+    """Replay from the detail pane; answers the refreshed replay panel."""
+    found = load_bin(bin_id)
+    captured = listing.get_request(db.session, found.id, request_id)
+    if captured is None:
+        abort(404, description="no such request in this bin")
+    form = request.form
+    options: dict[str, Any] = {
+        "url": form.get("url", "").strip(),
+        "append_path": form.get("append_path") == "on",
+        "method": form.get("method") or None,
+    }
+    if form.get("resign") == "on" and found.signature_scheme and found.signature_secret:
+        options["resign"] = {
+            "scheme": found.signature_scheme,
+            "secret": found.signature_secret,
+            "header": found.signature_header,
+        }
+    error = None
+    try:
+        if form.get("edit") == "on":
+            options["headers"] = header_lines(form.get("headers", ""))
+            if "body" in form:
+                options["body"] = form["body"].replace("\r\n", "\n").encode("utf-8")
+        replay_request(
+            db.session,
+            captured,
+            now=utcnow(),
+            timeout=float(current_app.config["RECEIVER_REPLAY_TIMEOUT"]),
+            **options,
+        )
+        db.session.commit()
+    except (ReplayError, ValueError) as failure:
+        db.session.rollback()
+        error = failure.message if isinstance(failure, ReplayError) else str(failure)
+    panel = replay_panel(found, captured, error=error, url=options["url"])
+    return (panel, 400) if error else panel
+
+
+def header_lines(text: str) -> list[tuple[str, str]]:
+    """``Name: value`` lines into pairs.
+
+    :raise ValueError: a line without a colon.
+    """
+    pairs = []
+    for line in text.splitlines():
+        if line.strip():
+            name, sep, value = line.partition(":")
+            if not sep:
+                raise ValueError(f"a header line needs a colon: {line[:80]}")
+            pairs.append((name.strip(), value.strip()))
+    return pairs
+
+
+def replay_panel(found: Bin, captured: CapturedRequest, *, error: str | None, url: str) -> str:
+    """The replay form with the request's history."""
+    return render_template(
+        "partials/_replay_panel.html",
+        detail=detail_context(found, captured),
+        replay_error=error,
+        replay_url=url,
     )

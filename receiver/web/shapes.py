@@ -9,6 +9,7 @@ from typing import Any
 from ..bodies import as_text
 from ..models import Bin
 from ..models import CapturedRequest
+from ..models import Replay
 from .urls import ingest_url
 from .urls import inspect_url
 
@@ -85,3 +86,23 @@ def request_json(captured: CapturedRequest, *, with_body: bool) -> dict[str, Any
         shape["body_text"] = as_text(captured.body)
         shape["body_base64"] = base64.b64encode(captured.body).decode("ascii")
     return shape
+
+
+def replay_json(replay: Replay) -> dict[str, Any]:
+    """A replay or forward attempt as the API shows it."""
+    body = replay.response_body or b""
+    return {
+        "id": replay.id,
+        "request_id": replay.request_id,
+        "kind": replay.kind,
+        "url": replay.url,
+        "method": replay.method,
+        "request_headers": [list(pair) for pair in replay.request_headers or []],
+        "status_code": replay.status_code,
+        "response_headers": [list(pair) for pair in replay.response_headers or []],
+        "response_body": as_text(body),
+        "response_body_base64": base64.b64encode(body).decode("ascii"),
+        "elapsed_ms": replay.elapsed_ms,
+        "error": replay.error,
+        "created_at": iso(replay.created_at),
+    }
