@@ -17,6 +17,7 @@ import argparse
 import json
 import statistics
 import sys
+import tempfile
 import timeit
 from collections.abc import Callable
 from functools import partial
@@ -24,7 +25,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from receiver import create_app  # noqa: E402
+from receiver.analysis import analyze  # noqa: E402
+from receiver.capture import RawRequest  # noqa: E402
+from receiver.capture import build_row  # noqa: E402
+from receiver.catalog import Catalog  # noqa: E402
 from receiver.catalog import load_catalog  # noqa: E402
+from receiver.models import utcnow  # noqa: E402
 from receiver.validation import validate_against  # noqa: E402
 from receiver.validation import validate_body  # noqa: E402
 
@@ -71,6 +78,58 @@ def main() -> None:
             f" {fast:9.1f} {general:11.1f}"
         )
     print(f"median ratio body/parse: {statistics.median(ratios):.1f}")
+    capture_ratio(catalog, args.number)
+
+
+def capture_ratio(catalog: Catalog, number: int) -> None:
+    """Capture cost per request with and without the derived columns (detection, validation,
+    signature check), the storage included: rows committed 50 to a transaction, as the group
+    commit does under load, into a real SQLite file."""
+    event = catalog.get("appery", "PROJECT_BUILD_IOS_FAIL")
+    body = json.dumps(event.example, indent=4).encode()
+    raw = RawRequest(
+        method="POST",
+        path="/hooks",
+        query_string="",
+        headers=[("Host", "bench"), ("Content-Type", "application/json")],
+        body=body,
+        remote_addr="127.0.0.1",
+    )
+    folder = Path(tempfile.mkdtemp(prefix="receiver-bench-"))
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'bench.db'}",
+            "SECRET_KEY": "bench",
+            "RECEIVER_FORWARD_WORKER": False,
+            "RECEIVER_MAX_REQUESTS_PER_BIN": 10_000_000,
+        }
+    )
+    store = app.extensions["receiver.capture"]
+    bin_id = app.test_client().post("/api/bins", json={}).get_json()["id"]
+    target = store.lookup(bin_id, utcnow())
+    connection = store._new_connection(autocommit=False)
+
+    def rows(analysed: bool, count: int) -> list[dict[str, object]]:
+        made = []
+        for _ in range(count):
+            now = utcnow()
+            row = build_row(raw, bin_id, now)
+            if analysed:
+                row.update(analyze(raw, target, now, catalog, "http://bench/b/x").columns)
+            made.append(row)
+        return made
+
+    def capture(analysed: bool) -> None:
+        store._transaction(connection, None, rows(analysed, 50))
+
+    plain, full = best_us([partial(capture, False), partial(capture, True)], max(1, number // 100))
+    plain, full = plain / 50, full / 50
+    print()
+    print("capture of PROJECT_BUILD_IOS_FAIL (row + commit, 50 rows per transaction), µs/request:")
+    print(f"  without derived columns {plain:7.1f}")
+    print(f"  with detection, validation and signature check {full:7.1f}")
+    print(f"  ratio with/without: {full / plain:.2f}")
+    store.close()
 
 
 if __name__ == "__main__":

@@ -164,13 +164,12 @@ def _match_provider(provider: Provider, payload: Any) -> Detection | None:
     unlisted_path = ""
     matched = False
     rules = _rules_of(provider)
-    primary = [rule for rule in rules if not rule.fallback]
-    if not any(_rule_matches(rule, payload) for rule in primary):
-        fallbacks = [rule for rule in rules if rule.fallback and _rule_matches(rule, payload)]
-        primary = fallbacks[:1]
-    for rule in primary:
-        if not _rule_matches(rule, payload):
-            continue
+    matching = [rule for rule in rules if not rule.fallback and _rule_matches(rule, payload)]
+    if not matching:
+        matching = next(
+            ([rule] for rule in rules if rule.fallback and _rule_matches(rule, payload)), []
+        )
+    for rule in matching:
         matched = True
         if rule.event_from is not None:
             value = resolve_pointer(payload, rule.event_from)
