@@ -1,16 +1,67 @@
-"""Command-line tools: ``flask prune`` and the database helpers from Flask-Migrate."""
+"""Command-line tools: ``flask prune``, ``flask send`` and ``flask forward-worker``.
+
+``flask send`` fires catalog examples (or saved recordings) at a URL::
+
+    flask send appery PROJECT_BUILD_IOS_FAIL --to http://localhost:8000/hooks
+    flask send qovery --all --to http://localhost:8000/hooks --secret s3cret
+    flask send appery PROJECT_BUILD_IOS_FAIL --to URL --set build.status=success --set /x=42
+    flask send --fixture tests/webhooks/ios-fail.json --to URL --secret whsec_... --scheme standard
+
+One line per request, ``PROVIDER EVENT -> STATUS (N ms)``; ``-v`` adds the start of each response
+body. Exit status: 0 when every target answered below 400, 1 when a send failed (transport error
+or status >= 400), 2 for usage errors (unknown provider or event, a bad ``--set``, an unreadable
+fixture, a target URL that cannot be used). Everything is prepared before the first send, so a
+usage error sends nothing.
+
+The request builders (`resolve_scheme`, `parse_assignment`, `catalog_outgoing`,
+`recording_outgoing`) are plain functions shared with the pytest plugin.
+"""
 
 from __future__ import annotations
 
+import json
+import signal
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from datetime import timedelta
+from types import FrameType
+from typing import Any
+
 import click
 from flask import Flask
+from flask import current_app
+from flask.cli import with_appcontext
+from sqlalchemy.orm import Session
 
 from . import bins
+from . import recordings
+from .catalog import Catalog
+from .catalog import Event
+from .catalog import Provider
 from .db import db
+from .forwarding import ForwardPolicy
+from .forwarding import ForwardWorker
+from .forwarding import claim_jobs
+from .forwarding import deliver
 from .models import utcnow
+from .replay import OutgoingRequest
+from .replay import ReplayError
+from .replay import ReplayOutcome
+from .replay import prepare_replay
+from .replay import send
+from .samples import sample_request
+from .signatures import SCHEMES
+
+SCHEME_ALIASES = {"standard": "standard-webhooks", "hmac": "hmac-sha256"}
+DEFAULT_SCHEME = "standard-webhooks"
+BODY_EXCERPT = 500
 
 
 @click.command("prune")
+@with_appcontext
 def prune_command() -> None:
     """Delete expired bins and everything captured in them."""
     removed = bins.prune_expired(db.session, utcnow())
@@ -18,6 +69,400 @@ def prune_command() -> None:
     click.echo(f"pruned {removed} expired bin{'' if removed == 1 else 's'}")
 
 
+# --- building what is sent (shared with the pytest plugin) -------------------------------------
+
+
+def resolve_scheme(
+    scheme: str | None, secret: str | None, provider: Provider | None = None
+) -> str | None:
+    """The signature scheme to sign with, or None when nothing is to be signed.
+
+    ``standard`` and ``hmac`` are aliases of ``standard-webhooks`` and ``hmac-sha256``. With a
+    secret and no scheme, the provider's documented scheme is used when it has one, else
+    Standard Webhooks.
+
+    :raise ValueError: an unknown scheme, or a scheme without a secret.
+    """
+    if scheme:
+        scheme = SCHEME_ALIASES.get(scheme, scheme)
+        if scheme not in SCHEMES:
+            known = ", ".join((*SCHEMES, *SCHEME_ALIASES))
+            raise ValueError(f"unknown signature scheme {scheme!r} (known: {known})")
+        if not secret:
+            raise ValueError(f"signing with {scheme} needs a secret")
+        return scheme
+    if not secret:
+        return None
+    documented = (provider.signature or {}).get("scheme") if provider is not None else None
+    return documented if documented in SCHEMES else DEFAULT_SCHEME
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """Split ``path=value``; the value is JSON when it parses as JSON, else the string itself.
+
+    :raise ValueError: no ``=``, or an empty path.
+    """
+    path, equals, raw = text.partition("=")
+    path = path.strip()
+    if not equals or not path:
+        raise ValueError(f"{text!r} is not PATH=VALUE (e.g. build.status=success or /a/0=1)")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    return path, value
+
+
+def catalog_outgoing(
+    catalog: Catalog,
+    event: Event,
+    url: str,
+    *,
+    now: datetime,
+    secret: str | None = None,
+    scheme: str | None = None,
+    header: str | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> OutgoingRequest:
+    """The catalog example of ``event`` as sent to ``url``, signed when a secret is given.
+
+    The signature is computed over the final body and URL (what `prepare_replay` sends).
+
+    :raise ValueError: an override path that cannot be set, or a scheme without a secret.
+    :raise ReplayError: a target URL that cannot be used, or a secret the scheme cannot use.
+    """
+    final_scheme = resolve_scheme(scheme, secret, catalog.provider(event.provider_id))
+    raw = sample_request(catalog, event, now=now, overrides=overrides)
+    resign = _resign(final_scheme, secret, header)
+    return prepare_replay(raw, url, append_path=False, resign=resign, now=now)
+
+
+def recording_outgoing(
+    recording: recordings.Recording,
+    url: str,
+    *,
+    now: datetime,
+    catalog: Catalog | None = None,
+    secret: str | None = None,
+    scheme: str | None = None,
+    header: str | None = None,
+) -> OutgoingRequest:
+    """A recording as sent to ``url``: method, headers and body bytes as saved.
+
+    The target URL is used as given (the recorded sub-path and query are not appended). With a
+    secret the stale signature headers are replaced by fresh ones; without, they are sent as
+    recorded.
+
+    :raise ValueError: a scheme without a secret.
+    :raise ReplayError: a target URL that cannot be used, a secret the scheme cannot use, or a
+        recorded header that cannot be sent.
+    """
+    provider_id = (recording.event or {}).get("provider")
+    provider = catalog.provider(provider_id) if catalog is not None and provider_id else None
+    final_scheme = resolve_scheme(scheme, secret, provider)
+    resign = _resign(final_scheme, secret, header)
+    return prepare_replay(recording, url, append_path=False, resign=resign, now=now)
+
+
+def _resign(scheme: str | None, secret: str | None, header: str | None) -> dict[str, Any] | None:
+    """The ``resign`` argument of `prepare_replay`, or None to leave signatures alone."""
+    if scheme is None or not secret:
+        return None
+    return {"scheme": scheme, "secret": secret, "header": header}
+
+
+# --- flask send ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """One request to send and the label its result line starts with."""
+
+    label: str
+    outgoing: OutgoingRequest
+
+
+def app_catalog() -> Catalog:
+    """The shipped catalog with the database's user schemas over it (needs an app context)."""
+    cache = current_app.extensions["receiver.catalog"]
+    version = current_app.extensions["receiver.capture"].user_schema_version()
+    return cache.current(db.session, version)
+
+
+@click.command("send")
+@click.argument("provider", required=False)
+@click.argument("event", required=False)
+@click.option("--to", "url", required=True, metavar="URL", help="Where to send (http or https).")
+@click.option("--all", "send_all", is_flag=True, help="Send every event of PROVIDER.")
+@click.option(
+    "--fixture",
+    "fixtures",
+    multiple=True,
+    metavar="FILE",
+    help="A recording file (a request's 'Save as recording' download); repeatable.",
+)
+@click.option("--secret", help="Sign with this secret.")
+@click.option(
+    "--scheme",
+    type=click.Choice([*SCHEMES, *SCHEME_ALIASES]),
+    help="Signature scheme (default: the provider's documented one, else standard-webhooks).",
+)
+@click.option("--header", metavar="NAME", help="Signature header name, for schemes that allow it.")
+@click.option(
+    "--set",
+    "assignments",
+    multiple=True,
+    metavar="PATH=VALUE",
+    help="Change a field of the example: a JSON Pointer (/a/0) or dotted path (a.0); the value "
+    "is JSON when it parses, else a string. Repeatable.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds to wait for each answer (default: RECEIVER_REPLAY_TIMEOUT).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Print the start of each response body.")
+@with_appcontext
+def send_command(
+    provider: str | None,
+    event: str | None,
+    url: str,
+    send_all: bool,
+    fixtures: Sequence[str],
+    secret: str | None,
+    scheme: str | None,
+    header: str | None,
+    assignments: Sequence[str],
+    timeout: float | None,
+    verbose: bool,
+) -> None:
+    """Send catalog examples or recorded requests to URL, signed when a secret is given.
+
+    \b
+      flask send PROVIDER EVENT --to URL
+      flask send PROVIDER --all --to URL
+      flask send --fixture FILE [--fixture FILE ...] --to URL
+    """
+    if scheme and not secret:
+        raise click.UsageError("--scheme needs --secret (the key to sign with)")
+    overrides = _parse_assignments(assignments)
+    now = utcnow()
+    catalog = app_catalog()
+    if fixtures:
+        if provider or send_all:
+            raise click.UsageError("give either --fixture FILE or PROVIDER EVENT / --all, not both")
+        if overrides:
+            raise click.UsageError(
+                "--set changes catalog examples; a recording is sent byte for byte"
+            )
+        plan = [_plan_fixture(path, url, now, catalog, secret, scheme, header) for path in fixtures]
+    else:
+        events = _chosen_events(catalog, provider, event, send_all)
+        plan = [
+            _plan_event(catalog, found, url, now, secret, scheme, header, overrides)
+            for found in events
+        ]
+    limit = float(timeout or current_app.config["RECEIVER_REPLAY_TIMEOUT"])
+    failed = 0
+    for item in plan:
+        outcome = send(item.outgoing, timeout=limit)
+        failed += not _report(item.label, outcome, verbose)
+    if failed:
+        click.echo(f"{failed} of {len(plan)} sends failed", err=True)
+        raise click.exceptions.Exit(1)
+
+
+def _parse_assignments(assignments: Sequence[str]) -> dict[str, Any]:
+    """``--set`` values as overrides (a later value for the same path wins)."""
+    overrides: dict[str, Any] = {}
+    for text in assignments:
+        try:
+            path, value = parse_assignment(text)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--set") from None
+        overrides[path] = value
+    return overrides
+
+
+def _chosen_events(
+    catalog: Catalog, provider_id: str | None, event_id: str | None, send_all: bool
+) -> list[Event]:
+    """The events named on the command line."""
+    if not provider_id:
+        raise click.UsageError("give PROVIDER EVENT, PROVIDER --all, or --fixture FILE")
+    provider = catalog.provider(provider_id)
+    if provider is None:
+        known = ", ".join(catalog.providers) or "none"
+        raise click.UsageError(f"unknown provider {provider_id!r} (known: {known})")
+    if send_all:
+        if event_id:
+            raise click.UsageError("give EVENT or --all, not both")
+        sendable = [found for found in provider.events.values() if found.example is not None]
+        if not sendable:
+            raise click.UsageError(f"provider {provider_id!r} has no event with an example")
+        return sendable
+    if not event_id:
+        raise click.UsageError(f"give an EVENT of {provider_id!r}, or --all")
+    found = provider.events.get(event_id)
+    if found is None:
+        known = ", ".join(provider.events) or "none"
+        raise click.UsageError(
+            f"no event {event_id!r} for provider {provider_id!r} (known: {known})"
+        )
+    if found.example is None:
+        raise click.UsageError(f"{provider_id} {event_id} has no example payload to send")
+    return [found]
+
+
+def _plan_event(
+    catalog: Catalog,
+    found: Event,
+    url: str,
+    now: datetime,
+    secret: str | None,
+    scheme: str | None,
+    header: str | None,
+    overrides: dict[str, Any],
+) -> _Planned:
+    """Prepare the catalog example of one event, turning problems into usage errors."""
+    label = f"{found.provider_id} {found.id}"
+    try:
+        outgoing = catalog_outgoing(
+            catalog,
+            found,
+            url,
+            now=now,
+            secret=secret,
+            scheme=scheme,
+            header=header,
+            overrides=overrides,
+        )
+    except ReplayError as error:
+        _raise_replay_error(error, label)
+    except ValueError as error:
+        hint = "--set" if _is_pointer_error(error) else None
+        raise click.BadParameter(f"{label}: {error}", param_hint=hint) from None
+    return _Planned(label, outgoing)
+
+
+def _is_pointer_error(error: ValueError) -> bool:
+    """True for the errors `samples.set_pointer` raises."""
+    text = str(error)
+    return "is not an index" in text or "cannot descend" in text
+
+
+def _plan_fixture(
+    path: str,
+    url: str,
+    now: datetime,
+    catalog: Catalog,
+    secret: str | None,
+    scheme: str | None,
+    header: str | None,
+) -> _Planned:
+    """Prepare one recording file, turning problems into usage errors."""
+    try:
+        recording = recordings.load(path)
+    except recordings.RecordingError as error:
+        raise click.BadParameter(str(error), param_hint="--fixture") from None
+    recorded = recording.event or {}
+    known = " ".join(str(recorded[key]) for key in ("provider", "event") if recorded.get(key))
+    label = f"{path} ({known})" if known else path
+    try:
+        outgoing = recording_outgoing(
+            recording, url, now=now, catalog=catalog, secret=secret, scheme=scheme, header=header
+        )
+    except ReplayError as error:
+        _raise_replay_error(error, label)
+    except ValueError as error:
+        raise click.BadParameter(f"{label}: {error}", param_hint="--secret") from None
+    return _Planned(label, outgoing)
+
+
+def _raise_replay_error(error: ReplayError, label: str) -> None:
+    """A request that cannot be prepared is a usage error naming the option at fault."""
+    hint = {"invalid_url": "--to", "invalid_signature": "--secret"}.get(error.code)
+    raise click.BadParameter(f"{label}: {error.message}", param_hint=hint) from None
+
+
+def _report(label: str, outcome: ReplayOutcome, verbose: bool) -> bool:
+    """Print the result line (and, with ``-v``, the body excerpt); True when the send succeeded."""
+    elapsed = f"({round(outcome.elapsed_ms)} ms)"
+    if outcome.error is not None:
+        click.echo(f"{label} -> error: {outcome.error} {elapsed}")
+        ok = False
+    else:
+        click.echo(f"{label} -> {outcome.status_code} {elapsed}")
+        ok = outcome.status_code is not None and outcome.status_code < 400
+    if verbose and outcome.response_body:
+        text = outcome.response_body.decode("utf-8", "replace")
+        excerpt = text[:BODY_EXCERPT]
+        more = len(text) > BODY_EXCERPT or outcome.truncated
+        click.echo("    " + excerpt.replace("\n", "\n    ") + (" …" if more else ""))
+    return ok
+
+
+# --- flask forward-worker ------------------------------------------------------------------------
+
+
+@click.command("forward-worker")
+@click.option("--once", is_flag=True, help="Forward what is due now, then exit.")
+@with_appcontext
+def forward_worker_command(once: bool) -> None:
+    """Forward captured requests to their bins' forward URLs until Ctrl-C (or SIGTERM).
+
+    Run it instead of the per-process forwarding threads (RECEIVER_FORWARD_WORKER=0); several
+    workers may run at once, each job is claimed by one of them.
+    """
+    worker: ForwardWorker = current_app.extensions["receiver.forwarder"]
+    if once:
+        counts = forward_once(db.engine, worker.policy)
+        total = sum(counts.values())
+        parts = ", ".join(f"{counts[status]} {status}" for status in sorted(counts))
+        noun = "attempt" if total == 1 else "attempts"
+        click.echo(f"forwarded: {total} {noun}" + (f" ({parts})" if parts else ""))
+        return
+    _run_until_stopped(worker)
+
+
+def forward_once(engine: Any, policy: ForwardPolicy, *, batch: int = 20) -> Counter[str]:
+    """Claim and deliver due jobs until none is due; the jobs' new statuses, counted.
+
+    A job that fails is rescheduled at least ``policy.first_delay`` later, and a job that was
+    waiting for an earlier one of its bin becomes due when that one is done, so this ends.
+    """
+    lease = timedelta(seconds=policy.timeout * 2 + 5)
+    counts: Counter[str] = Counter()
+    with Session(engine) as session:
+        while ids := claim_jobs(session, utcnow(), limit=batch, lease=lease):
+            for job_id in ids:
+                counts[deliver(session, job_id, policy, utcnow())] += 1
+    return counts
+
+
+def _run_until_stopped(worker: ForwardWorker) -> None:
+    """Run the app's forwarding thread until Ctrl-C or SIGTERM, then let it finish its job."""
+    stop = threading.Event()
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    worker.start()
+    click.echo("forwarding queued requests; Ctrl-C to stop")
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        worker.stop()
+        signal.signal(signal.SIGTERM, previous)
+    click.echo("stopped")
+
+
 def init_app(app: Flask) -> None:
     """Register the commands."""
     app.cli.add_command(prune_command)
+    app.cli.add_command(send_command)
+    app.cli.add_command(forward_worker_command)

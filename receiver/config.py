@@ -108,7 +108,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "RECEIVER_POLL_SECONDS",
-        2,
+        1,
         "How often the inspector asks for new requests.",
         minimum=1,
         maximum=60,

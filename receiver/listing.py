@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from datetime import timedelta
 
+from sqlalchemy import LargeBinary
 from sqlalchemy import String
 from sqlalchemy import cast
 from sqlalchemy import func
@@ -115,7 +118,8 @@ def _search_clause(session: Session, text: str) -> ColumnElement[bool]:
     pattern = f"%{_like_escape(text.lower())}%"
     needle = text.encode("utf-8")
     if session.get_bind().dialect.name == "postgresql":
-        in_body = func.position(needle, CapturedRequest.body) > 0
+        # position(needle IN body): bytea has no two-argument position()
+        in_body = func.position(literal(needle, LargeBinary).op("IN")(CapturedRequest.body)) > 0
     else:
         in_body = func.instr(CapturedRequest.body, needle) > 0
     return or_(
@@ -135,6 +139,7 @@ def list_requests(
     after: int | None = None,
     filters: RequestFilter | None = None,
     with_body: bool = False,
+    exclude: Sequence[int] = (),
 ) -> Page:
     """Requests of a bin, newest first, ``limit`` at a time.
 
@@ -148,6 +153,8 @@ def list_requests(
         query = query.where(CapturedRequest.id < before)
     if after is not None:
         query = query.where(CapturedRequest.id > after)
+    if exclude:
+        query = query.where(CapturedRequest.id.not_in(list(exclude)))
     filters = filters or RequestFilter()
     if filters.method:
         query = query.where(CapturedRequest.method == filters.method)
@@ -183,14 +190,92 @@ def get_request(session: Session, bin_id: str, request_id: int) -> CapturedReque
     return found
 
 
-def has_newer(session: Session, bin_id: str, after: int) -> bool:
-    """True when the bin holds a request with an id above ``after`` (one index probe)."""
-    probe = (
-        select(CapturedRequest.id)
-        .where(CapturedRequest.bin_id == bin_id, CapturedRequest.id > after)
-        .limit(1)
+def has_newer(session: Session, bin_id: str, after: int, exclude: Sequence[int] = ()) -> bool:
+    """True when the bin holds a request above ``after`` that is not in ``exclude``."""
+    probe = select(CapturedRequest.id).where(
+        CapturedRequest.bin_id == bin_id, CapturedRequest.id > after
     )
-    return session.execute(probe).first() is not None
+    if exclude:
+        probe = probe.where(CapturedRequest.id.not_in(list(exclude)))
+    return session.execute(probe.limit(1)).first() is not None
+
+
+# ids are handed out before commit, and on PostgreSQL two captures can commit in the other order:
+# a poller that jumped to the highest id it saw could skip the lower one for good. So the cursor
+# only passes requests received long enough ago to be committed, and the ids shown above it are
+# carried along and left out of the next answer.
+SETTLE = timedelta(seconds=15)
+SEEN_MAX = 300
+
+
+@dataclass(frozen=True)
+class Poll:
+    """What a live poller gets: new rows, its next cursor, and the ids it already shows."""
+
+    requests: Sequence[CapturedRequest]
+    after: int
+    seen: tuple[int, ...]
+    more: bool
+
+
+def poll(
+    session: Session,
+    bin_id: str,
+    *,
+    after: int,
+    seen: Sequence[int],
+    now: datetime,
+    filters: RequestFilter | None = None,
+    limit: int = 100,
+) -> Poll:
+    """The requests a live list has not shown yet, oldest first in batches of ``limit``."""
+    shown = {item for item in seen if item > after}
+    rows: list[CapturedRequest] = []
+    if has_newer(session, bin_id, after, sorted(shown)):
+        page = list_requests(
+            session, bin_id, after=after, filters=filters, limit=limit, exclude=sorted(shown)
+        )
+        rows = list(page.requests)
+        shown |= {item.id for item in rows}
+    settled = session.execute(
+        select(func.max(CapturedRequest.id)).where(
+            CapturedRequest.bin_id == bin_id,
+            CapturedRequest.id > after,
+            CapturedRequest.received_at < now - SETTLE,
+        )
+    ).scalar()
+    cursor = max(after, int(settled or 0))
+    kept = sorted(item for item in shown if item > cursor)
+    if len(kept) > SEEN_MAX:  # a flood: give up exactness for the oldest of the window
+        cursor = kept[-SEEN_MAX - 1]
+        kept = kept[-SEEN_MAX:]
+    return Poll(rows, cursor, tuple(kept), len(rows) == limit)
+
+
+def settled_id(session: Session, bin_id: str, now: datetime) -> int:
+    """The newest id below which every request of the bin is surely committed (a first cursor)."""
+    value = session.execute(
+        select(func.max(CapturedRequest.id)).where(
+            CapturedRequest.bin_id == bin_id, CapturedRequest.received_at < now - SETTLE
+        )
+    ).scalar()
+    return int(value or 0)
+
+
+def parse_seen(value: str | None) -> list[int]:
+    """The ``seen`` list of a poller URL (comma-separated ids).
+
+    :raise FilterError: not a list of ids, or too long.
+    """
+    if not value:
+        return []
+    parts = value.split(",")
+    if len(parts) > SEEN_MAX + 1:
+        raise FilterError(f"seen holds at most {SEEN_MAX} ids")
+    try:
+        return [int(part) for part in parts]
+    except ValueError:
+        raise FilterError("seen is a comma-separated list of request ids") from None
 
 
 def newest_id(session: Session, bin_id: str) -> int:

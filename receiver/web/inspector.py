@@ -50,6 +50,12 @@ POLL_BATCH = 100
 EDITABLE_BODY_MAX = 64 * 1024
 
 
+@bp.errorhandler(listing.FilterError)
+def handle_filter_error(error: listing.FilterError) -> tuple[str, int]:
+    """A filter that cannot be used: say so where the list would be."""
+    return render_template("partials/_filter_error.html", message=str(error)), 400
+
+
 def limits() -> dict[str, Any]:
     """The settings a person should see next to a bin."""
     config = current_app.config
@@ -124,12 +130,16 @@ def list_context(found: Bin, *, before: int | None = None) -> dict[str, Any]:
     page = listing.list_requests(
         db.session, found.id, limit=PAGE_SIZE, before=before, filters=filters
     )
-    cursor = listing.newest_id(db.session, found.id) if before is None else None
+    cursor, seen = None, ""
+    if before is None:
+        cursor = listing.settled_id(db.session, found.id, utcnow())
+        seen = ",".join(str(item.id) for item in page.requests if item.id > cursor)
     return {
         "bin": found,
         "page": page,
         "filters": filters,
         "cursor": cursor,
+        "seen": seen,
         "filter_args": filter_args(filters),
     }
 
@@ -258,27 +268,24 @@ def request_poll(bin_id: str) -> Response | tuple[str, int]:
         request.args.get("validation"),
         request.args.get("q"),
     )
-    after = listing.parse_cursor(request.args.get("after"), "after") or 0
-    rows: list[CapturedRequest] = []
-    cursor = after
-    # the common answer is "nothing new": one probe of the (bin_id, id) index decides it
-    if listing.has_newer(db.session, found.id, after):
-        page = listing.list_requests(
-            db.session, found.id, after=after, filters=filters, limit=POLL_BATCH
-        )
-        rows = list(page.requests)
-        cursor = max([after] + [item.id for item in rows])
-        # filtered-out arrivals still move the cursor, or the poller would ask for them forever
-        if filters.active and len(rows) < POLL_BATCH:
-            cursor = max(cursor, listing.newest_id(db.session, found.id))
+    result = listing.poll(
+        db.session,
+        found.id,
+        after=listing.parse_cursor(request.args.get("after"), "after") or 0,
+        seen=listing.parse_seen(request.args.get("seen")),
+        now=utcnow(),
+        filters=filters,
+        limit=POLL_BATCH,
+    )
     response = make_response(
         render_template(
             "partials/_request_poll.html",
             bin=found,
-            rows=rows,
-            cursor=cursor,
+            rows=result.requests,
+            cursor=result.after,
+            seen=",".join(map(str, result.seen)),
             filter_args=filter_args(filters),
-            more=len(rows) == POLL_BATCH,
+            more=result.more,
         )
     )
     response.headers["Cache-Control"] = "no-store"
@@ -319,15 +326,14 @@ def request_delete(bin_id: str, request_id: int) -> str:
 
 
 @bp.post("/bins/<bin_id>/clear")
-def bin_clear(bin_id: str) -> Response:
-    """Delete every request and show the empty list."""
+def bin_clear(bin_id: str) -> Response | str:
+    """Delete every request and show the empty list (or go back to the page without htmx)."""
     found = load_bin(bin_id)
     bins.clear_requests(db.session, found.id)
     db.session.commit()
-    db.session.refresh(found)
-    return render_page_or_partial(
-        "pages/bin.html", "partials/_request_list.html", **list_context(found)
-    )
+    if not is_fragment_request():
+        return redirect(url_for("inspector.bin_show", bin_id=found.id), code=303)
+    return render_template("partials/_request_list.html", **list_context(found))
 
 
 @bp.post("/bins/<bin_id>/delete")

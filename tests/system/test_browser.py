@@ -1,0 +1,574 @@
+"""The inspector in a real browser: what a person sees on the home and bin pages.
+
+Chromium (Debian's, through Playwright) talks to the app served by Werkzeug's dev server in a
+thread, or by a real gunicorn with three workers; requests are sent from the test with
+``http.client`` so paths, repeated headers and bodies arrive exactly as written. Screenshots go to
+/tmp/receiver-shots/ for people to look at; nothing asserts on pixels.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need playwright")
+expect = sync_api.expect
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.system,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason=f"browser tests need Chromium at {CHROMIUM} (Debian package 'chromium')",
+    ),
+]
+
+LIVE_WITHIN_MS = 2500
+ROWS = "#request-rows .request-row-item"
+DESKTOP = {"width": 1400, "height": 1000}
+PHONE = {"width": 390, "height": 844}
+
+# every row id the page shows, with the moment (browser clock, ms) it first appeared
+RECORD_ARRIVALS = """
+() => {
+  window.__arrivals = {};
+  const record = () => {
+    document.querySelectorAll("#request-rows .request-row-item").forEach((item) => {
+      if (!(item.id in window.__arrivals)) { window.__arrivals[item.id] = Date.now(); }
+    });
+  };
+  record();
+  new MutationObserver(record).observe(document.body, {childList: true, subtree: true});
+  window.__still_here = "no reload happened";
+}
+"""
+
+
+@dataclass
+class Sent:
+    """A request sent into a bin, and how the bin answered."""
+
+    id: int
+    status: int
+    body: bytes
+    headers: list[tuple[str, str]]
+    sent_ms: float
+
+
+def send(
+    base: str,
+    bin_id: str,
+    *,
+    method: str = "POST",
+    path: str = "",
+    query: str = "",
+    headers: list[tuple[str, str]] | None = None,
+    body: bytes = b"",
+) -> Sent:
+    """Send one request over a new connection, exactly as written (raw path, repeated headers)."""
+    parts = urlsplit(base)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    target = f"/b/{bin_id}{path}" + (f"?{query}" if query else "")
+    sent_ms = time.time() * 1000
+    try:
+        connection.putrequest(method, target, skip_accept_encoding=True)
+        for name, value in headers or []:
+            connection.putheader(name, value)
+        if body or method in ("POST", "PUT", "PATCH"):
+            connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body or None)
+        response = connection.getresponse()
+        data = response.read()
+    finally:
+        connection.close()
+    assert response.status < 500, data
+    request_id = int(response.getheader("X-Receiver-Request-Id") or 0)
+    return Sent(request_id, response.status, data, response.getheaders(), sent_ms)
+
+
+def create_bin(base: str, **fields: Any) -> str:
+    """A public bin made through the JSON API; its id."""
+    response = httpx.post(f"{base}/api/bins", json=fields, timeout=10)
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def row_ids(page: Any) -> list[int]:
+    """The request ids of the listed rows, top to bottom."""
+    ids = page.eval_on_selector_all(ROWS, "items => items.map((item) => item.id)")
+    return [int(value.removeprefix("row-")) for value in ids]
+
+
+def expect_rows(page: Any, ids: list[int], timeout: float = 3000) -> None:
+    """Wait until the list shows exactly these request ids, top to bottom."""
+    try:
+        page.wait_for_function(
+            "([selector, ids]) => JSON.stringify([...document.querySelectorAll(selector)]"
+            ".map((item) => item.id)) === JSON.stringify(ids)",
+            arg=[ROWS, [f"row-{value}" for value in ids]],
+            timeout=timeout,
+        )
+    except sync_api.TimeoutError:
+        pass
+    assert row_ids(page) == ids
+
+
+def wait_for_rows(page: Any, *sent: Sent) -> dict[int, float]:
+    """Wait for the rows of ``sent``; for each, the ms between its sending and its row showing.
+
+    Needs RECORD_ARRIVALS installed; a row that never showed counts as an infinite delay.
+    """
+    latest = max(item.sent_ms for item in sent)
+    selector = ", ".join(f"#row-{item.id}" for item in sent)
+    deadline = latest + LIVE_WITHIN_MS + 1000
+    while page.locator(selector).count() < len(sent) and time.time() * 1000 < deadline:
+        page.wait_for_timeout(50)
+    arrivals = page.evaluate("() => window.__arrivals")
+    return {item.id: arrivals.get(f"row-{item.id}", float("inf")) - item.sent_ms for item in sent}
+
+
+def assert_live(delays: dict[int, float]) -> None:
+    """Every row showed up within LIVE_WITHIN_MS of its request being sent."""
+    assert all(delay <= LIVE_WITHIN_MS for delay in delays.values()), delays
+
+
+def pairs(page: Any, selector: str) -> list[tuple[str, str]]:
+    """The (name, value) rows of a pairs table, as displayed."""
+    return [
+        tuple(row)
+        for row in page.eval_on_selector_all(
+            f"{selector} table.pairs tr",
+            "rows => rows.map((r) => [r.querySelector('th').textContent,"
+            " r.querySelector('td').textContent])",
+        )
+    ]
+
+
+def assert_clean(log: Any) -> None:
+    """No CSP violation, no uncaught error and no console error on our own pages."""
+    assert log.csp_violations() == []
+    assert log.errors == []
+    assert log.console_errors() == []
+
+
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.node.callspec.params.get("database_url", "db")
+
+
+def test_home_creates_bin_and_copies_its_ingest_url(
+    live_server: str, new_page: Any, shots_dir: Path, request: pytest.FixtureRequest
+) -> None:
+    page, log = new_page(viewport=DESKTOP, permissions=["clipboard-read", "clipboard-write"])
+    page.goto(live_server + "/")
+    expect(page.locator("#recent-bins")).to_contain_text("Bins you create in this browser")
+
+    page.fill("#label", "Appery iOS builds")
+    page.fill("#bin-id", "appery-dev")
+    page.click("button:has-text('Create bin')")
+
+    expect(page).to_have_url(f"{live_server}/bins/appery-dev")
+    expect(page.locator("h1")).to_have_text("Appery iOS builds")
+    ingest = f"{live_server}/b/appery-dev"
+    expect(page.locator("#ingest-url")).to_have_value(ingest)
+
+    copy = page.locator("button[data-copy-target='ingest-url']")
+    copy.click()
+    expect(copy).to_have_text("Copied")
+    assert page.evaluate("() => navigator.clipboard.readText()") == ingest
+
+    # the browser remembers its bin on the home page
+    page.goto(live_server + "/")
+    expect(page.locator("#recent-bins")).to_contain_text("Appery iOS builds")
+    expect(page.locator("#recent-bins")).to_contain_text("0 requests")
+    page.screenshot(path=str(shots_dir / f"home-{backend(request)}.png"), full_page=True)
+    assert_clean(log)
+
+
+def test_live_list_shows_new_requests_newest_first_without_reload(
+    live_server: str, new_page: Any
+) -> None:
+    bin_id = create_bin(live_server, label="live")
+    page, log = new_page(viewport=DESKTOP)
+    page.goto(f"{live_server}/bins/{bin_id}")
+    expect(page.locator(".empty-state")).to_be_visible()
+    page.evaluate(RECORD_ARRIVALS)
+
+    first = send(live_server, bin_id, path="/hooks/1", body=b'{"n": 1}')
+    assert_live(wait_for_rows(page, first))
+    second = send(live_server, bin_id, method="PUT", path="/hooks/2", body=b"x" * 2048)
+    third = send(live_server, bin_id, method="DELETE", path="/hooks/3")
+    assert_live(wait_for_rows(page, second, third))
+    assert row_ids(page) == [third.id, second.id, first.id]
+    assert page.evaluate("() => window.__still_here") == "no reload happened"
+    expect(page.locator(".empty-state")).to_be_hidden()
+
+    for item, method, path, size in (
+        (first, "POST", "/hooks/1", "8 B"),
+        (second, "PUT", "/hooks/2", "2.0 KiB"),
+        (third, "DELETE", "/hooks/3", "0 B"),
+    ):
+        row = page.locator(f"#row-{item.id}")
+        expect(row.locator(".method")).to_have_text(method)
+        expect(row.locator(".row-path")).to_have_text(path)
+        expect(row.locator(".row-meta")).to_contain_text(size)
+        # arrivals flash once
+        expect(row).to_have_class(re.compile(r"\barrived\b"))
+    assert_clean(log)
+
+
+def test_live_list_follows_requests_served_by_several_gunicorn_workers(
+    gunicorn_server: str, new_page: Any
+) -> None:
+    bin_id = create_bin(gunicorn_server, label="gunicorn")
+    page, log = new_page(viewport=DESKTOP)
+    page.goto(f"{gunicorn_server}/bins/{bin_id}")
+    page.evaluate(RECORD_ARRIVALS)
+
+    sent: list[Sent] = []
+    for number in range(6):
+        sent.append(send(gunicorn_server, bin_id, path=f"/worker/{number}", body=b"{}"))
+        page.wait_for_timeout(600)
+    assert_live(wait_for_rows(page, *sent))
+    assert row_ids(page) == [item.id for item in reversed(sent)]
+    assert page.evaluate("() => window.__still_here") == "no reload happened"
+    assert_clean(log)
+
+
+def test_detail_pane_shows_request_and_its_url_reloads_to_the_same_detail(
+    live_server: str, new_page: Any, shots_dir: Path, request: pytest.FixtureRequest
+) -> None:
+    bin_id = create_bin(live_server, label="Orders from the shop")
+    send(live_server, bin_id, method="GET", path="/ping", query="probe=1")
+    send(
+        live_server,
+        bin_id,
+        path="/form",
+        headers=[("Content-Type", "application/x-www-form-urlencoded")],
+        body=b"name=Ada&lang=en",
+    )
+    payload = {"order": {"id": 42, "items": ["tea", "scones"]}, "note": "naïve café"}
+    body = json.dumps(payload, ensure_ascii=False).encode()
+    headers = [
+        ("X-Dup", "first"),
+        ("Content-Type", "application/json"),
+        ("X-Trace", "t-1"),
+        ("X-Dup", "second"),
+    ]
+    query = "a=1&b=two&a=3&empty="
+    chosen = send(live_server, bin_id, path="/orders", query=query, headers=headers, body=body)
+    host = urlsplit(live_server).netloc
+
+    page, log = new_page(viewport=DESKTOP)
+    page.goto(f"{live_server}/bins/{bin_id}")
+    page.evaluate(RECORD_ARRIVALS)
+    page.click(f"#row-{chosen.id} a.request-row")
+
+    def check_detail() -> None:
+        detail = page.locator("#request-detail")
+        expect(detail.locator(".detail-title .method")).to_have_text("POST")
+        expect(detail.locator(".detail-url")).to_have_text(
+            f"{live_server}/b/{bin_id}/orders?{query}"
+        )
+        assert pairs(page, "#request-detail .detail-section:has(h2:text('Headers'))") == [
+            ("Host", host),
+            *headers,
+            ("Content-Length", str(len(body))),
+        ]
+        assert pairs(page, "#request-detail .detail-section:has(h2:text('Query'))") == [
+            ("a", "1"),
+            ("b", "two"),
+            ("a", "3"),
+            ("empty", ""),
+        ]
+        expect(detail.locator("pre.raw-query")).to_have_text(query)
+        pretty = detail.locator("#body-view pre.json")
+        expect(pretty).to_be_visible()
+        expected = json.dumps(payload, indent=2, ensure_ascii=False)
+        assert pretty.text_content().rstrip("\n") == expected
+
+    check_detail()
+    expect(page).to_have_url(f"{live_server}/bins/{bin_id}?request={chosen.id}")
+    assert page.evaluate("() => window.__still_here") == "no reload happened"
+    expect(page.locator(f"#row-{chosen.id}")).to_have_class(re.compile(r"\bselected\b"))
+
+    # the pushed URL is a full page showing the same detail
+    response = page.reload()
+    assert response is not None and response.status == 200
+    assert response.text().lstrip().lower().startswith("<!doctype html>")
+    assert page.evaluate("() => window.__still_here") is None
+    check_detail()
+    expect(page.locator(f"#row-{chosen.id}")).to_have_class(re.compile(r"\bselected\b"))
+    page.screenshot(path=str(shots_dir / f"bin-desktop-{backend(request)}.png"), full_page=True)
+
+    # back to the bin without a selection
+    page.go_back()
+    expect(page).to_have_url(f"{live_server}/bins/{bin_id}")
+    expect(page.locator("#request-detail")).to_contain_text("Select a request")
+    assert len(row_ids(page)) == 3
+    assert_clean(log)
+
+
+def test_method_filter_narrows_the_list_and_the_live_rows(live_server: str, new_page: Any) -> None:
+    bin_id = create_bin(live_server)
+    alpha = send(live_server, bin_id, method="GET", path="/alpha")
+    beta = send(live_server, bin_id, path="/beta", body=b"{}")
+    gamma = send(live_server, bin_id, method="PUT", path="/gamma", body=b"plain")
+
+    page, log = new_page(viewport=DESKTOP)
+    page.goto(f"{live_server}/bins/{bin_id}")
+    expect_rows(page, [gamma.id, beta.id, alpha.id])
+
+    page.select_option("select[name=method]", "POST")
+    expect_rows(page, [beta.id])
+
+    # the poller keeps the filter: a new GET stays out, a new POST comes in
+    page.evaluate(RECORD_ARRIVALS)
+    delta = send(live_server, bin_id, method="GET", path="/delta")
+    epsilon = send(live_server, bin_id, path="/epsilon", body=b"{}")
+    assert_live(wait_for_rows(page, epsilon))
+    assert row_ids(page) == [epsilon.id, beta.id]
+
+    page.select_option("select[name=method]", "")
+    expect_rows(page, [epsilon.id, delta.id, gamma.id, beta.id, alpha.id])
+    assert_clean(log)
+
+
+def test_search_narrows_the_list_and_clearing_it_restores_the_rows(
+    live_server: str, new_page: Any, request: pytest.FixtureRequest
+) -> None:
+    bin_id = create_bin(live_server)
+    alpha = send(live_server, bin_id, method="GET", path="/alpha")
+    beta = send(live_server, bin_id, path="/beta", body=b"has needle-7f3a inside")
+    gamma = send(live_server, bin_id, method="PUT", path="/gamma", body=b"plain")
+    everything = [gamma.id, beta.id, alpha.id]
+
+    page, log = new_page(viewport=DESKTOP)
+    page.goto(f"{live_server}/bins/{bin_id}")
+    expect_rows(page, everything)
+
+    page.fill("#filter-q", "needle-7f3a")  # in the body only
+    expect_rows(page, [beta.id])
+    page.fill("#filter-q", "GAMMA")  # in the path, any case
+    expect_rows(page, [gamma.id])
+    page.fill("#filter-q", "nothing-matches-this")
+    expect_rows(page, [])
+    expect(page.locator(".empty-state")).to_contain_text("No request matches these filters")
+
+    page.fill("#filter-q", "")
+    expect_rows(page, everything)
+    assert_clean(log)
+
+
+HOSTILE_BODY = (
+    '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
+    '<div hx-get="/api/bins" hx-trigger="load" id="evil">x</div>'
+)
+HOSTILE_PATH = "/<svg/onload=window.__pwned=3>"
+HOSTILE_QUERY = "q=<b>bold</b>"
+HOSTILE_HEADER = '<img src=x onerror="window.__pwned=4"><div hx-get="/api/bins" hx-trigger="load">'
+HOSTILE_JSON = {
+    "html": '<img src=x onerror="window.__pwned=5">',
+    "script": "<script>window.__pwned=6</script>",
+    "htmx": '<div hx-get="/api/bins" hx-trigger="load" id="evil-json">y</div>',
+}
+INJECTED = "#evil, #evil-json, img[src='x'], svg, #request-rows b, #request-detail script"
+
+
+def test_hostile_content_is_shown_as_text_and_never_runs(live_server: str, new_page: Any) -> None:
+    bin_id = create_bin(live_server)
+    markup = send(
+        live_server,
+        bin_id,
+        path=HOSTILE_PATH,
+        query=HOSTILE_QUERY,
+        headers=[("Content-Type", "text/html"), ("X-Evil", HOSTILE_HEADER)],
+        body=HOSTILE_BODY.encode(),
+    )
+    as_json = send(
+        live_server,
+        bin_id,
+        path="/json" + HOSTILE_PATH,
+        headers=[("Content-Type", "application/json")],
+        body=json.dumps(HOSTILE_JSON).encode(),
+    )
+
+    page, log = new_page(viewport=DESKTOP)
+    page.goto(f"{live_server}/bins/{bin_id}")
+    expect(page.locator(f"#row-{markup.id} .row-path")).to_have_text(
+        f"{HOSTILE_PATH}?{HOSTILE_QUERY}"
+    )
+
+    def check_markup_detail() -> None:
+        detail = page.locator("#request-detail")
+        expect(detail.locator(".detail-url")).to_contain_text(f"{HOSTILE_PATH}?{HOSTILE_QUERY}")
+        expect(detail.locator("#body-view pre.code")).to_have_text(HOSTILE_BODY)
+        assert ("X-Evil", HOSTILE_HEADER) in pairs(
+            page, "#request-detail .detail-section:has(h2:text('Headers'))"
+        )
+        assert ("q", "<b>bold</b>") in pairs(
+            page, "#request-detail .detail-section:has(h2:text('Query'))"
+        )
+
+    def check_json_detail() -> None:
+        pretty = page.locator("#request-detail #body-view pre.json")
+        expect(pretty).to_be_visible()
+        assert pretty.text_content().rstrip("\n") == json.dumps(HOSTILE_JSON, indent=2)
+
+    page.click(f"#row-{markup.id} a.request-row")
+    check_markup_detail()
+    page.click(f"#row-{as_json.id} a.request-row")
+    check_json_detail()
+    # and as full pages, rendered by the server
+    page.goto(f"{live_server}/bins/{bin_id}?request={markup.id}")
+    check_markup_detail()
+    page.goto(f"{live_server}/bins/{bin_id}?request={as_json.id}")
+    check_json_detail()
+    page.wait_for_timeout(300)  # time for any load trigger to fire, if one were live
+
+    assert page.evaluate("() => typeof window.__pwned") == "undefined"
+    assert page.locator(INJECTED).count() == 0
+    assert [url for url in log.requests if "/api/" in url or url.endswith("/x")] == []
+    assert_clean(log)
+
+
+def test_delete_request_from_the_detail_pane_removes_its_row(
+    live_server: str, new_page: Any
+) -> None:
+    bin_id = create_bin(live_server)
+    kept = send(live_server, bin_id, path="/kept")
+    doomed = send(live_server, bin_id, path="/doomed")
+
+    page, log = new_page(viewport=DESKTOP)
+    page.goto(f"{live_server}/bins/{bin_id}")
+    page.click(f"#row-{doomed.id} a.request-row")
+    expect(page.locator("#request-detail .detail-url")).to_contain_text("/doomed")
+    page.click("#request-detail .detail-actions button:has-text('Delete')")
+
+    expect(page.locator(f"#row-{doomed.id}")).to_have_count(0)
+    expect(page.locator("#request-detail")).to_contain_text(f"Request {doomed.id} deleted")
+    assert row_ids(page) == [kept.id]
+    assert log.dialogs == ["Delete this request?"]
+    gone = httpx.get(f"{live_server}/api/bins/{bin_id}/requests/{doomed.id}", timeout=10)
+    assert gone.status_code == 404
+    assert_clean(log)
+
+
+def test_clear_requests_empties_the_list_which_keeps_listening(
+    live_server: str, new_page: Any
+) -> None:
+    bin_id = create_bin(live_server)
+    send(live_server, bin_id, path="/one")
+    send(live_server, bin_id, path="/two")
+
+    page, log = new_page(viewport=DESKTOP)
+    page.goto(f"{live_server}/bins/{bin_id}")
+    expect(page.locator(ROWS)).to_have_count(2)
+    page.click("button:has-text('Clear requests')")
+    expect_rows(page, [])
+    expect(page.locator(".empty-state")).to_be_visible()
+    assert log.dialogs == ["Delete every request in this bin?"]
+    listed = httpx.get(f"{live_server}/api/bins/{bin_id}/requests", timeout=10).json()
+    assert listed["requests"] == []
+
+    page.evaluate(RECORD_ARRIVALS)
+    fresh = send(live_server, bin_id, path="/after-clear")
+    assert_live(wait_for_rows(page, fresh))
+    assert row_ids(page) == [fresh.id]
+    assert_clean(log)
+
+
+def test_custom_response_form_changes_what_ingest_answers(live_server: str, new_page: Any) -> None:
+    bin_id = create_bin(live_server)
+    page, log = new_page(viewport=DESKTOP)
+    page.goto(f"{live_server}/bins/{bin_id}")
+    page.click("details.settings-details > summary")
+    page.fill("#response-status", "418")
+    page.fill("#response-headers", "X-Teapot: short and stout")
+    page.fill("#response-body", "I'm a teapot <b>not HTML</b>")
+    page.click("#bin-settings button[type=submit]")
+    expect(page.locator("#bin-settings [role=status]")).to_contain_text("Saved")
+
+    answered = send(live_server, bin_id, path="/brew", body=b"{}")
+    assert answered.status == 418
+    assert answered.body == b"I'm a teapot <b>not HTML</b>"
+    assert ("X-Teapot", "short and stout") in answered.headers
+
+    page.reload()
+    expect(page.locator("#response-status")).to_have_value("418")
+    expect(page.locator("#response-body")).to_have_value("I'm a teapot <b>not HTML</b>")
+    expect(page.locator(f"#row-{answered.id}")).to_be_attached()
+    assert_clean(log)
+
+
+SCROLL_WIDTH = "() => document.documentElement.scrollWidth"
+SETTLED = "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
+
+
+def send_long_request(base: str, bin_id: str) -> Sent:
+    """A request whose path, query, header and body have long unbroken runs."""
+    long_path = "/" + "/".join(["a-really-long-path-segment"] * 6) + "/" + "x" * 160
+    long_query = "token=" + "y" * 150 + "&next=" + "z" * 80
+    return send(
+        base,
+        bin_id,
+        path=long_path,
+        query=long_query,
+        headers=[("Content-Type", "application/json"), ("X-Long", "v" * 300)],
+        body=json.dumps({"unbroken": "w" * 400, "nested": {"deeper": ["q" * 200]}}).encode(),
+    )
+
+
+def test_phone_viewport_has_no_horizontal_scroll_with_a_long_path(
+    live_server: str, new_page: Any, shots_dir: Path, request: pytest.FixtureRequest
+) -> None:
+    bin_id = create_bin(live_server, label="a label long enough to need wrapping on a phone screen")
+    send_long_request(live_server, bin_id)
+    page, log = new_page(viewport=PHONE, is_mobile=True, has_touch=True)
+    page.goto(live_server + "/")
+    assert page.evaluate(SCROLL_WIDTH) <= PHONE["width"] + 1
+
+    page.goto(f"{live_server}/bins/{bin_id}")
+    expect(page.locator(ROWS)).to_have_count(1)
+    widths = {"list": page.evaluate(SCROLL_WIDTH)}
+    page.locator(f"{ROWS} a.request-row").click()
+    expect(page.locator("#request-detail .detail-url")).to_contain_text("x" * 160)
+    page.wait_for_function(SETTLED)
+    widths["detail"] = page.evaluate(SCROLL_WIDTH)
+    page.click("summary:has-text('Try it with curl')")
+    page.click("details.settings-details > summary")
+    widths["opened"] = page.evaluate(SCROLL_WIDTH)
+    # the picture first, so that a layout failure can be seen too
+    page.screenshot(path=str(shots_dir / f"bin-phone-{backend(request)}.png"), full_page=True)
+    assert all(width <= PHONE["width"] + 1 for width in widths.values()), widths
+    assert_clean(log)
+
+
+def test_phone_page_stays_narrow_while_the_detail_swaps_in(live_server: str, new_page: Any) -> None:
+    bin_id = create_bin(live_server)
+    send_long_request(live_server, bin_id)
+    page, log = new_page(viewport=PHONE, is_mobile=True, has_touch=True)
+    page.goto(f"{live_server}/bins/{bin_id}")
+    # measured right after the swap, before htmx settles the new element's attributes
+    page.evaluate(
+        """() => {
+          window.__widest = 0;
+          document.addEventListener("htmx:afterSwap", () => {
+            window.__widest = Math.max(window.__widest, document.documentElement.scrollWidth);
+          });
+        }"""
+    )
+    page.locator(f"{ROWS} a.request-row").click()
+    expect(page.locator("#request-detail .detail-url")).to_contain_text("x" * 160)
+    page.wait_for_function(SETTLED)
+    assert page.evaluate("() => window.__widest") <= PHONE["width"] + 1
+    assert_clean(log)
