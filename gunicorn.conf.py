@@ -22,6 +22,13 @@ control_socket_disable = True
 accesslog = os.environ.get("RECEIVER_ACCESS_LOG") or None
 
 
+def post_worker_init(worker):
+    """Each worker forwards captured requests in a thread of its own (see forwarding.py)."""
+    from receiver.serving import start_background_work
+
+    start_background_work(worker.wsgi)
+
+
 def on_starting(server):
     """Create or upgrade the tables once, in the master, before any worker starts."""
     from receiver import create_app

@@ -63,10 +63,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     cli.init_app(app)
     if app.config["RECEIVER_AUTO_MIGRATE"]:
         migrate.upgrade_database(app)
-    forwarder = ForwardWorker(engine, forward_policy(app.config))
-    app.extensions["receiver.forwarder"] = forwarder
-    if app.config["RECEIVER_FORWARD_WORKER"]:
-        forwarder.start()
+    # started by the serving entry points (gunicorn.conf.py, app.py), not by every flask command
+    app.extensions["receiver.forwarder"] = ForwardWorker(engine, forward_policy(app.config))
     return app
 
 

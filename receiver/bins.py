@@ -26,7 +26,11 @@ HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 RESPONSE_BODY_MAX = 64 * 1024
 RESPONSE_HEADERS_MAX = 50
 # headers a custom response may not set: the server computes them, or they would break framing
+# ingest shares the inspector's origin, so no cookie or site-data header either
 FORBIDDEN_RESPONSE_HEADERS = {
+    "set-cookie",
+    "set-cookie2",
+    "clear-site-data",
     "content-length",
     "transfer-encoding",
     "connection",
@@ -117,7 +121,11 @@ def get_active_bin(session: Session, bin_id: str, now: datetime) -> Bin | None:
 
 def bin_response(target: Any, request_id: int, max_delay_ms: int) -> BinResponse:
     """The bin's custom response, or the default ``{"ok": true, "request_id": ...}``."""
-    headers = [(str(name), str(value)) for name, value in (target.response_headers or [])]
+    headers = [
+        (str(name), str(value))
+        for name, value in (target.response_headers or [])
+        if str(name).lower() not in FORBIDDEN_RESPONSE_HEADERS
+    ]
     if target.response_body is None:
         body = b'{"ok": true, "request_id": "%d"}' % request_id
         if not any(name.lower() == "content-type" for name, _ in headers):

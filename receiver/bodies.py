@@ -28,19 +28,38 @@ class DecodedBody:
 
 
 def _inflate(data: bytes, wbits: int, limit: int) -> tuple[bytes, bool]:
-    decompressor = zlib.decompressobj(wbits)
-    out = decompressor.decompress(data, limit)
-    return out, bool(decompressor.unconsumed_tail)
+    """Inflate zlib, raw deflate or gzip (every member, as RFC 1952 allows), at most ``limit``.
+
+    :raise zlib.error: corrupt data, or a stream that stops before its end marker.
+    """
+    out = bytearray()
+    remaining = data
+    while True:
+        decompressor = zlib.decompressobj(wbits)
+        out += decompressor.decompress(remaining, limit + 1 - len(out))
+        if len(out) > limit:
+            return bytes(out[:limit]), True
+        if not decompressor.eof:
+            raise zlib.error("the stream ends before its end marker (truncated body?)")
+        remaining = decompressor.unused_data
+        # another gzip member may follow; padding of zero bytes after the last one is ignored
+        if wbits & 16 == 0 or not remaining.strip(b"\x00"):
+            return bytes(out), False
 
 
 def _brotli(data: bytes, limit: int) -> tuple[bytes, bool]:
+    """Decompress brotli, never holding more than ``limit`` + 1 bytes of output.
+
+    :raise brotli.error: corrupt data, or a stream that stops before its end.
+    """
     decompressor = brotli.Decompressor()
-    out = bytearray()
-    # feed in slices so that the output check runs before a bomb fills memory
-    for start in range(0, len(data), 4096):
-        out += decompressor.process(data[start : start + 4096])
-        if len(out) > limit:
-            return bytes(out[:limit]), True
+    out = bytearray(decompressor.process(data, output_buffer_limit=limit + 1))
+    while len(out) <= limit and not decompressor.can_accept_more_data():
+        out += decompressor.process(b"", output_buffer_limit=limit + 1 - len(out))
+    if len(out) > limit:
+        return bytes(out[:limit]), True
+    if not decompressor.is_finished():
+        raise brotli.error("the stream ends before its end marker (truncated body?)")
     return bytes(out), False
 
 

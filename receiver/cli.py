@@ -425,7 +425,7 @@ def forward_worker_command(once: bool) -> None:
     _run_until_stopped(worker)
 
 
-def forward_once(engine: Any, policy: ForwardPolicy, *, batch: int = 20) -> Counter[str]:
+def forward_once(engine: Any, policy: ForwardPolicy) -> Counter[str]:
     """Claim and deliver due jobs until none is due; the jobs' new statuses, counted.
 
     A job that fails is rescheduled at least ``policy.first_delay`` later, and a job that was
@@ -434,9 +434,9 @@ def forward_once(engine: Any, policy: ForwardPolicy, *, batch: int = 20) -> Coun
     lease = timedelta(seconds=policy.timeout * 2 + 5)
     counts: Counter[str] = Counter()
     with Session(engine) as session:
-        while ids := claim_jobs(session, utcnow(), limit=batch, lease=lease):
-            for job_id in ids:
-                counts[deliver(session, job_id, policy, utcnow())] += 1
+        # one claim per delivery, so that no lease runs out while it waits its turn
+        while ids := claim_jobs(session, utcnow(), limit=1, lease=lease):
+            counts[deliver(session, ids[0], policy, utcnow())] += 1
     return counts
 
 

@@ -144,13 +144,18 @@ def forward_due(
     now: Callable[[], datetime] = utcnow,
     limit: int = 20,
 ) -> int:
-    """Claim and deliver the jobs that are due now; returns how many attempts were made."""
+    """Claim and deliver due jobs, one at a time, up to ``limit``; returns the attempts made.
+
+    One claim per delivery: a lease taken for a whole batch could run out while earlier jobs of
+    the batch are slow, and another worker would send the rest a second time.
+    """
     lease = timedelta(seconds=policy.timeout * 2 + 5)
+    made = 0
     with Session(engine) as session:
-        ids = claim_jobs(session, now(), limit=limit, lease=lease)
-        for job_id in ids:
-            deliver(session, job_id, policy, now())
-    return len(ids)
+        while made < limit and (ids := claim_jobs(session, now(), limit=1, lease=lease)):
+            deliver(session, ids[0], policy, now())
+            made += 1
+    return made
 
 
 def catch_up(

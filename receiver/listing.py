@@ -6,6 +6,7 @@ asks for what arrived since (the live poller's cursor). No OFFSET, no COUNT.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -116,6 +117,8 @@ def _like_escape(text: str) -> str:
 def _search_clause(session: Session, text: str) -> ColumnElement[bool]:
     """Case-insensitive match in path, query and headers; a byte match in the raw body."""
     pattern = f"%{_like_escape(text.lower())}%"
+    # headers are stored as JSON text, where a quote or backslash appears escaped
+    header_pattern = f"%{_like_escape(json.dumps(text.lower())[1:-1])}%"
     needle = text.encode("utf-8")
     if session.get_bind().dialect.name == "postgresql":
         # position(needle IN body): bytea has no two-argument position()
@@ -125,7 +128,7 @@ def _search_clause(session: Session, text: str) -> ColumnElement[bool]:
     return or_(
         func.lower(CapturedRequest.path).like(pattern, escape="\\"),
         func.lower(CapturedRequest.query_string).like(pattern, escape="\\"),
-        func.lower(cast(CapturedRequest.headers, String)).like(pattern, escape="\\"),
+        func.lower(cast(CapturedRequest.headers, String)).like(header_pattern, escape="\\"),
         in_body,
     )
 

@@ -1,9 +1,12 @@
 """pytest plugin: a real webhook bin for your tests, and catalog webhooks for your handlers.
 
 Installing ``receiver`` registers this plugin through the ``pytest11`` entry point, so a project
-that depends on it gets the fixtures below with nothing to configure. (Without installing, load it
-with ``-p receiver.pytest_plugin``, or ``pytest_plugins = ["receiver.pytest_plugin"]`` in the
-top-level ``conftest.py`` only; listing it there *as well as* installing the package is harmless.)
+that depends on it gets the fixtures below with nothing to configure (``-p no:<entry point name>``
+turns it off). Without installing, load it with ``-p receiver.pytest_plugin``, or with
+``pytest_plugins = ["receiver.pytest_plugin"]`` in the *top-level* ``conftest.py`` (pytest refuses
+``pytest_plugins`` in deeper ones). Listing it as well as installing the package only works when
+the entry point is named after the module (``receiver.pytest_plugin``); under any other name pytest
+refuses the second registration ("Plugin already registered under a different name").
 
 Fixtures
 --------

@@ -76,3 +76,9 @@ def raw_query(environ: dict[str, Any]) -> str:
     if target and "?" in target:
         return target.split("?", 1)[1].split("#", 1)[0]
     return environ.get("QUERY_STRING", "")
+
+
+def start_background_work(app: Any) -> None:
+    """Start the forwarding thread of a serving process, unless the settings turn it off."""
+    if app.config["RECEIVER_FORWARD_WORKER"]:
+        app.extensions["receiver.forwarder"].start()

@@ -15,13 +15,14 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from actions import BinActions
 from flask import Flask
 from flask.testing import FlaskClient
 from flask.testing import FlaskCliRunner
 
 from receiver import create_app
 from receiver.migrate import upgrade_database
-from receiver.serving import RAW_HEADERS_KEY
+from receiver.serving import RAW_HEADERS_KEY  # noqa: F401  (re-exported for tests)
 
 PG_ENV = "RECEIVER_TEST_DATABASE_URL"
 TABLES = ("forward_job", "replay", "captured_request", "user_schema", "bin")
@@ -152,49 +153,6 @@ def runner(app: Flask) -> FlaskCliRunner:
 def app_ctx(app: Flask) -> Iterator[None]:
     with app.app_context():
         yield
-
-
-class BinActions:
-    """Repeated steps: create a bin, send a request into it, read what was stored."""
-
-    def __init__(self, client: FlaskClient) -> None:
-        self.client = client
-
-    def create(self, **fields: Any) -> dict[str, Any]:
-        response = self.client.post("/api/bins", json=fields)
-        assert response.status_code == 201, response.get_json()
-        return response.get_json()
-
-    def ingest(
-        self,
-        bin_id: str,
-        *,
-        method: str = "POST",
-        path: str = "",
-        body: bytes = b"",
-        headers: list[tuple[str, str]] | None = None,
-        query: str = "",
-    ) -> Any:
-        """Send a request into a bin, handing the exact header pairs over as a server would."""
-        headers = headers or []
-        url = f"/b/{bin_id}{path}" + (f"?{query}" if query else "")
-        return self.client.open(
-            url,
-            method=method,
-            data=body,
-            headers=headers,
-            environ_overrides={RAW_HEADERS_KEY: headers},
-        )
-
-    def requests(self, bin_id: str, **params: Any) -> dict[str, Any]:
-        response = self.client.get(f"/api/bins/{bin_id}/requests", query_string=params)
-        assert response.status_code == 200, response.get_json()
-        return response.get_json()
-
-    def request(self, bin_id: str, request_id: int) -> dict[str, Any]:
-        response = self.client.get(f"/api/bins/{bin_id}/requests/{request_id}")
-        assert response.status_code == 200, response.get_json()
-        return response.get_json()
 
 
 @pytest.fixture

@@ -138,7 +138,10 @@ def bin_update(bin_id: str) -> Response:
         found, json_body(), max_delay_ms=current_app.config["RECEIVER_MAX_RESPONSE_DELAY_MS"]
     )
     db.session.commit()
-    return jsonify(bin_json(found))
+    shape = bin_json(found)
+    if found.private:  # whoever made it private must be able to open it again
+        shape["token"] = bin_token(current_app.config["SECRET_KEY"], found.id)
+    return jsonify(shape)
 
 
 @bp.delete("/bins/<bin_id>")
@@ -439,7 +442,8 @@ def replay_list(bin_id: str, request_id: int) -> Response:
 def bin_export_har(bin_id: str) -> Response:
     """HAR 1.2 of the bin's requests (oldest first); each entry carries its curl command."""
     found = load_bin(bin_id)
-    page = listing.list_requests(db.session, bin_id, limit=listing.MAX_LIMIT, with_body=True)
+    keep = current_app.config["RECEIVER_MAX_REQUESTS_PER_BIN"]
+    page = listing.list_requests(db.session, bin_id, limit=keep, with_body=True)
     return har_response(page.requests, found.id, f"{found.id}.har")
 
 
@@ -460,7 +464,7 @@ def har_response(requests: Any, bin_id: str, filename: str) -> Response:
 def request_recording(bin_id: str, request_id: int) -> Response:
     """The request as a recording file for ``flask send --fixture`` and the pytest plugin."""
     captured = load_request(bin_id, request_id)
-    name = request.args.get("name") or f"{bin_id}-{request_id}"
+    name = request.args.get("name") or f"{bin_id}-{request_id}".lstrip("-_")
     try:
         document = recordings.to_document(captured, name, {"bin": bin_id, "request": request_id})
     except recordings.RecordingError as error:

@@ -133,6 +133,8 @@ def list_context(found: Bin, *, before: int | None = None) -> dict[str, Any]:
     cursor, seen = None, ""
     if before is None:
         cursor = listing.settled_id(db.session, found.id, utcnow())
+        if page.next is not None:  # rows below the page come through "load older", not the poller
+            cursor = max(cursor, page.next)
         seen = ",".join(str(item.id) for item in page.requests if item.id > cursor)
     return {
         "bin": found,
@@ -160,6 +162,7 @@ def detail_context(found: Bin, captured: CapturedRequest) -> dict[str, Any]:
     decoded = decode_body(captured.body, header_value(captured.headers, "Content-Encoding"))
     is_json, payload = parse_json(decoded.data)
     text = as_text(decoded.data)
+    raw_text = as_text(captured.body)
     validation = captured.validation or {}
     return {
         "bin": found,
@@ -177,9 +180,8 @@ def detail_context(found: Bin, captured: CapturedRequest) -> dict[str, Any]:
         "validation": validation,
         "signature": captured.signature or {},
         "replays": history(db.session, captured.id),
-        "editable_body": text
-        if text is not None and len(decoded.data) <= EDITABLE_BODY_MAX
-        else None,
+        # edits start from the bytes as captured (still encoded), so an unchanged edit is exact
+        "editable_body": raw_text if len(captured.body) <= EDITABLE_BODY_MAX else None,
     }
 
 
@@ -248,7 +250,9 @@ def request_list(bin_id: str) -> Response:
     """The filtered list (partial for htmx, the page otherwise)."""
     found = load_bin(bin_id)
     if not is_fragment_request():
-        return make_response(bin_show(bin_id))
+        response = make_response(bin_show(bin_id))
+        response.vary.add("HX-Request")
+        return response
     return render_page_or_partial(
         "pages/bin.html", "partials/_request_list.html", **list_context(found)
     )
@@ -441,7 +445,7 @@ def request_replay(bin_id: str, request_id: int) -> tuple[str, int] | str:
         if form.get("edit") == "on":
             options["headers"] = header_lines(form.get("headers", ""))
             if "body" in form:
-                options["body"] = form["body"].replace("\r\n", "\n").encode("utf-8")
+                options["body"] = edited_body(form["body"], captured.body)
         replay_request(
             db.session,
             captured,
@@ -455,6 +459,21 @@ def request_replay(bin_id: str, request_id: int) -> tuple[str, int] | str:
         error = failure.message if isinstance(failure, ReplayError) else str(failure)
     panel = replay_panel(found, captured, error=error, url=options["url"])
     return (panel, 400) if error else panel
+
+
+def edited_body(typed: str, captured: bytes) -> bytes:
+    """The body typed in the edit box, with the captured line endings.
+
+    Browsers send textarea text with CRLF line breaks whatever was shown: an unchanged edit
+    gives back the captured bytes, and a changed one keeps CRLF only if the capture used it.
+    """
+    text = typed.replace("\r\n", "\n")
+    original = as_text(captured)
+    if original is not None and text == original.replace("\r\n", "\n"):
+        return captured
+    if b"\r\n" in captured:
+        text = text.replace("\n", "\r\n")
+    return text.encode("utf-8")
 
 
 def header_lines(text: str) -> list[tuple[str, str]]:

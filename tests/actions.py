@@ -1,0 +1,52 @@
+"""The actions helper: repeated steps of many tests (create a bin, send into it, read back)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.testing import FlaskClient
+
+from receiver.serving import RAW_HEADERS_KEY
+
+
+class BinActions:
+    """Repeated steps: create a bin, send a request into it, read what was stored."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+
+    def create(self, **fields: Any) -> dict[str, Any]:
+        response = self.client.post("/api/bins", json=fields)
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    def ingest(
+        self,
+        bin_id: str,
+        *,
+        method: str = "POST",
+        path: str = "",
+        body: bytes = b"",
+        headers: list[tuple[str, str]] | None = None,
+        query: str = "",
+    ) -> Any:
+        """Send a request into a bin, handing the exact header pairs over as a server would."""
+        headers = headers or []
+        url = f"/b/{bin_id}{path}" + (f"?{query}" if query else "")
+        return self.client.open(
+            url,
+            method=method,
+            data=body,
+            headers=headers,
+            environ_overrides={RAW_HEADERS_KEY: headers},
+        )
+
+    def requests(self, bin_id: str, **params: Any) -> dict[str, Any]:
+        response = self.client.get(f"/api/bins/{bin_id}/requests", query_string=params)
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()
+
+    def request(self, bin_id: str, request_id: int) -> dict[str, Any]:
+        response = self.client.get(f"/api/bins/{bin_id}/requests/{request_id}")
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()

@@ -1,0 +1,356 @@
+"""The bin lifecycle in the core, with time injected: create, look up, expire, prune, settings,
+and the answer a bin gives."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from sqlalchemy import func
+from sqlalchemy import select
+
+from receiver import bins
+from receiver.capture import RawRequest
+from receiver.capture import build_row
+from receiver.db import db
+from receiver.models import Bin
+from receiver.models import CapturedRequest
+
+T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+TTL = 7
+
+pytestmark = pytest.mark.usefixtures("app_ctx")
+
+
+def create(**fields: Any) -> Bin:
+    return bins.create_bin(db.session, now=fields.pop("now", T0), ttl_days=TTL, **fields)
+
+
+def capture(bin_id: str, count: int = 1) -> list[int]:
+    rows = [
+        CapturedRequest(**build_row(RawRequest("POST", "/", "", [], b"x"), bin_id, T0))
+        for _ in range(count)
+    ]
+    db.session.add_all(rows)
+    db.session.flush()
+    return [row.id for row in rows]
+
+
+def count_requests(bin_id: str | None = None) -> int:
+    query = select(func.count()).select_from(CapturedRequest)
+    if bin_id is not None:
+        query = query.where(CapturedRequest.bin_id == bin_id)
+    return db.session.scalar(query)
+
+
+# create ---------------------------------------------------------------------------------
+
+
+def test_a_new_bin_gets_a_random_144_bit_url_safe_id():
+    created = create()
+    assert re.fullmatch(r"[A-Za-z0-9_-]{24}", created.id)
+    assert created.id != create().id
+
+
+def test_a_new_bin_expires_ttl_days_after_creation():
+    created = create(label="hooks")
+    assert created.created_at == T0
+    assert created.expires_at == T0 + timedelta(days=TTL)
+    assert created.label == "hooks"
+    assert created.private is False
+    assert created.response_status == 200
+    assert created.response_headers == []
+    assert created.response_body is None
+
+
+def test_a_created_bin_is_stored_as_given():
+    created = create(bin_id="stored-bin", private=True, provider="qovery", event="X")
+    db.session.commit()
+    db.session.expire_all()
+    stored = db.session.get(Bin, "stored-bin")
+    assert stored.created_at == T0
+    assert stored.expires_at == created.expires_at
+    assert (stored.private, stored.provider, stored.event) == (True, "qovery", "X")
+
+
+@pytest.mark.parametrize("bin_id", ["abc", "a-b-c", "123", "a" * 64, "---"])
+def test_readable_ids_follow_the_rule(bin_id):
+    assert create(bin_id=bin_id).id == bin_id
+
+
+@pytest.mark.parametrize(
+    "bin_id", ["ab", "a" * 65, "ABC", "a_b", "a b", "a.b", "ünï", "a\n", "", 42, ["abc"]]
+)
+def test_ids_outside_the_rule_are_refused(bin_id):
+    with pytest.raises(bins.BinError) as raised:
+        create(bin_id=bin_id)
+    assert raised.value.code == "invalid_id"
+    assert raised.value.field == "id"
+
+
+def test_a_taken_id_is_refused():
+    create(bin_id="taken")
+    with pytest.raises(bins.BinError) as raised:
+        create(bin_id="taken")
+    assert raised.value.code == "id_taken"
+    assert "taken" in raised.value.message
+
+
+def test_an_overlong_label_is_refused():
+    with pytest.raises(bins.BinError) as raised:
+        create(label="x" * 201)
+    assert raised.value.code == "invalid_label"
+    assert create(label="x" * 200).label == "x" * 200
+
+
+# expiry ---------------------------------------------------------------------------------
+
+
+def test_an_active_bin_is_found_until_it_expires():
+    created = create(bin_id="lives")
+    expires = created.expires_at
+    assert bins.get_active_bin(db.session, "lives", T0) is created
+    assert bins.get_active_bin(db.session, "lives", expires - timedelta(microseconds=1))
+    assert bins.get_active_bin(db.session, "lives", expires) is None
+    assert bins.get_active_bin(db.session, "lives", expires + timedelta(days=1)) is None
+
+
+def test_an_unknown_bin_is_not_found():
+    assert bins.get_active_bin(db.session, "never", T0) is None
+
+
+def test_expiry_is_the_last_activity_plus_the_ttl():
+    assert bins.expiry(T0, 7) == T0 + timedelta(days=7)
+    assert bins.expiry(T0, 1) == datetime(2025, 3, 2, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+def test_prune_removes_expired_bins_and_their_requests():
+    expired = create(bin_id="expired", now=T0 - timedelta(days=TTL + 1))
+    at_boundary = create(bin_id="boundary", now=T0 - timedelta(days=TTL))
+    live = create(bin_id="live", now=T0 - timedelta(days=TTL - 1))
+    for found in (expired, at_boundary, live):
+        capture(found.id, 2)
+    assert bins.prune_expired(db.session, T0) == 2
+    db.session.commit()
+    assert db.session.scalars(select(Bin.id)).all() == ["live"]
+    assert count_requests() == 2
+    assert count_requests("live") == 2
+
+
+def test_prune_with_nothing_expired_removes_nothing():
+    create(bin_id="live")
+    assert bins.prune_expired(db.session, T0) == 0
+    assert db.session.get(Bin, "live") is not None
+
+
+# requests -------------------------------------------------------------------------------
+
+
+def test_clear_requests_deletes_only_that_bins_requests():
+    mine, other = create(bin_id="mine"), create(bin_id="other")
+    capture(mine.id, 3)
+    capture(other.id, 1)
+    mine.request_count = 3
+    db.session.flush()
+    assert bins.clear_requests(db.session, "mine") == 3
+    db.session.expire_all()
+    assert count_requests("mine") == 0
+    assert count_requests("other") == 1
+    assert db.session.get(Bin, "mine").request_count == 0
+
+
+def test_delete_request_only_within_its_bin():
+    mine, other = create(bin_id="mine"), create(bin_id="other")
+    (rid,) = capture(other.id)
+    mine.request_count = 0
+    other.request_count = 1
+    db.session.flush()
+    assert bins.delete_request(db.session, "mine", rid) is False
+    assert count_requests("other") == 1
+    assert bins.delete_request(db.session, "other", rid) is True
+    db.session.expire_all()
+    assert count_requests("other") == 0
+    assert db.session.get(Bin, "other").request_count == 0
+    assert bins.delete_request(db.session, "other", rid) is False
+
+
+# settings -------------------------------------------------------------------------------
+
+
+def test_settings_change_any_subset():
+    found = create()
+    bins.apply_settings(
+        found,
+        {
+            "label": "renamed",
+            "private": True,
+            "provider": "appery",
+            "event": "PROJECT_BUILD_IOS_FAIL",
+            "strict_validation": True,
+            "response": {
+                "status": 201,
+                "headers": {"X-A": "1"},
+                "body": "ok",
+                "delay_ms": 500,
+            },
+            "signature": {"scheme": "standard-webhooks", "secret": "whsec_x"},
+            "forward_url": "http://127.0.0.1:9000/hook",
+        },
+        max_delay_ms=1000,
+    )
+    assert found.label == "renamed"
+    assert found.private is True
+    assert (found.provider, found.event) == ("appery", "PROJECT_BUILD_IOS_FAIL")
+    assert found.strict_validation is True
+    assert (found.response_status, found.response_body, found.response_delay_ms) == (201, "ok", 500)
+    assert found.response_headers == [["X-A", "1"]]
+    assert (found.signature_scheme, found.signature_secret) == ("standard-webhooks", "whsec_x")
+    assert found.forward_url == "http://127.0.0.1:9000/hook"
+
+
+def test_signature_changes_merge_and_null_clears():
+    found = create()
+    bins.apply_settings(
+        found,
+        {"signature": {"scheme": "hmac-sha256", "secret": "s", "header": "X-Sig"}},
+        max_delay_ms=0,
+    )
+    bins.apply_settings(found, {"signature": {"secret": "new"}}, max_delay_ms=0)
+    assert (found.signature_scheme, found.signature_secret, found.signature_header) == (
+        "hmac-sha256",
+        "new",
+        "X-Sig",
+    )
+    bins.apply_settings(found, {"signature": None}, max_delay_ms=0)
+    assert (found.signature_scheme, found.signature_secret, found.signature_header) == (
+        None,
+        None,
+        None,
+    )
+
+
+def test_empty_values_reset_optional_settings():
+    found = create(provider="appery")
+    bins.apply_settings(
+        found,
+        {"provider": "", "forward_url": "https://example.com/x", "response": {"body": "b"}},
+        max_delay_ms=0,
+    )
+    bins.apply_settings(found, {"forward_url": None, "response": {"body": None}}, max_delay_ms=0)
+    assert found.provider is None
+    assert found.forward_url is None
+    assert found.response_body is None
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"response": {"status": 199}}, "response.status"),
+        ({"response": {"status": 600}}, "response.status"),
+        ({"response": {"status": "201"}}, "response.status"),
+        ({"response": {"status": False}}, "response.status"),
+        ({"response": {"delay_ms": 1001}}, "response.delay_ms"),
+        ({"response": {"delay_ms": -1}}, "response.delay_ms"),
+        ({"response": {"delay_ms": True}}, "response.delay_ms"),
+        ({"response": {"headers": [["X-A", "a\r\nb"]]}}, None),
+        ({"response": {"headers": [["X-A", "nul\0"]]}}, None),
+        ({"response": {"headers": [["X A", "v"]]}}, "response.headers"),
+        ({"response": {"headers": [["", "v"]]}}, "response.headers"),
+        ({"response": {"headers": [["Content-Length", "1"]]}}, None),
+        ({"response": {"headers": [["TE", "trailers"]]}}, None),
+        ({"response": {"headers": [["X-A"]]}}, None),
+        ({"response": {"headers": [["X-A", "v"]] * 51}}, "response.headers"),
+        ({"response": {"body": "x" * (64 * 1024 + 1)}}, None),
+        ({"response": {"unknown": 1}}, None),
+        ({"response": []}, "response"),
+        ({"signature": {"scheme": "sha1"}}, "signature.scheme"),
+        ({"signature": {"scheme": "hmac-sha256", "secret": ""}}, None),
+        ({"signature": {"scheme": "hmac-sha256", "header": "Bad Header"}}, None),
+        ({"signature": []}, "signature"),
+        ({"forward_url": "file:///etc/passwd"}, None),
+        ({"forward_url": "https://" + "a" * 2000}, None),
+        ({"private": 1}, "private"),
+        ({"strict_validation": "yes"}, None),
+        ({"label": 5}, "label"),
+        ({"provider": 5}, "provider"),
+        ({"event": "e" * 129}, "event"),
+        ({"colour": "red"}, None),
+    ],
+    ids=lambda value: repr(value)[:50] if isinstance(value, dict) else None,
+)
+def test_invalid_settings_are_refused_naming_the_rule(changes, field):
+    found = create()
+    with pytest.raises(bins.BinError) as raised:
+        bins.apply_settings(found, changes, max_delay_ms=1000)
+    assert raised.value.code == "invalid_settings"
+    assert raised.value.message
+    if field is not None:
+        assert raised.value.field == field
+
+
+def test_every_signature_scheme_of_the_contract_is_accepted():
+    found = create()
+    for scheme in ("standard-webhooks", "hmac-sha256", "stripe", "qovery", "apitree"):
+        bins.apply_settings(found, {"signature": {"scheme": scheme}}, max_delay_ms=0)
+        assert found.signature_scheme == scheme
+
+
+# the answer -----------------------------------------------------------------------------
+
+
+def target(**fields: Any) -> SimpleNamespace:
+    values = {
+        "response_status": 200,
+        "response_headers": [],
+        "response_body": None,
+        "response_delay_ms": 0,
+    }
+    values.update(fields)
+    return SimpleNamespace(**values)
+
+
+def test_default_answer_is_ok_json_with_the_request_id():
+    answer = bins.bin_response(target(), 42, max_delay_ms=1000)
+    assert answer.status == 200
+    assert answer.body == b'{"ok": true, "request_id": "42"}'
+    assert answer.headers == [("Content-Type", "application/json")]
+    assert answer.delay_ms == 0
+
+
+def test_custom_answer_is_given_as_configured():
+    answer = bins.bin_response(
+        target(
+            response_status=418,
+            response_headers=[["X-Dup", "1"], ["X-Dup", "2"]],
+            response_body="I'm a teapot ☕",
+            response_delay_ms=300,
+        ),
+        7,
+        max_delay_ms=1000,
+    )
+    assert answer.status == 418
+    assert answer.headers == [("X-Dup", "1"), ("X-Dup", "2")]
+    assert answer.body == "I'm a teapot ☕".encode()
+    assert answer.delay_ms == 300
+
+
+def test_default_body_keeps_a_custom_content_type():
+    answer = bins.bin_response(target(response_headers=[["content-type", "text/plain"]]), 1, 0)
+    assert answer.headers == [("content-type", "text/plain")]
+
+
+@pytest.mark.parametrize(("configured", "cap", "given"), [(5000, 100, 100), (-5, 100, 0)])
+def test_the_delay_is_clamped_to_the_cap(configured, cap, given):
+    answer = bins.bin_response(target(response_delay_ms=configured), 1, max_delay_ms=cap)
+    assert answer.delay_ms == given
+
+
+def test_an_empty_custom_body_is_sent_empty():
+    answer = bins.bin_response(target(response_body=""), 1, max_delay_ms=0)
+    assert answer.body == b""
+    assert answer.headers == []
