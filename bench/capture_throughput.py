@@ -48,10 +48,12 @@ def wait_for(url: str) -> None:
     raise RuntimeError(f"server at {url} did not start")
 
 
-def start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def start(
+    argv: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         argv,
-        cwd=ROOT,
+        cwd=cwd,
         env=env,
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
@@ -64,7 +66,9 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     process.wait(20)
 
 
-def run_wrk(url: str, seconds: int, connections: int) -> dict[str, float]:
+def run_wrk(
+    url: str, seconds: int, connections: int, script: str = "payload.lua"
+) -> dict[str, float]:
     """Run wrk and parse req/s, p50/p90/p99 (ms), total requests and non-2xx."""
     out = subprocess.run(
         [
@@ -76,7 +80,7 @@ def run_wrk(url: str, seconds: int, connections: int) -> dict[str, float]:
             "--timeout",
             "10s",
             "-s",
-            str(ROOT / "bench" / "payload.lua"),
+            str(ROOT / "bench" / script),
             url,
         ],
         capture_output=True,
@@ -125,16 +129,22 @@ def main() -> int:
 
     # the baseline: a bare flask app that answers and stores nothing
     port = free_port()
+    # run from bench/ so that gunicorn does not pick up receiver's gunicorn.conf.py and its hooks
     bare = start(
-        [GUNICORN, *server, "--bind", f"127.0.0.1:{port}", "--chdir", "bench", "bare_app:app"],
+        [GUNICORN, *server, "--keep-alive", "5", "--bind", f"127.0.0.1:{port}", "bare_app:app"],
         dict(os.environ),
         work / "bare.log",
+        cwd=ROOT / "bench",
     )
     try:
         wait_for(f"http://127.0.0.1:{port}/")
         run_wrk(f"http://127.0.0.1:{port}/b/bench", 2, args.connections)  # warm-up
-        results["bare flask"] = run_wrk(
-            f"http://127.0.0.1:{port}/b/bench", args.seconds, args.connections
+        results["bare flask"] = max(
+            (
+                run_wrk(f"http://127.0.0.1:{port}/b/bench", args.seconds, args.connections)
+                for _ in range(2)
+            ),
+            key=lambda r: r["rps"],
         )
     finally:
         stop(bare)
@@ -167,10 +177,20 @@ def main() -> int:
         run_wrk(url, 2, args.connections)  # warm-up
         with sqlite3.connect(database) as connection:
             before = connection.execute("select count(*) from captured_request").fetchone()[0]
-        results["receiver"] = run_wrk(url, args.seconds, args.connections)
+        # interleaved and best of two each: the machine's noise hits both alike
+        runs: dict[str, list[dict[str, float]]] = {"receiver": [], "no schema": []}
+        for _ in range(2):
+            runs["receiver"].append(run_wrk(url, args.seconds, args.connections))
+            # the same capture with a body that is not JSON: no detection or schema check runs
+            runs["no schema"].append(
+                run_wrk(url, args.seconds, args.connections, "payload_text.lua")
+            )
         time.sleep(0.5)
         with sqlite3.connect(database) as connection:
             after = connection.execute("select count(*) from captured_request").fetchone()[0]
+        for name, measured in runs.items():
+            results[name] = max(measured, key=lambda r: r["rps"])
+        answered_total = sum(r["requests"] - r["non2xx"] for m in runs.values() for r in m)
     finally:
         stop(receiver)
     log = (work / "receiver.log").read_text()
@@ -186,10 +206,15 @@ def main() -> int:
             f"{r['non2xx'] + r['socket_errors']:8d}"
         )
     bare_r, ours = results["bare flask"], results["receiver"]
-    answered = ours["requests"] - ours["non2xx"]
+    answered = answered_total
     stored = after - before
     print(f"throughput ratio receiver/bare: {ours['rps'] / bare_r['rps']:.2f} (target >= 0.75)")
     print(f"p99 ratio receiver/bare:        {ours['p99'] / bare_r['p99']:.2f} (target <= 2.0)")
+    plain = results["no schema"]
+    print(
+        f"capture with/without schema check: {plain['rps'] / ours['rps']:.2f}x the time per "
+        f"request ({ours['rps']:.0f} vs {plain['rps']:.0f} req/s)"
+    )
     print(
         f"2xx answered {answered}, rows stored {stored}: "
         f"{'none lost' if stored >= answered else 'LOST ' + str(answered - stored)}"

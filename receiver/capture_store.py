@@ -8,10 +8,9 @@ and wait in growing sleeps. So this module:
 
 - keeps one DBAPI connection per thread for the lookup (taken from the engine, so the SQLite
   pragmas apply; WAL readers never wait for the writer);
-- gives every process one writer thread with its own connection: request threads hand it their
-  row and wait; it inserts everything that queued up meanwhile in one transaction, commits, and
-  only then wakes the waiters (group commit). A request is answered 2xx only after its own row
-  is committed;
+- commits in groups: while one request thread (the leader) commits, the rows of the others
+  queue up, and the next leader inserts them all in one transaction; a request is answered 2xx
+  only after its own row is committed;
 - on SQLite, serialises the writers of all processes with an advisory file lock taken before
   ``BEGIN IMMEDIATE``: a blocked writer wakes the moment the lock is released instead of polling
   in SQLite's busy-handler sleeps (1 ms growing to 100 ms).
@@ -25,10 +24,8 @@ from __future__ import annotations
 
 import fcntl
 import os
-import queue
 import threading
 from collections import defaultdict
-from concurrent.futures import Future
 from datetime import datetime
 from datetime import timedelta
 from typing import Any
@@ -59,6 +56,32 @@ NEXT_SQLITE_ID = (
 
 class BinGone(LookupError):
     """The bin was deleted between the lookup and the commit; nothing was stored."""
+
+
+class _Pending:
+    """A row waiting for a group commit, and its outcome."""
+
+    __slots__ = ("row", "id", "error", "done")
+
+    def __init__(self, row: dict[str, Any]) -> None:
+        self.row = row
+        self.id: int | None = None
+        self.error: Exception | None = None
+        self.done = False
+
+    def succeed(self, new_id: int) -> None:
+        self.id, self.done = new_id, True
+
+    def fail(self, error: Exception) -> None:
+        self.error, self.done = error, True
+
+
+class _Prepared(NamedTuple):
+    """A batch converted for the driver before the write lock is taken."""
+
+    rows: list[dict[str, Any]]
+    inserts: list[Any]
+    touches: list[tuple[str, Any]]
 
 
 class IngestTarget(NamedTuple):
@@ -141,11 +164,10 @@ class CaptureStore:
         self._local = threading.local()
         self._connections: list[Any] = []
         self._connections_lock = threading.Lock()
-        self._queue: queue.SimpleQueue[tuple[dict[str, Any], Future[int]] | None] = (
-            queue.SimpleQueue()
-        )
-        self._thread: threading.Thread | None = None
-        self._pid = 0
+        self._group = threading.Condition()
+        self._pending: list[_Pending] = []
+        self._leading = False
+        self._writer: tuple[int, Any, Any] | None = None
         self.batches = 0
         self._compile()
 
@@ -174,6 +196,10 @@ class CaptureStore:
                 {name: bindparam(name) for name in ["id", *INSERT_COLUMNS]}
             ),
             {name: requests_table.c[name].type for name in INSERT_COLUMNS},
+        )
+        # sqlite's paramstyle is positional: where the id goes in each parameter tuple
+        self._id_position = (
+            self._insert_with_id.names.index("id") if self._insert_with_id.positional else 0
         )
         self._enqueue_forward = CompiledStatement(
             self.engine,
@@ -288,24 +314,50 @@ class CaptureStore:
 
     # -- group commit --------------------------------------------------------------------------
 
-    def store(self, row: dict[str, Any], timeout: float = 30.0) -> int:
+    def store(self, row: dict[str, Any]) -> int:
         """Commit ``row`` (captured_request columns) and return its id, once it is durable.
+
+        Group commit without a writer thread: the first thread to find no commit under way
+        becomes the leader and commits every row queued so far (its own included) in one
+        transaction; the others wait, and those whose rows were not in that batch elect the next
+        leader when it is done. A leader commits one batch, so no request waits on others' rows
+        for more than one transaction.
 
         :raise BinGone: the bin no longer exists.
         :raise Exception: whatever the database raised for this row.
         """
-        self._ensure_writer()
-        future: Future[int] = Future()
-        self._queue.put((row, future))
-        return future.result(timeout=timeout)
+        entry = _Pending(row)
+        with self._group:
+            self._pending.append(entry)
+            while not entry.done:
+                if self._leading:
+                    self._group.wait()
+                    continue
+                self._leading = True
+                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+                self._group.release()
+                try:
+                    self._commit_batch(batch)
+                finally:
+                    for waiting in batch:  # an interrupted leader must not strand its batch
+                        if not waiting.done:
+                            waiting.fail(RuntimeError("the commit was interrupted"))
+                    self._group.acquire()
+                    self._leading = False
+                    self._group.notify_all()
+        if entry.error is not None:
+            raise entry.error
+        assert entry.id is not None
+        return entry.id
 
     def close(self) -> None:
-        """Stop the writer after it has committed what is queued; close every connection."""
-        thread = self._thread
-        if thread is not None and thread.is_alive() and self._pid == os.getpid():
-            self._queue.put(None)
-            thread.join(timeout=10)
-        self._thread = None
+        """Close every connection this store opened (waiting commits finish first)."""
+        with self._group:
+            while self._leading:
+                self._group.wait()
+            writer, self._writer = self._writer, None
+        if writer is not None and writer[2] is not None:
+            writer[2].close()
         with self._connections_lock:
             connections, self._connections = self._connections, []
         for connection in connections:
@@ -315,67 +367,35 @@ class CaptureStore:
                 pass
         self._local = threading.local()
 
-    def _ensure_writer(self) -> None:
-        thread = self._thread
-        if thread is not None and self._pid == os.getpid() and thread.is_alive():
-            return
-        with self._connections_lock:
-            thread = self._thread
-            if thread is None or self._pid != os.getpid() or not thread.is_alive():
-                # after a fork the parent's thread does not exist in the child
-                self._pid = os.getpid()
-                self._thread = threading.Thread(
-                    target=self._run, name="receiver-capture-writer", daemon=True
-                )
-                self._thread.start()
+    def _writer_handles(self) -> tuple[Any, Any]:
+        """The leaders' shared connection and lock file (new ones after a fork)."""
+        if self._writer is None or self._writer[0] != os.getpid():
+            connection = self._new_connection(autocommit=False)
+            lock_file = open(self.lock_path, "a+b") if self.lock_path else None  # noqa: SIM115
+            self._writer = (os.getpid(), connection, lock_file)
+        return self._writer[1], self._writer[2]
 
-    def _run(self) -> None:
-        connection = self._new_connection(autocommit=False)
-        lock_file = open(self.lock_path, "a+b") if self.lock_path else None  # noqa: SIM115
-        try:
-            while True:
-                first = self._queue.get()
-                if first is None:
-                    return
-                batch = [first]
-                stop = False
-                while len(batch) < MAX_BATCH:
-                    try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if item is None:
-                        stop = True
-                        break
-                    batch.append(item)
-                self._commit_batch(connection, lock_file, batch)
-                if stop:
-                    return
-        finally:
-            if lock_file is not None:
-                lock_file.close()
-
-    def _commit_batch(
-        self, connection: Any, lock_file: Any, batch: list[tuple[dict[str, Any], Future[int]]]
-    ) -> None:
+    def _commit_batch(self, batch: list[_Pending]) -> None:
         """Commit a batch; when it fails, retry row by row so one bad row fails alone."""
         try:
-            ids = self._transaction(connection, lock_file, [row for row, _ in batch])
+            connection, lock_file = self._writer_handles()
+            ids = self._transaction(connection, lock_file, [entry.row for entry in batch])
         except Exception as error:
             if len(batch) == 1:
-                batch[0][1].set_exception(self._translate(error))
+                batch[0].fail(self._translate(error))
                 return
-            for row, future in batch:
+            for entry in batch:
                 try:
-                    (new_id,) = self._transaction(connection, lock_file, [row])
-                except Exception as row_error:  # every waiter must be woken
-                    future.set_exception(self._translate(row_error))
+                    connection, lock_file = self._writer_handles()
+                    (new_id,) = self._transaction(connection, lock_file, [entry.row])
+                except Exception as row_error:  # every waiter must get an answer
+                    entry.fail(self._translate(row_error))
                 else:
-                    future.set_result(new_id)
+                    entry.succeed(new_id)
             return
         self.batches += 1
-        for (_, future), new_id in zip(batch, ids, strict=True):
-            future.set_result(new_id)
+        for entry, new_id in zip(batch, ids, strict=True):
+            entry.succeed(new_id)
 
     def _translate(self, error: Exception) -> Exception:
         if "foreign key" in str(error).lower():
@@ -385,13 +405,19 @@ class CaptureStore:
     def _transaction(
         self, connection: Any, lock_file: Any, rows: list[dict[str, Any]]
     ) -> list[int]:
+        """Insert ``rows`` in one transaction; returns their ids in order.
+
+        Every value is converted before the lock is taken: in a threaded worker the lock holder
+        competes for the GIL, so only a few database calls may stand between lock and unlock.
+        """
+        prepared = self._prepare(rows)
         if lock_file is not None:
             fcntl.flock(lock_file, fcntl.LOCK_EX)
         cursor = connection.cursor()
         try:
             if self.is_sqlite:
                 cursor.execute("BEGIN IMMEDIATE")
-            ids = self._write(cursor, rows)
+            ids = self._write(cursor, prepared)
             if self.is_sqlite:
                 cursor.execute("COMMIT")
             else:
@@ -411,15 +437,44 @@ class CaptureStore:
             if lock_file is not None:
                 fcntl.flock(lock_file, fcntl.LOCK_UN)
 
-    def _write(self, cursor: Any, rows: list[dict[str, Any]]) -> list[int]:
-        """Insert rows, bump their bins' counters and expiry, evict beyond the per-bin limit."""
-        values = [{name: row.get(name) for name in INSERT_COLUMNS} for row in rows]
+    def _prepare(self, rows: list[dict[str, Any]]) -> _Prepared:
+        """Driver-ready parameters for the inserts and the bins' counters."""
+        statement = self._insert_with_id if self.is_sqlite else self._insert
+        placeholder = {"id": 0} if self.is_sqlite else {}  # the real id is set under the lock
+        inserts = [
+            statement.params({**placeholder, **{name: row.get(name) for name in INSERT_COLUMNS}})
+            for row in rows
+        ]
+        newest: dict[str, datetime] = {}
+        counts: dict[str, int] = defaultdict(int)
+        for row in rows:
+            bin_id = row["bin_id"]
+            counts[bin_id] += 1
+            newest[bin_id] = max(newest.get(bin_id, row["received_at"]), row["received_at"])
+        touches = [
+            (
+                bin_id,
+                self._touch.params(
+                    {
+                        "bin_id": bin_id,
+                        "added": added,
+                        "last_request_at": newest[bin_id],
+                        "expires_at": newest[bin_id] + self.ttl,
+                    }
+                ),
+            )
+            for bin_id, added in counts.items()
+        ]
+        return _Prepared(rows, inserts, touches)
+
+    def _write(self, cursor: Any, prepared: _Prepared) -> list[int]:
+        """Insert rows, queue their forwards, bump their bins, evict beyond the per-bin limit."""
         if self.is_sqlite:
-            ids = self._insert_sqlite(cursor, values)
+            ids = self._insert_sqlite(cursor, prepared.inserts)
         else:
             ids = []
-            for value in values:
-                cursor.execute(self._insert.sql, self._insert.params(value))
+            for params in prepared.inserts:
+                cursor.execute(self._insert.sql, params)
                 ids.append(int(cursor.fetchone()[0]))
         forwards = [
             self._enqueue_forward.params(
@@ -432,30 +487,14 @@ class CaptureStore:
                     "now": row["received_at"],
                 }
             )
-            for row, new_id in zip(rows, ids, strict=True)
+            for row, new_id in zip(prepared.rows, ids, strict=True)
             if row.get("forward_url")
         ]
         if forwards:
             # queued in the capture's own transaction: a forward can never be lost in between
             cursor.executemany(self._enqueue_forward.sql, forwards)
-        newest: dict[str, datetime] = {}
-        counts: dict[str, int] = defaultdict(int)
-        for row in rows:
-            bin_id = row["bin_id"]
-            counts[bin_id] += 1
-            newest[bin_id] = max(newest.get(bin_id, row["received_at"]), row["received_at"])
-        for bin_id, added in counts.items():
-            cursor.execute(
-                self._touch.sql,
-                self._touch.params(
-                    {
-                        "bin_id": bin_id,
-                        "added": added,
-                        "last_request_at": newest[bin_id],
-                        "expires_at": newest[bin_id] + self.ttl,
-                    }
-                ),
-            )
+        for bin_id, params in prepared.touches:
+            cursor.execute(self._touch.sql, params)
             touched = cursor.fetchone()
             if touched is None:
                 raise BinGone(bin_id)
@@ -463,7 +502,7 @@ class CaptureStore:
                 self._evict_oldest(cursor, bin_id)
         return ids
 
-    def _insert_sqlite(self, cursor: Any, values: list[dict[str, Any]]) -> list[int]:
+    def _insert_sqlite(self, cursor: Any, inserts: list[Any]) -> list[int]:
         """One ``executemany`` with ids assigned here: the loop runs in C, inside the lock.
 
         The file lock plus ``BEGIN IMMEDIATE`` make this the only writer, so the next ids are
@@ -471,15 +510,15 @@ class CaptureStore:
         """
         cursor.execute(NEXT_SQLITE_ID)
         first = int(cursor.fetchone()[0]) + 1
-        ids = list(range(first, first + len(values)))
+        at = self._id_position
         cursor.executemany(
             self._insert_with_id.sql,
             [
-                self._insert_with_id.params({**value, "id": new_id})
-                for value, new_id in zip(values, ids, strict=True)
+                (*params[:at], first + offset, *params[at + 1 :])
+                for offset, params in enumerate(inserts)
             ],
         )
-        return ids
+        return list(range(first, first + len(inserts)))
 
     def _evict_oldest(self, cursor: Any, bin_id: str) -> None:
         """Keep the newest ``keep_per_bin`` requests of a bin."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
 
 
 def register_blueprints(app: Flask) -> None:
@@ -19,6 +20,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(inspector.bp)
     app.register_blueprint(catalog_pages.bp)
     security.init_app(app)
+    app.session_interface = NoSessionInterface()
     app.add_template_filter(decode_preview)
     errors.init_app(app)
 
@@ -31,3 +33,11 @@ def decode_preview(data: bytes | None) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         return f"({len(data)} bytes, not UTF-8 text)"
+
+
+class NoSessionInterface(SecureCookieSessionInterface):
+    """receiver keeps no Flask session (its cookies are its own signed values): skip building a
+    signing serializer and parsing cookies on every request, ingest included."""
+
+    def open_session(self, app: Flask, request: object) -> None:
+        return None

@@ -161,7 +161,9 @@ def record(target: IngestTarget, raw: RawRequest, now: datetime) -> tuple[int, A
     :raise BinGone: the bin disappeared before the commit.
     """
     row = build_row(raw, target.id, now)
-    analysis = analyze(raw, target, now, current_catalog(), sent_url(target.id, raw))
+    # only ApiTree's (inferred) signature covers the URL; building it costs a host lookup
+    url = sent_url(target.id, raw) if target.signature_scheme == "apitree" else None
+    analysis = analyze(raw, target, now, current_catalog(), url)
     row.update(analysis.columns)
     row["forward_url"] = target.forward_url
     return capture_store().store(row), analysis
