@@ -31,11 +31,11 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from .models import CapturedRequest
 from .models import ForwardJob
-from .models import Replay
 from .models import utcnow
 from .replay import ReplayError
 from .replay import prepare_replay
 from .replay import send
+from .replays import attempt_record
 
 RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
 log = logging.getLogger(__name__)
@@ -125,21 +125,7 @@ def deliver(session: Session, job_id: int, policy: ForwardPolicy, now: datetime)
         session.commit()
         return job.status
     outcome = send(outgoing, timeout=policy.timeout)
-    session.add(
-        Replay(
-            request_id=captured.id,
-            kind="forward",
-            url=outgoing.url,
-            method=outgoing.method,
-            request_headers=[list(pair) for pair in outgoing.headers],
-            status_code=outcome.status_code,
-            response_headers=[list(pair) for pair in outcome.response_headers],
-            response_body=outcome.response_body,
-            elapsed_ms=outcome.elapsed_ms,
-            error=outcome.error,
-            created_at=now,
-        )
-    )
+    session.add(attempt_record(captured.id, "forward", outgoing, outcome, now))
     retry = outcome.error is not None or outcome.status_code in RETRY_STATUSES
     if not retry:
         job.status, job.finished_at, job.last_error = "done", now, None

@@ -10,7 +10,9 @@ from sqlalchemy.orm import Session
 
 from .models import CapturedRequest
 from .models import Replay
+from .replay import OutgoingRequest
 from .replay import ReplayError
+from .replay import ReplayOutcome
 from .replay import prepare_replay
 from .replay import send
 
@@ -47,9 +49,19 @@ def replay_request(
         now=now,
     )
     outcome = send(outgoing, timeout=timeout)
-    record = Replay(
-        request_id=captured.id,
-        kind="replay",
+    record = attempt_record(captured.id, "replay", outgoing, outcome, now)
+    session.add(record)
+    session.flush()
+    return record
+
+
+def attempt_record(
+    request_id: int, kind: str, outgoing: OutgoingRequest, outcome: ReplayOutcome, now: datetime
+) -> Replay:
+    """The stored form of one replay or forward attempt."""
+    return Replay(
+        request_id=request_id,
+        kind=kind,
         url=outgoing.url,
         method=outgoing.method,
         request_headers=[list(pair) for pair in outgoing.headers],
@@ -60,9 +72,6 @@ def replay_request(
         error=outcome.error,
         created_at=now,
     )
-    session.add(record)
-    session.flush()
-    return record
 
 
 def history(session: Session, request_id: int, limit: int = HISTORY_LIMIT) -> list[Replay]:

@@ -45,6 +45,7 @@ from .shapes import replay_json
 from .shapes import request_json
 from .state import capture_store
 from .state import current_catalog
+from .state import load_event
 from .urls import ingest_url
 from .urls import public_base
 
@@ -260,17 +261,6 @@ def catalog_list() -> Response:
             ]
         }
     )
-
-
-def load_event(provider: str, event: str) -> Event:
-    """A catalog event.
-
-    :raise 404: unknown provider or event.
-    """
-    found = current_catalog().get(provider, event)
-    if found is None:
-        abort(404, description=f"no event {event!r} for provider {provider!r} in the catalog")
-    return found
 
 
 @bp.get("/catalog/<provider>/<event>")

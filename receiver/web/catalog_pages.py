@@ -20,6 +20,7 @@ from .ingest import record
 from .inspector import visible_recent_bins
 from .state import capture_store
 from .state import current_catalog
+from .state import load_event
 from .urls import ingest_url
 
 bp = Blueprint("catalog_pages", __name__, url_prefix="/catalog")
@@ -29,17 +30,6 @@ bp = Blueprint("catalog_pages", __name__, url_prefix="/catalog")
 def catalog_index() -> str:
     """Every provider with its events and how well each is documented."""
     return render_template("pages/catalog.html", catalog=current_catalog())
-
-
-def load_event(provider: str, event: str) -> Event:
-    """A catalog event.
-
-    :raise 404: unknown provider or event.
-    """
-    found = current_catalog().get(provider, event)
-    if found is None:
-        abort(404, description=f"no event {event!r} for provider {provider!r} in the catalog")
-    return found
 
 
 @bp.get("/<provider>/<event>")
