@@ -19,7 +19,6 @@ The request builders (`resolve_scheme`, `parse_assignment`, `catalog_outgoing`,
 
 from __future__ import annotations
 
-import json
 import signal
 import threading
 from collections import Counter
@@ -40,7 +39,6 @@ from . import bins
 from . import recordings
 from .catalog import Catalog
 from .catalog import Event
-from .catalog import Provider
 from .db import db
 from .forwarding import ForwardPolicy
 from .forwarding import ForwardWorker
@@ -50,13 +48,13 @@ from .models import utcnow
 from .replay import OutgoingRequest
 from .replay import ReplayError
 from .replay import ReplayOutcome
-from .replay import prepare_replay
 from .replay import send
-from .samples import sample_request
+from .sending import SCHEME_ALIASES
+from .sending import catalog_outgoing
+from .sending import parse_assignment
+from .sending import recording_outgoing
 from .signatures import SCHEMES
 
-SCHEME_ALIASES = {"standard": "standard-webhooks", "hmac": "hmac-sha256"}
-DEFAULT_SCHEME = "standard-webhooks"
 BODY_EXCERPT = 500
 
 
@@ -70,105 +68,6 @@ def prune_command() -> None:
 
 
 # --- building what is sent (shared with the pytest plugin) -------------------------------------
-
-
-def resolve_scheme(
-    scheme: str | None, secret: str | None, provider: Provider | None = None
-) -> str | None:
-    """The signature scheme to sign with, or None when nothing is to be signed.
-
-    ``standard`` and ``hmac`` are aliases of ``standard-webhooks`` and ``hmac-sha256``. With a
-    secret and no scheme, the provider's documented scheme is used when it has one, else
-    Standard Webhooks.
-
-    :raise ValueError: an unknown scheme, or a scheme without a secret.
-    """
-    if scheme:
-        scheme = SCHEME_ALIASES.get(scheme, scheme)
-        if scheme not in SCHEMES:
-            known = ", ".join((*SCHEMES, *SCHEME_ALIASES))
-            raise ValueError(f"unknown signature scheme {scheme!r} (known: {known})")
-        if not secret:
-            raise ValueError(f"signing with {scheme} needs a secret")
-        return scheme
-    if not secret:
-        return None
-    documented = (provider.signature or {}).get("scheme") if provider is not None else None
-    return documented if documented in SCHEMES else DEFAULT_SCHEME
-
-
-def parse_assignment(text: str) -> tuple[str, Any]:
-    """Split ``path=value``; the value is JSON when it parses as JSON, else the string itself.
-
-    :raise ValueError: no ``=``, or an empty path.
-    """
-    path, equals, raw = text.partition("=")
-    path = path.strip()
-    if not equals or not path:
-        raise ValueError(f"{text!r} is not PATH=VALUE (e.g. build.status=success or /a/0=1)")
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        value = raw
-    return path, value
-
-
-def catalog_outgoing(
-    catalog: Catalog,
-    event: Event,
-    url: str,
-    *,
-    now: datetime,
-    secret: str | None = None,
-    scheme: str | None = None,
-    header: str | None = None,
-    overrides: dict[str, Any] | None = None,
-) -> OutgoingRequest:
-    """The catalog example of ``event`` as sent to ``url``, signed when a secret is given.
-
-    The signature is computed over the final body and URL (what `prepare_replay` sends).
-
-    :raise ValueError: an override path that cannot be set, or a scheme without a secret.
-    :raise ReplayError: a target URL that cannot be used, or a secret the scheme cannot use.
-    """
-    final_scheme = resolve_scheme(scheme, secret, catalog.provider(event.provider_id))
-    raw = sample_request(catalog, event, now=now, overrides=overrides)
-    resign = _resign(final_scheme, secret, header)
-    return prepare_replay(raw, url, append_path=False, resign=resign, now=now)
-
-
-def recording_outgoing(
-    recording: recordings.Recording,
-    url: str,
-    *,
-    now: datetime,
-    catalog: Catalog | None = None,
-    secret: str | None = None,
-    scheme: str | None = None,
-    header: str | None = None,
-) -> OutgoingRequest:
-    """A recording as sent to ``url``: method, headers and body bytes as saved.
-
-    The target URL is used as given (the recorded sub-path and query are not appended). With a
-    secret the stale signature headers are replaced by fresh ones; without, they are sent as
-    recorded.
-
-    :raise ValueError: a scheme without a secret.
-    :raise ReplayError: a target URL that cannot be used, a secret the scheme cannot use, or a
-        recorded header that cannot be sent.
-    """
-    provider_id = (recording.event or {}).get("provider")
-    provider = catalog.provider(provider_id) if catalog is not None and provider_id else None
-    final_scheme = resolve_scheme(scheme, secret, provider)
-    resign = _resign(final_scheme, secret, header)
-    return prepare_replay(recording, url, append_path=False, resign=resign, now=now)
-
-
-def _resign(scheme: str | None, secret: str | None, header: str | None) -> dict[str, Any] | None:
-    """The ``resign`` argument of `prepare_replay`, or None to leave signatures alone."""
-    if scheme is None or not secret:
-        return None
-    return {"scheme": scheme, "secret": secret, "header": header}
 
 
 # --- flask send ----------------------------------------------------------------------------------

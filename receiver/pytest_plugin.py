@@ -162,8 +162,8 @@ def send_event(
     :raise SendError: the request could not be delivered.
     """
     from receiver.catalog import load_catalog
-    from receiver.cli import catalog_outgoing
     from receiver.models import utcnow
+    from receiver.sending import catalog_outgoing
 
     catalog = catalog or load_catalog()
     found = catalog.get(provider, event)
@@ -207,8 +207,8 @@ def send_recording(
     """
     from receiver import recordings
     from receiver.catalog import load_catalog
-    from receiver.cli import recording_outgoing
     from receiver.models import utcnow
+    from receiver.sending import recording_outgoing
 
     loaded = recording if isinstance(recording, recordings.Recording) else None
     if loaded is None:

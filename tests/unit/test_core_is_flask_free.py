@@ -23,10 +23,17 @@ CORE_MODULES = (
     "config",
     "detection",
     "exports",
+    "forwarding",
     "listing",
+    "openapi",
+    "recordings",
     "replay",
+    "replays",
+    "samples",
+    "sending",
     "signatures",
     "tokens",
+    "user_schemas",
     "validation",
 )
 REQUEST_BOUND = {"request", "g", "current_app", "render_template", "session", "url_for"}
