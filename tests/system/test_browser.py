@@ -572,3 +572,36 @@ def test_phone_page_stays_narrow_while_the_detail_swaps_in(live_server: str, new
     page.wait_for_function(SETTLED)
     assert page.evaluate("() => window.__widest") <= PHONE["width"] + 1
     assert_clean(log)
+
+
+def test_replay_with_edits_from_the_detail_pane_reaches_the_target(
+    live_server: str, new_page: Any, httpserver: Any
+) -> None:
+    """The edit box sits inside hx-disable (captured text), and its values must still be sent."""
+    httpserver.expect_request("/hooks/x").respond_with_data("thanks", status=202)
+    bin_id = create_bin(live_server)
+    sent = send(
+        live_server,
+        bin_id,
+        path="/x",
+        headers=[("Content-Type", "application/json")],
+        body=b'{"a": 1}',
+    )
+
+    page, log = new_page(viewport=DESKTOP)
+    page.goto(f"{live_server}/bins/{bin_id}")
+    page.click(f"#row-{sent.id} a.request-row")
+    page.fill("#replay-panel input[name=url]", httpserver.url_for("/hooks"))
+    page.click("#replay-panel details.replay-edits summary")
+    page.check("#replay-panel input[name=edit]")
+    page.fill(
+        "#replay-panel textarea[name=headers]", "Content-Type: application/json\nX-Edited: yes"
+    )
+    page.fill("#replay-panel textarea[name=body]", '{"a": 2}')
+    page.click("#replay-panel button[type=submit]")
+
+    expect(page.locator("#replay-panel .replay-history")).to_contain_text("202")
+    (received, _), *_ = httpserver.log
+    assert received.get_data() == b'{"a": 2}'
+    assert received.headers["X-Edited"] == "yes"
+    assert_clean(log)
