@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import Flask
 from flask import Response
+from flask import request
 
 CONTENT_SECURITY_POLICY = "; ".join(
     (
@@ -30,6 +33,35 @@ def add_security_headers(response: Response) -> Response:
     return response
 
 
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def refuse_cross_site_writes() -> Response | None:
+    """Refuse state-changing requests that a browser sent from another site.
+
+    Ingest (``/b/``) takes anything from anywhere. Elsewhere a cross-site form could, for
+    instance, create a bin and overwrite the visitor's recent-bins cookie (and with it the tokens
+    of their private bins). Browsers say where a request comes from (``Sec-Fetch-Site``, or
+    ``Origin``); clients that send neither (curl, scripts) are not browsers and are let through.
+    """
+    if request.method in SAFE_METHODS or request.path.startswith("/b/"):
+        return None
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        allowed = site in ("same-origin", "none")
+    else:
+        origin = request.headers.get("Origin")
+        allowed = origin is None or urlsplit(origin).netloc == request.host
+    if allowed:
+        return None
+    from .errors import json_error
+
+    if request.path.startswith("/api/"):
+        return json_error(403, "cross_site_request", "cross-site requests cannot change data")
+    return Response("cross-site requests cannot change data", status=403, mimetype="text/plain")
+
+
 def init_app(app: Flask) -> None:
-    """Install the after-request hook."""
+    """Install the cross-site check and the security headers."""
+    app.before_request(refuse_cross_site_writes)
     app.after_request(add_security_headers)

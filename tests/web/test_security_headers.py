@@ -172,3 +172,34 @@ def test_static_files_are_not_sniffed(client):
     with client.get("/static/js/receiver.js") as response:
         assert response.status_code == 200
         assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"Sec-Fetch-Site": "cross-site"}, {"Origin": "https://evil.example"}],
+)
+def test_cross_site_forms_cannot_create_bins_or_change_them(client, bins, headers):
+    """A cross-site POST would otherwise overwrite the visitor's recent-bins cookie."""
+    refused = client.post("/bins", data={"label": "planted"}, headers=headers)
+    assert refused.status_code == 403
+    assert "Set-Cookie" not in refused.headers
+    bin_id = bins.create()["id"]
+    assert client.post(f"/bins/{bin_id}/clear", headers=headers).status_code == 403
+    api = client.delete(f"/api/bins/{bin_id}", headers=headers)
+    assert api.status_code == 403
+    assert api.get_json()["error"]["code"] == "cross_site_request"
+    assert client.get(f"/api/bins/{bin_id}").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Sec-Fetch-Site": "same-origin"}, {"Origin": "http://localhost"}],
+)
+def test_same_site_and_non_browser_writes_are_allowed(client, headers):
+    assert client.post("/bins", data={"label": "mine"}, headers=headers).status_code == 303
+
+
+def test_ingest_takes_cross_site_posts(client, bins):
+    bin_id = bins.create()["id"]
+    answer = client.post(f"/b/{bin_id}", data=b"{}", headers={"Origin": "https://sender.example"})
+    assert answer.status_code == 200
