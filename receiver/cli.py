@@ -325,16 +325,18 @@ def forward_worker_command(once: bool) -> None:
 
 
 def forward_once(engine: Any, policy: ForwardPolicy) -> Counter[str]:
-    """Claim and deliver due jobs until none is due; the jobs' new statuses, counted.
+    """Deliver every job that is due as of now; the jobs' new statuses, counted.
 
-    A job that fails is rescheduled at least ``policy.first_delay`` later, and a job that was
-    waiting for an earlier one of its bin becomes due when that one is done, so this ends.
+    Due is judged at the start: a job that fails is rescheduled into the future and is not tried
+    again in this run, however slow the run is; a job that waited for an earlier one of its bin
+    is sent once that one is done.
     """
     lease = timedelta(seconds=policy.timeout * 2 + 5)
     counts: Counter[str] = Counter()
+    started = utcnow()
     with Session(engine) as session:
         # one claim per delivery, so that no lease runs out while it waits its turn
-        while ids := claim_jobs(session, utcnow(), limit=1, lease=lease):
+        while ids := claim_jobs(session, started, limit=1, lease=lease):
             counts[deliver(session, ids[0], policy, utcnow())] += 1
     return counts
 
