@@ -22,7 +22,7 @@ from flask.testing import FlaskCliRunner
 
 from receiver import create_app
 from receiver.migrate import upgrade_database
-from receiver.serving import RAW_HEADERS_KEY  # noqa: F401  (re-exported for tests)
+from receiver.serving import RawHeaderRequestHandler
 
 PG_ENV = "RECEIVER_TEST_DATABASE_URL"
 TABLES = ("forward_job", "replay", "captured_request", "user_schema", "bin")
@@ -158,6 +158,18 @@ def app_ctx(app: Flask) -> Iterator[None]:
 @pytest.fixture
 def bins(client: FlaskClient) -> BinActions:
     return BinActions(client)
+
+
+@pytest.fixture
+def target(httpserver: Any) -> Iterator[Any]:
+    """A replay/forward target: pytest-httpserver keeping the unfolded header pairs of each
+    request in its environ (through our raw-header request handler)."""
+    server = httpserver.server
+    assert server is not None
+    original = server.RequestHandlerClass
+    server.RequestHandlerClass = RawHeaderRequestHandler
+    yield httpserver
+    server.RequestHandlerClass = original
 
 
 HTMX = {"HX-Request": "true"}

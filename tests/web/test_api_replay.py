@@ -25,7 +25,6 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request
 
 from receiver.serving import RAW_HEADERS_KEY
-from receiver.serving import RawHeaderRequestHandler
 from receiver.signatures import generate_secret
 from receiver.signatures import sign_headers
 from receiver.signatures import verify_signature
@@ -45,17 +44,6 @@ RECORD_FIELDS = {
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 QUICK = pytest.mark.parametrize("app_config", [{"RECEIVER_REPLAY_TIMEOUT": 1}], ids=["1s"])
 SLACK_SECONDS = 3.0
-
-
-@pytest.fixture
-def target(httpserver: HTTPServer) -> Iterator[HTTPServer]:
-    """pytest-httpserver, keeping the unfolded header pairs of every request in its environ."""
-    server = httpserver.server
-    assert server is not None
-    original = server.RequestHandlerClass
-    server.RequestHandlerClass = RawHeaderRequestHandler
-    yield httpserver
-    server.RequestHandlerClass = original
 
 
 def received(server: HTTPServer) -> list[Request]:

@@ -18,7 +18,6 @@ from typing import Any
 import jsonschema
 import pytest
 from haralyzer import HarParser
-from pytest_httpserver import HTTPServer
 from sqlalchemy import insert
 
 from receiver import recordings
@@ -28,7 +27,6 @@ from receiver.db import db
 from receiver.models import CapturedRequest
 from receiver.models import utcnow
 from receiver.serving import RAW_HEADERS_KEY
-from receiver.serving import RawHeaderRequestHandler
 
 BINARY = bytes(range(256)) * 3 + b"\xff\xfe"
 # what a HAR 1.2 reader may rely on (http://www.softwareishard.com/blog/har-12-spec/)
@@ -345,17 +343,6 @@ def test_exports_of_an_unknown_request_are_404_json(bins, client):
 
 
 # -- curl ----------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def target(httpserver: HTTPServer) -> Any:
-    """pytest-httpserver, keeping the unfolded header pairs of every request in its environ."""
-    server = httpserver.server
-    assert server is not None
-    original = server.RequestHandlerClass
-    server.RequestHandlerClass = RawHeaderRequestHandler
-    yield httpserver
-    server.RequestHandlerClass = original
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="needs the curl binary")

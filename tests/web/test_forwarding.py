@@ -41,7 +41,6 @@ from receiver.forwarding import deliver
 from receiver.forwarding import forward_due
 from receiver.models import utcnow
 from receiver.serving import RAW_HEADERS_KEY
-from receiver.serving import RawHeaderRequestHandler
 from receiver.serving import start_background_work
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -51,17 +50,6 @@ WAIT_SECONDS = 20.0
 
 
 # -- helpers -------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def target(httpserver: HTTPServer) -> Iterator[HTTPServer]:
-    """pytest-httpserver, keeping the unfolded header pairs of every request in its environ."""
-    server = httpserver.server
-    assert server is not None
-    original = server.RequestHandlerClass
-    server.RequestHandlerClass = RawHeaderRequestHandler
-    yield httpserver
-    server.RequestHandlerClass = original
 
 
 class Counter:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gzip
 import socket
-from collections.abc import Iterator
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
@@ -25,7 +24,6 @@ from receiver.db import db
 from receiver.forwarding import ForwardPolicy
 from receiver.forwarding import forward_due
 from receiver.serving import RAW_HEADERS_KEY
-from receiver.serving import RawHeaderRequestHandler
 from receiver.signatures import generate_secret
 from receiver.signatures import sign_headers
 from receiver.signatures import verify_signature
@@ -46,17 +44,6 @@ def panel_of(response: Any) -> Node:
 def history_of(panel: Node) -> list[Node]:
     """The entries of the replay history, newest first."""
     return panel.find_all("li", "replay-item")
-
-
-@pytest.fixture
-def target(httpserver: HTTPServer) -> Iterator[HTTPServer]:
-    """pytest-httpserver, keeping the unfolded header pairs of every request in its environ."""
-    server = httpserver.server
-    assert server is not None
-    original = server.RequestHandlerClass
-    server.RequestHandlerClass = RawHeaderRequestHandler
-    yield httpserver
-    server.RequestHandlerClass = original
 
 
 def capture(bins: Any, bin_id: str, **fields: Any) -> int:
