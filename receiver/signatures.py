@@ -329,14 +329,7 @@ def _verify_standard(
 
     expected = _hmac(key, b"%s.%s.%s" % (_utf8(msg_id), _utf8(timestamp), body))
     problem = _timestamp_problem(int(timestamp), now, tolerance)
-    if not _any_equal(expected, candidates):
-        reason = f"no v1 signature in {STANDARD_SIGNATURE_HEADER} matched"
-        if problem:
-            reason += f"; the {problem}"
-        return SignatureResult(FAILED, scheme, reason)
-    if problem:
-        return SignatureResult(FAILED, scheme, f"signature matches but the {problem}")
-    return SignatureResult(VERIFIED, scheme, "a v1 signature matched")
+    return _timed_verdict(scheme, STANDARD_SIGNATURE_HEADER, expected, candidates, problem)
 
 
 def _verify_hmac_sha256(
@@ -393,8 +386,15 @@ def _verify_stripe(
     seconds = int(timestamp)
     expected = _hmac(_utf8(secret), b"%d.%s" % (seconds, body))
     problem = _timestamp_problem(seconds, now, tolerance)
+    return _timed_verdict(scheme, STRIPE_HEADER, expected, candidates, problem)
+
+
+def _timed_verdict(
+    scheme: str, header: str, expected: bytes, candidates: Sequence[bytes], problem: str | None
+) -> SignatureResult:
+    """The verdict of a timestamped scheme: a match, and a timestamp within the tolerance."""
     if not _any_equal(expected, candidates):
-        reason = f"no v1 signature in {STRIPE_HEADER} matched"
+        reason = f"no v1 signature in {header} matched"
         if problem:
             reason += f"; the {problem}"
         return SignatureResult(FAILED, scheme, reason)
