@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import base64
 import re
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC
@@ -22,6 +20,8 @@ from typing import Any
 import pytest
 from bytecases import iter_cases
 from pytest_httpserver import HTTPServer
+from targets import SilentServer
+from targets import free_port
 from werkzeug import Request
 
 from receiver.serving import RAW_HEADERS_KEY
@@ -96,56 +96,6 @@ def assert_json_error(response: Any, status: int, code: str | None = None) -> di
     if code is not None:
         assert error["code"] == code
     return error
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (it was free a moment ago)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class SilentServer:
-    """Accepts connections, reads what comes, and never answers; ``trickle`` sends a slow body."""
-
-    def __init__(self, trickle: bool = False) -> None:
-        self.trickle = trickle
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.stopped = threading.Event()
-        self.connections: list[socket.socket] = []
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
-
-    def serve(self) -> None:
-        self.listener.settimeout(0.1)
-        while not self.stopped.is_set():
-            try:
-                connection, _ = self.listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.connections.append(connection)
-            if self.trickle:
-                threading.Thread(target=self.drip, args=(connection,), daemon=True).start()
-
-    def drip(self, connection: socket.socket) -> None:
-        """Answer headers at once, then one body byte every 100 ms, forever."""
-        try:
-            connection.recv(65536)
-            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n")
-            while not self.stopped.wait(0.1):
-                connection.sendall(b"x")
-        except OSError:
-            return
-
-    def close(self) -> None:
-        self.stopped.set()
-        self.thread.join(timeout=5)
-        self.listener.close()
-        for connection in self.connections:
-            connection.close()
 
 
 @pytest.fixture

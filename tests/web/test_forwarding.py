@@ -12,7 +12,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -31,6 +30,8 @@ from flask import Flask
 from pytest_httpserver import HTTPServer
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
+from targets import SilentServer
+from targets import free_port
 from werkzeug import Request
 from werkzeug import Response
 
@@ -73,13 +74,6 @@ class Counter:
         with self.changed:
             self.changed.wait_for(lambda: len(self.bodies) >= count, timeout=timeout)
             return list(self.bodies)
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (it was free a moment ago)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -207,41 +201,9 @@ def test_a_bin_without_forward_url_queues_nothing(client):
     assert forwards(client, created["id"]) == []
 
 
-class HangingTarget:
-    """Accepts connections and never answers; ``accepted`` is set at the first connection."""
-
-    def __init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.listener.settimeout(0.1)
-        self.port = self.listener.getsockname()[1]
-        self.accepted = threading.Event()
-        self.stopped = threading.Event()
-        self.connections: list[socket.socket] = []
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
-
-    def serve(self) -> None:
-        while not self.stopped.is_set():
-            try:
-                connection, _ = self.listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.connections.append(connection)
-            self.accepted.set()
-
-    def close(self) -> None:
-        self.stopped.set()
-        self.thread.join(timeout=5)
-        self.listener.close()
-        for connection in self.connections:
-            connection.close()
-
-
 @pytest.fixture
-def hanging() -> Iterator[HangingTarget]:
-    server = HangingTarget()
+def hanging() -> Iterator[SilentServer]:
+    server = SilentServer()
     yield server
     server.close()
 
