@@ -8,12 +8,13 @@ BROWSER_STAMP := $(VENV)/.browser
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
 .DEFAULT_GOAL := help
-.PHONY: help run dev test test-fast lint fmt bench prune clean
+.PHONY: help run dev test test-fast lint fmt bench prune wheel clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.txt
+# the project is installed editable: `receiver` is on .venv/bin and code changes apply at once
+$(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
@@ -31,8 +32,8 @@ $(BROWSER_STAMP):
 	fi
 	@mkdir -p $(VENV) && touch $@
 
-run: $(STAMP) ## install and serve the app on http://127.0.0.1:5000 (gunicorn, SQLite in instance/)
-	$(BIN)/gunicorn -c gunicorn.conf.py app:app
+run: $(STAMP) ## install and serve the app on http://127.0.0.1:5000 (receiver serve: gunicorn, SQLite in instance/)
+	$(BIN)/receiver serve
 
 dev: $(STAMP) ## the development server with reloader-free debugging on :5000
 	$(BIN)/python app.py
@@ -46,9 +47,10 @@ test: $(DEV_STAMP) $(BROWSER_STAMP) ## install and run every test, on SQLite and
 test-fast: $(DEV_STAMP) ## SQLite-only tests without browser and server processes
 	$(BIN)/pytest -n 2 -m "not browser and not system and not postgres"
 
-lint: $(DEV_STAMP) ## ruff check and format check
+lint: $(DEV_STAMP) ## ruff check, ruff format check and the mypy type check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 fmt: $(DEV_STAMP) ## format and fix imports
 	$(BIN)/ruff check --fix .
@@ -59,7 +61,10 @@ bench: $(DEV_STAMP) ## run the benchmarks in bench/ (they print figures; see ben
 	$(BIN)/python bench/large_bin.py
 
 prune: $(STAMP) ## delete expired bins
-	$(BIN)/flask --app app prune
+	$(BIN)/receiver prune
 
-clean: ## remove the virtualenv and caches (keeps instance/)
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+wheel: $(DEV_STAMP) ## build the wheel into dist/
+	$(BIN)/pip wheel --quiet --no-deps --wheel-dir dist .
+
+clean: ## remove the virtualenv, caches and builds (keeps instance/)
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache dist build

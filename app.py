@@ -1,20 +1,13 @@
-"""WSGI and CLI entry: ``gunicorn -c gunicorn.conf.py app:app``, ``flask --app app …``,
-or ``python app.py`` for the development server (which keeps repeated headers, see serving.py).
+"""WSGI entry for a clone: ``gunicorn -c gunicorn.conf.py app:app``, ``flask --app app …``, or
+``python app.py`` for the development server (which keeps repeated headers, see serving.py).
+
+Installed, the ``receiver`` command does all of this without this file (``receiver serve``).
 """
 
-import os
-
 from receiver import create_app
-from receiver.serving import RawHeaderRequestHandler
-from receiver.serving import start_background_work
+from receiver.web.serving import run_dev_server
 
 app = create_app()
 
 if __name__ == "__main__":
-    start_background_work(app)
-    app.run(
-        host=os.environ.get("RECEIVER_HOST", "127.0.0.1"),
-        port=int(os.environ.get("RECEIVER_PORT", "5000")),
-        request_handler=RawHeaderRequestHandler,
-        threaded=True,
-    )
+    run_dev_server(app)

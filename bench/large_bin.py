@@ -23,9 +23,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from receiver import create_app  # noqa: E402
-from receiver.capture import RawRequest  # noqa: E402
-from receiver.capture import build_row  # noqa: E402
-from receiver.models import utcnow  # noqa: E402
+from receiver.capture.request import RawRequest  # noqa: E402
+from receiver.capture.request import build_row  # noqa: E402
+from receiver.storage.models import utcnow  # noqa: E402
 
 BODY = json.dumps(
     {

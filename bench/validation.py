@@ -26,14 +26,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from receiver import create_app  # noqa: E402
-from receiver.analysis import analyze  # noqa: E402
-from receiver.capture import RawRequest  # noqa: E402
-from receiver.capture import build_row  # noqa: E402
-from receiver.catalog import Catalog  # noqa: E402
-from receiver.catalog import load_catalog  # noqa: E402
-from receiver.models import utcnow  # noqa: E402
-from receiver.validation import validate_against  # noqa: E402
-from receiver.validation import validate_body  # noqa: E402
+from receiver.capture.analysis import analyze  # noqa: E402
+from receiver.capture.request import RawRequest  # noqa: E402
+from receiver.capture.request import build_row  # noqa: E402
+from receiver.catalog.model import Catalog  # noqa: E402
+from receiver.catalog.model import load_catalog  # noqa: E402
+from receiver.catalog.validation import validate_against  # noqa: E402
+from receiver.catalog.validation import validate_body  # noqa: E402
+from receiver.storage.models import utcnow  # noqa: E402
 
 REPEATS = 5
 

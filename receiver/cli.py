@@ -1,11 +1,14 @@
-"""Command-line tools: ``flask prune``, ``flask send`` and ``flask forward-worker``.
+"""The ``receiver`` command: the app's Flask CLI group (``python -m receiver`` too).
 
-``flask send`` fires catalog examples (or saved recordings) at a URL::
+Every ``flask --app app X`` command is also ``receiver X``: ``serve``, ``send``, ``prune``,
+``forward-worker``, Flask-Migrate's ``db`` and Flask's own ``run``, ``shell`` and ``routes``.
 
-    flask send appery PROJECT_BUILD_IOS_FAIL --to http://localhost:8000/hooks
-    flask send qovery --all --to http://localhost:8000/hooks --secret s3cret
-    flask send appery PROJECT_BUILD_IOS_FAIL --to URL --set build.status=success --set /x=42
-    flask send --fixture tests/webhooks/ios-fail.json --to URL --secret whsec_... --scheme standard
+``receiver send`` fires catalog examples (or saved recordings) at a URL::
+
+    receiver send appery PROJECT_BUILD_IOS_FAIL --to http://localhost:8000/hooks
+    receiver send qovery --all --to http://localhost:8000/hooks --secret s3cret
+    receiver send appery PROJECT_BUILD_IOS_FAIL --to URL --set build.status=success --set /x=42
+    receiver send --fixture tests/webhooks/ios-fail.json --to URL --secret whsec_… --scheme standard
 
 One line per request, ``PROVIDER EVENT -> STATUS (N ms)``; ``-v`` adds the start of each response
 body. Exit status: 0 when every target answered below 400, 1 when a send failed (transport error
@@ -19,6 +22,7 @@ The request builders (`resolve_scheme`, `parse_assignment`, `catalog_outgoing`,
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections import Counter
@@ -32,28 +36,33 @@ from typing import Any
 import click
 from flask import Flask
 from flask import current_app
+from flask.cli import FlaskGroup
 from flask.cli import with_appcontext
 from sqlalchemy.orm import Session
 
-from . import bins
-from . import recordings
-from .catalog import Catalog
-from .catalog import Event
-from .db import db
-from .forwarding import ForwardPolicy
-from .forwarding import ForwardWorker
-from .forwarding import claim_jobs
-from .forwarding import deliver
-from .models import utcnow
-from .replay import OutgoingRequest
-from .replay import ReplayError
-from .replay import ReplayOutcome
-from .replay import send
-from .sending import SCHEME_ALIASES
-from .sending import catalog_outgoing
-from .sending import parse_assignment
-from .sending import recording_outgoing
-from .signatures import SCHEMES
+from receiver.bins import retention
+from receiver.catalog.model import Catalog
+from receiver.catalog.model import Event
+from receiver.config import load_settings
+from receiver.delivery import recordings
+from receiver.delivery.forwarding import ForwardPolicy
+from receiver.delivery.forwarding import ForwardWorker
+from receiver.delivery.forwarding import claim_jobs
+from receiver.delivery.forwarding import deliver
+from receiver.delivery.http import OutgoingError
+from receiver.delivery.http import OutgoingRequest
+from receiver.delivery.http import SendOutcome
+from receiver.delivery.http import send
+from receiver.delivery.sending import catalog_outgoing
+from receiver.delivery.sending import parse_assignment
+from receiver.delivery.sending import recording_outgoing
+from receiver.signatures.registry import ALIASES
+from receiver.signatures.registry import SCHEME_NAMES
+from receiver.storage.db import db
+from receiver.storage.migrate import prepare_database
+from receiver.storage.models import utcnow
+from receiver.web.serving import serve
+from receiver.web.state import current_catalog
 
 BODY_EXCERPT = 500
 
@@ -62,15 +71,13 @@ BODY_EXCERPT = 500
 @with_appcontext
 def prune_command() -> None:
     """Delete expired bins and everything captured in them."""
-    removed = bins.prune_expired(db.session, utcnow())
+    prepare_database(current_app)
+    removed = retention.prune_expired(db.session, utcnow())
     db.session.commit()
     click.echo(f"pruned {removed} expired bin{'' if removed == 1 else 's'}")
 
 
-# --- building what is sent (shared with the pytest plugin) -------------------------------------
-
-
-# --- flask send ----------------------------------------------------------------------------------
+# --- receiver send -------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -79,13 +86,6 @@ class _Planned:
 
     label: str
     outgoing: OutgoingRequest
-
-
-def app_catalog() -> Catalog:
-    """The shipped catalog with the database's user schemas over it (needs an app context)."""
-    cache = current_app.extensions["receiver.catalog"]
-    version = current_app.extensions["receiver.capture"].user_schema_version()
-    return cache.current(db.session, version)
 
 
 @click.command("send")
@@ -103,7 +103,7 @@ def app_catalog() -> Catalog:
 @click.option("--secret", help="Sign with this secret.")
 @click.option(
     "--scheme",
-    type=click.Choice([*SCHEMES, *SCHEME_ALIASES]),
+    type=click.Choice([*SCHEME_NAMES, *ALIASES]),
     help="Signature scheme (default: the provider's documented one, else standard-webhooks).",
 )
 @click.option("--header", metavar="NAME", help="Signature header name, for schemes that allow it.")
@@ -144,9 +144,10 @@ def send_command(
     """
     if scheme and not secret:
         raise click.UsageError("--scheme needs --secret (the key to sign with)")
+    prepare_database(current_app)
     overrides = _parse_assignments(assignments)
     now = utcnow()
-    catalog = app_catalog()
+    catalog = current_catalog()
     if fixtures:
         if provider or send_all:
             raise click.UsageError("give either --fixture FILE or PROVIDER EVENT / --all, not both")
@@ -236,7 +237,7 @@ def _plan_event(
             header=header,
             overrides=overrides,
         )
-    except ReplayError as error:
+    except OutgoingError as error:
         _raise_replay_error(error, label)
     except ValueError as error:
         hint = "--set" if _is_pointer_error(error) else None
@@ -271,20 +272,20 @@ def _plan_fixture(
         outgoing = recording_outgoing(
             recording, url, now=now, catalog=catalog, secret=secret, scheme=scheme, header=header
         )
-    except ReplayError as error:
+    except OutgoingError as error:
         _raise_replay_error(error, label)
     except ValueError as error:
         raise click.BadParameter(f"{label}: {error}", param_hint="--secret") from None
     return _Planned(label, outgoing)
 
 
-def _raise_replay_error(error: ReplayError, label: str) -> None:
+def _raise_replay_error(error: OutgoingError, label: str) -> None:
     """A request that cannot be prepared is a usage error naming the option at fault."""
     hint = {"invalid_url": "--to", "invalid_signature": "--secret"}.get(error.code)
     raise click.BadParameter(f"{label}: {error.message}", param_hint=hint) from None
 
 
-def _report(label: str, outcome: ReplayOutcome, verbose: bool) -> bool:
+def _report(label: str, outcome: SendOutcome, verbose: bool) -> bool:
     """Print the result line (and, with ``-v``, the body excerpt); True when the send succeeded."""
     elapsed = f"({round(outcome.elapsed_ms)} ms)"
     if outcome.error is not None:
@@ -301,7 +302,7 @@ def _report(label: str, outcome: ReplayOutcome, verbose: bool) -> bool:
     return ok
 
 
-# --- flask forward-worker ------------------------------------------------------------------------
+# --- receiver forward-worker --------------------------------------------------------------------
 
 
 @click.command("forward-worker")
@@ -313,6 +314,7 @@ def forward_worker_command(once: bool) -> None:
     Run it instead of the per-process forwarding threads (RECEIVER_FORWARD_WORKER=0); several
     workers may run at once, each job is claimed by one of them.
     """
+    prepare_database(current_app)
     worker: ForwardWorker = current_app.extensions["receiver.forwarder"]
     if once:
         counts = forward_once(db.engine, worker.policy)
@@ -362,8 +364,59 @@ def _run_until_stopped(worker: ForwardWorker) -> None:
     click.echo("stopped")
 
 
+# --- receiver serve ------------------------------------------------------------------------------
+
+
+@click.command("serve")
+@click.option("--bind", metavar="HOST:PORT", help="Where to listen (default: RECEIVER_BIND).")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    help="Server processes (default: RECEIVER_WORKERS).",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 256),
+    help="Request threads per process (default: RECEIVER_THREADS).",
+)
+def serve_command(bind: str | None, workers: int | None, threads: int | None) -> None:
+    """Serve receiver with its production server (gunicorn, receiver's settings and hooks).
+
+    The tables are created or upgraded once, before the workers start.
+    """
+    try:
+        settings = load_settings(os.environ)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    overrides: dict[str, Any] = {}
+    if bind:
+        overrides["bind"] = [bind]
+    if workers:
+        overrides["workers"] = workers
+    if threads:
+        overrides["threads"] = threads
+    serve(settings, **overrides)
+
+
 def init_app(app: Flask) -> None:
-    """Register the commands."""
-    app.cli.add_command(prune_command)
-    app.cli.add_command(send_command)
-    app.cli.add_command(forward_worker_command)
+    """Register the commands on the app's CLI group (``flask --app app …``)."""
+    for command in COMMANDS:
+        app.cli.add_command(command)
+
+
+COMMANDS = (serve_command, prune_command, send_command, forward_worker_command)
+
+
+def create_cli_app() -> Flask:
+    """The app the ``receiver`` group runs its commands against."""
+    from receiver import create_app
+
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=create_cli_app, add_version_option=False)
+def main() -> None:
+    """receiver: a self-hosted webhook receiver and test inspector."""
+
+
+main.add_command(serve_command)

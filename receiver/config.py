@@ -27,6 +27,10 @@ class Setting:
     minimum: int | None = None
     maximum: int | None = None
     choices: tuple[str, ...] | None = None
+    # never shown in pages or logs (the secret key, a database URL with its password)
+    secret: bool = False
+    # read by `receiver serve` (the server), not by the app itself
+    server: bool = False
 
     @property
     def env(self) -> str:
@@ -63,6 +67,29 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "DATABASE_URL",
+        "",
+        "SQLAlchemy URL of the database; postgresql://… selects PostgreSQL (psycopg 3). Empty "
+        "means the SQLite file receiver.db in the instance folder.",
+        kind=str,
+        secret=True,
+    ),
+    Setting(
+        "SECRET_KEY",
+        "",
+        "Signs bin tokens and the browser's cookies. Empty means a key generated once into the "
+        "instance folder (secret_key); set the same key on every host of a deployment.",
+        kind=str,
+        secret=True,
+    ),
+    Setting(
+        "RECEIVER_INSTANCE_PATH",
+        "",
+        "Folder of the SQLite database and the generated secret key. Empty means instance/ in a "
+        "clone, or <virtualenv>/var/receiver-instance when installed.",
+        kind=str,
+    ),
     Setting(
         "RECEIVER_BODY_LIMIT",
         10 * MIB,
@@ -145,17 +172,54 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "RECEIVER_AUTO_MIGRATE",
         True,
-        "Create or upgrade the database tables when the app starts.",
+        "Create or upgrade the database tables when a server or a command that needs them "
+        "starts (receiver serve upgrades once, before its workers start).",
         kind=bool,
+    ),
+    Setting(
+        "RECEIVER_BIND",
+        "127.0.0.1:5000",
+        "Where receiver serve (and the development server) listen: HOST:PORT, or unix:PATH.",
+        kind=str,
+        server=True,
+    ),
+    Setting(
+        "RECEIVER_WORKERS",
+        2,
+        "Server processes receiver serve starts.",
+        minimum=1,
+        maximum=64,
+        server=True,
+    ),
+    Setting(
+        "RECEIVER_THREADS",
+        4,
+        "Request threads per server process.",
+        minimum=1,
+        maximum=256,
+        server=True,
+    ),
+    Setting(
+        "RECEIVER_ACCESS_LOG",
+        "",
+        "Where receiver serve writes its access log: a file, or - for standard output; empty "
+        "means none.",
+        kind=str,
+        server=True,
     ),
 )
 
 SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
 
 
-def default_database_url(instance_path: str) -> str:
-    """The embedded default: a SQLite file in the instance folder."""
-    return "sqlite:///" + str(Path(instance_path) / "receiver.db")
+def database_url(configured: str, instance_path: str) -> str:
+    """The SQLAlchemy URL: the configured one (``postgres://`` and ``postgresql://`` mean
+    psycopg 3), or the embedded default, a SQLite file in the instance folder."""
+    if not configured:
+        return "sqlite:///" + str(Path(instance_path) / "receiver.db")
+    if configured.startswith(("postgres://", "postgresql://")):
+        return "postgresql+psycopg://" + configured.split("://", 1)[1]
+    return configured
 
 
 def load_settings(environ: dict[str, str] | os._Environ[str]) -> dict[str, Any]:
@@ -167,11 +231,8 @@ def load_settings(environ: dict[str, str] | os._Environ[str]) -> dict[str, Any]:
     return values
 
 
-def load_secret_key(instance_path: str, environ: dict[str, str] | os._Environ[str]) -> str:
-    """``SECRET_KEY`` from the environment, else from ``instance/secret_key``, created once."""
-    from_env = environ.get("SECRET_KEY")
-    if from_env:
-        return from_env
+def load_secret_key(instance_path: str) -> str:
+    """The key in ``instance/secret_key``, created once (``SECRET_KEY`` wins when set)."""
     path = Path(instance_path) / "secret_key"
     try:
         return path.read_text().strip()

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
-from receiver.serving import RAW_HEADERS_KEY
+from receiver.web.serving import RAW_HEADERS_KEY
 
 
 class BinActions:

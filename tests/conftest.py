@@ -21,8 +21,8 @@ from flask.testing import FlaskClient
 from flask.testing import FlaskCliRunner
 
 from receiver import create_app
-from receiver.migrate import upgrade_database
-from receiver.serving import RawHeaderRequestHandler
+from receiver.storage.migrate import upgrade_database
+from receiver.web.serving import RawHeaderRequestHandler
 
 PG_ENV = "RECEIVER_TEST_DATABASE_URL"
 TABLES = ("forward_job", "replay", "captured_request", "user_schema", "bin")
@@ -33,7 +33,7 @@ def close_app(app: Flask) -> None:
     app.extensions["receiver.forwarder"].stop()
     app.extensions["receiver.capture"].close()
     with app.app_context():
-        from receiver.db import db
+        from receiver.storage.db import db
 
         db.engine.dispose()
 
@@ -59,7 +59,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     app = create_app(base_config(f"sqlite:///{path}"))
     upgrade_database(app)
     with app.app_context():
-        from receiver.db import db
+        from receiver.storage.db import db
 
         with db.engine.connect() as connection:
             connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")

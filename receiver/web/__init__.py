@@ -8,15 +8,15 @@ from flask.sessions import SecureCookieSessionInterface
 
 def register_blueprints(app: Flask) -> None:
     """Register every surface, the security headers and the error handlers."""
-    from . import api
-    from . import catalog_pages
-    from . import errors
-    from . import ingest
-    from . import inspector
-    from . import security
+    from receiver.web import api
+    from receiver.web import catalog_pages
+    from receiver.web import errors
+    from receiver.web import ingest
+    from receiver.web import inspector
+    from receiver.web import security
 
     app.register_blueprint(ingest.bp)
-    app.register_blueprint(api.bp)
+    api.register(app)
     app.register_blueprint(inspector.bp)
     app.register_blueprint(catalog_pages.bp)
     security.init_app(app)

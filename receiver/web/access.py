@@ -9,12 +9,12 @@ from flask import abort
 from flask import current_app
 from flask import request
 
-from .. import bins
-from ..db import db
-from ..models import Bin
-from ..models import utcnow
-from ..tokens import check_bin_token
-from ..tokens import load_recent_bins
+from receiver.bins import lifecycle
+from receiver.bins.tokens import check_bin_token
+from receiver.bins.tokens import load_recent_bins
+from receiver.storage.db import db
+from receiver.storage.models import Bin
+from receiver.storage.models import utcnow
 
 RECENT_BINS_COOKIE = "receiver_recent"
 
@@ -51,7 +51,7 @@ def load_bin(bin_id: str) -> Bin:
 
     :raise 404: unknown, expired, or private without its token.
     """
-    found = bins.get_active_bin(db.session, bin_id, utcnow())
+    found = lifecycle.get_active_bin(db.session, bin_id, utcnow())
     if found is None or not can_access(found):
         abort(404, description="no such bin, or it has expired")
     return found

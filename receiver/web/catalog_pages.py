@@ -4,24 +4,18 @@ from __future__ import annotations
 
 from flask import Blueprint
 from flask import Response
-from flask import abort
 from flask import redirect
 from flask import render_template
 from flask import request
 from flask import url_for
 
-from ..bodies import pretty_json
-from ..capture_store import BinGone
-from ..catalog import Event
-from ..models import utcnow
-from ..samples import sample_request
-from .access import load_bin
-from .ingest import record
-from .inspector import visible_recent_bins
-from .state import capture_store
-from .state import current_catalog
-from .state import load_event
-from .urls import ingest_url
+from receiver.capture.bodies import pretty_json
+from receiver.catalog.model import Event
+from receiver.web.access import load_bin
+from receiver.web.inspector import visible_recent_bins
+from receiver.web.state import current_catalog
+from receiver.web.state import deliver_sample
+from receiver.web.state import load_event
 
 bp = Blueprint("catalog_pages", __name__, url_prefix="/catalog")
 
@@ -56,25 +50,10 @@ def catalog_event_send(provider: str, event: str) -> Response | tuple[str, int]:
     if not bin_id:
         return _send_error(found, "choose a bin to send the example to")
     target_bin = load_bin(bin_id)
-    now = utcnow()
-    target = capture_store().lookup(target_bin.id, now)
-    if target is None:
-        abort(404, description="no such bin, or it has expired")
-    raw = sample_request(
-        current_catalog(),
-        found,
-        now=now,
-        host=request.host,
-        scheme=target.signature_scheme,
-        secret=target.signature_secret,
-        header=target.signature_header,
-        url=ingest_url(target.id),
+    request_id = deliver_sample(found, target_bin.id)
+    return redirect(
+        url_for("inspector.bin_show", bin_id=target_bin.id, request=request_id), code=303
     )
-    try:
-        request_id, _ = record(target, raw, now)
-    except BinGone:
-        abort(404, description="no such bin, or it has expired")
-    return redirect(url_for("inspector.bin_show", bin_id=target.id, request=request_id), code=303)
 
 
 def _send_error(found: Event, message: str) -> tuple[str, int]:

@@ -3,30 +3,24 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from typing import Any
 
 from flask import Blueprint
 from flask import Response
 from flask import current_app
-from flask import jsonify
 from flask import request
 from werkzeug.routing import Rule
 from werkzeug.wsgi import get_input_stream
 
-from .. import bins
-from .. import serving
-from ..analysis import Analysis
-from ..analysis import analyze
-from ..capture import RawRequest
-from ..capture import build_row
-from ..capture_store import BinGone
-from ..capture_store import IngestTarget
-from ..models import utcnow
-from .errors import json_error
-from .state import capture_store
-from .state import current_catalog
-from .urls import public_base
+from receiver.capture.record import record
+from receiver.capture.request import RawRequest
+from receiver.capture.store import BinGone
+from receiver.storage.models import utcnow
+from receiver.web import serving
+from receiver.web.errors import json_error
+from receiver.web.state import capture_store
+from receiver.web.state import current_catalog
+from receiver.web.urls import public_base
 
 bp = Blueprint("ingest", __name__)
 READ_CHUNK = 64 * 1024
@@ -129,15 +123,21 @@ def capture(bin_id: str, subpath: str = "") -> Response:
         remote_addr=request.remote_addr,
     )
     try:
-        request_id, analysis = record(target, raw, now)
+        recorded = record(
+            store,
+            target,
+            raw,
+            now=now,
+            catalog=current_catalog(),
+            base_url=public_base(),
+            max_delay_ms=config["RECEIVER_MAX_RESPONSE_DELAY_MS"],
+        )
     except BinGone:
         return _with_cors(json_error(404, "bin_not_found", "no such bin, or it has expired"))
-    if target.strict_validation and analysis.validation.status == "invalid":
-        return _with_cors(strict_rejection(request_id, analysis))
-    answer = bins.bin_response(target, request_id, config["RECEIVER_MAX_RESPONSE_DELAY_MS"])
+    answer = recorded.answer
     if answer.delay_ms:
         time.sleep(answer.delay_ms / 1000)
-    if _is_preflight():
+    if _is_preflight() and not recorded.rejected:
         response = Response(status=204)
         response.headers["Access-Control-Allow-Methods"] = request.headers.get(
             "Access-Control-Request-Method", "*"
@@ -151,46 +151,8 @@ def capture(bin_id: str, subpath: str = "") -> Response:
         response.headers.remove("Content-Type")
         for name, value in answer.headers:
             response.headers.add(name, value)
-    response.headers["X-Receiver-Request-Id"] = str(request_id)
+    response.headers["X-Receiver-Request-Id"] = str(recorded.request_id)
     return _with_cors(response)
-
-
-def record(target: IngestTarget, raw: RawRequest, now: datetime) -> tuple[int, Analysis]:
-    """Analyse and commit one capture; returns its id once the row is durable.
-
-    :raise BinGone: the bin disappeared before the commit.
-    """
-    row = build_row(raw, target.id, now)
-    # only ApiTree's (inferred) signature covers the URL; building it costs a host lookup
-    url = sent_url(target.id, raw) if target.signature_scheme == "apitree" else None
-    analysis = analyze(raw, target, now, current_catalog(), url)
-    row.update(analysis.columns)
-    row["forward_url"] = target.forward_url
-    return capture_store().store(row), analysis
-
-
-def sent_url(bin_id: str, raw: RawRequest) -> str:
-    """The URL the sender used, as signatures that cover the URL (ApiTree's) computed it."""
-    url = public_base() + f"/b/{bin_id}" + (raw.path if raw.path != "/" else "")
-    return url + ("?" + raw.query_string if raw.query_string else "")
-
-
-def strict_rejection(request_id: int, analysis: Analysis) -> Response:
-    """A strict bin's answer to an invalid payload: 422 with the errors (the request is stored)."""
-    errors = analysis.validation.errors
-    response = jsonify(
-        {
-            "error": {
-                "code": "invalid_payload",
-                "message": f"the payload breaks {len(errors)} rule(s) of its documented schema",
-            },
-            "request_id": str(request_id),
-            "validation": analysis.validation.to_dict(),
-        }
-    )
-    response.status_code = 422
-    response.headers["X-Receiver-Request-Id"] = str(request_id)
-    return response
 
 
 def _is_preflight() -> bool:

@@ -14,34 +14,35 @@ from flask import render_template
 from flask import request
 from flask import url_for
 
-from .. import bins
-from .. import listing
-from ..bodies import as_text
-from ..bodies import decode_body
-from ..bodies import hex_dump
-from ..bodies import parse_json
-from ..bodies import pretty_json
-from ..bodies import pretty_json_lines
-from ..capture import header_value
-from ..db import db
-from ..exports import curl_needs_body_file
-from ..exports import render_curl
-from ..models import Bin
-from ..models import CapturedRequest
-from ..models import utcnow
-from ..replay import ReplayError
-from ..replays import history
-from ..replays import replay_request
-from ..tokens import bin_token
-from ..tokens import dump_recent_bins
-from .access import RECENT_BINS_COOKIE
-from .access import can_access
-from .access import load_bin
-from .access import recent_bins
-from .htmx import is_fragment_request
-from .htmx import render_page_or_partial
-from .state import current_catalog
-from .urls import ingest_url
+from receiver.bins import lifecycle
+from receiver.bins import retention
+from receiver.bins.tokens import bin_token
+from receiver.bins.tokens import dump_recent_bins
+from receiver.capture import listing
+from receiver.capture.bodies import as_text
+from receiver.capture.bodies import decode_body
+from receiver.capture.bodies import hex_dump
+from receiver.capture.bodies import pretty_json
+from receiver.capture.bodies import pretty_json_lines
+from receiver.capture.request import header_value
+from receiver.catalog.validation import parse_json
+from receiver.delivery.attempts import history
+from receiver.delivery.attempts import replay_request
+from receiver.delivery.http import OutgoingError
+from receiver.exports.har import curl_needs_body_file
+from receiver.exports.har import render_curl
+from receiver.storage.db import db
+from receiver.storage.models import Bin
+from receiver.storage.models import CapturedRequest
+from receiver.storage.models import utcnow
+from receiver.web.access import RECENT_BINS_COOKIE
+from receiver.web.access import can_access
+from receiver.web.access import load_bin
+from receiver.web.access import recent_bins
+from receiver.web.htmx import is_fragment_request
+from receiver.web.htmx import render_page_or_partial
+from receiver.web.state import current_catalog
+from receiver.web.urls import ingest_url
 
 bp = Blueprint("inspector", __name__)
 PAGE_SIZE = 50
@@ -89,7 +90,7 @@ def bin_create() -> Response | tuple[str, int]:
     """Create a bin from the home form and remember it (and its token) in a signed cookie."""
     form = request.form
     try:
-        created = bins.create_bin(
+        created = lifecycle.create_bin(
             db.session,
             now=utcnow(),
             ttl_days=current_app.config["RECEIVER_BIN_TTL_DAYS"],
@@ -97,7 +98,7 @@ def bin_create() -> Response | tuple[str, int]:
             label=form.get("label", "").strip(),
             private=form.get("private") == "on",
         )
-    except bins.BinError as error:
+    except lifecycle.BinError as error:
         db.session.rollback()
         page = render_template(
             "pages/home.html", recent=visible_recent_bins(), error=error.message, form=form
@@ -160,7 +161,8 @@ def filter_args(filters: listing.RequestFilter) -> dict[str, str]:
 def detail_context(found: Bin, captured: CapturedRequest) -> dict[str, Any]:
     """Everything the detail pane shows, derived from the stored bytes."""
     decoded = decode_body(captured.body, header_value(captured.headers, "Content-Encoding"))
-    is_json, payload = parse_json(decoded.data)
+    payload, problem = parse_json(decoded.data)
+    is_json = problem is None
     text = as_text(decoded.data)
     raw_text = as_text(captured.body)
     validation = captured.validation or {}
@@ -261,7 +263,7 @@ def request_list(bin_id: str) -> Response:
 @bp.get("/bins/<bin_id>/requests/poll")
 def request_poll(bin_id: str) -> Response | tuple[str, int]:
     """New rows since the cursor plus a fresh poller; 286 stops polling for a gone bin."""
-    found = bins.get_active_bin(db.session, bin_id, utcnow())
+    found = lifecycle.get_active_bin(db.session, bin_id, utcnow())
     if found is None:
         return "", STOP_POLLING
     if not can_access(found):
@@ -323,7 +325,7 @@ def request_show(bin_id: str, request_id: int) -> Response:
 def request_delete(bin_id: str, request_id: int) -> str:
     """Delete one request: an empty detail pane, and the row removed out of band."""
     found = load_bin(bin_id)
-    if not bins.delete_request(db.session, found.id, request_id):
+    if not retention.delete_request(db.session, found.id, request_id):
         abort(404, description="no such request in this bin")
     db.session.commit()
     return render_template("partials/_request_deleted.html", bin=found, request_id=request_id)
@@ -333,7 +335,7 @@ def request_delete(bin_id: str, request_id: int) -> str:
 def bin_clear(bin_id: str) -> Response | str:
     """Delete every request and show the empty list (or go back to the page without htmx)."""
     found = load_bin(bin_id)
-    bins.clear_requests(db.session, found.id)
+    retention.clear_requests(db.session, found.id)
     db.session.commit()
     if not is_fragment_request():
         return redirect(url_for("inspector.bin_show", bin_id=found.id), code=303)
@@ -357,12 +359,12 @@ def bin_settings_update(bin_id: str) -> tuple[str, int] | str:
     found = load_bin(bin_id)
     try:
         changes = settings_from_form(request.form)
-        bins.apply_settings(
+        lifecycle.apply_settings(
             found, changes, max_delay_ms=current_app.config["RECEIVER_MAX_RESPONSE_DELAY_MS"]
         )
-    except (bins.BinError, ValueError) as error:
+    except (lifecycle.BinError, ValueError) as error:
         db.session.rollback()
-        message = error.message if isinstance(error, bins.BinError) else str(error)
+        message = error.message if isinstance(error, lifecycle.BinError) else str(error)
         return settings_partial(load_bin(bin_id), message), 400
     db.session.commit()
     return settings_partial(found, None, saved=True)
@@ -454,9 +456,9 @@ def request_replay(bin_id: str, request_id: int) -> tuple[str, int] | str:
             **options,
         )
         db.session.commit()
-    except (ReplayError, ValueError) as failure:
+    except (OutgoingError, ValueError) as failure:
         db.session.rollback()
-        error = failure.message if isinstance(failure, ReplayError) else str(failure)
+        error = failure.message if isinstance(failure, OutgoingError) else str(failure)
     panel = replay_panel(found, captured, error=error, url=options["url"])
     return (panel, 400) if error else panel
 

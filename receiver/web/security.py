@@ -54,7 +54,7 @@ def refuse_cross_site_writes() -> Response | None:
         allowed = origin is None or urlsplit(origin).netloc == request.host
     if allowed:
         return None
-    from .errors import json_error
+    from receiver.web.errors import json_error
 
     if request.path.startswith("/api/"):
         return json_error(403, "cross_site_request", "cross-site requests cannot change data")

@@ -6,12 +6,12 @@ import base64
 from datetime import datetime
 from typing import Any
 
-from ..bodies import as_text
-from ..models import Bin
-from ..models import CapturedRequest
-from ..models import Replay
-from .urls import ingest_url
-from .urls import inspect_url
+from receiver.capture.bodies import as_text
+from receiver.storage.models import Bin
+from receiver.storage.models import CapturedRequest
+from receiver.storage.models import Replay
+from receiver.web.urls import ingest_url
+from receiver.web.urls import inspect_url
 
 
 def iso(moment: datetime | None) -> str | None:

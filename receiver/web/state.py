@@ -1,15 +1,20 @@
-"""Per-app objects the views share: the capture store and the merged catalog."""
+"""What the views share: the capture store, the merged catalog, and samples sent into a bin."""
 
 from __future__ import annotations
 
 from flask import abort
 from flask import current_app
+from flask import request
 
-from ..capture_store import CaptureStore
-from ..catalog import Catalog
-from ..catalog import Event
-from ..db import db
-from ..user_schemas import CatalogCache
+from receiver.capture.record import record_sample
+from receiver.capture.store import BinGone
+from receiver.capture.store import CaptureStore
+from receiver.catalog.model import Catalog
+from receiver.catalog.model import Event
+from receiver.catalog.user_schemas import CatalogCache
+from receiver.storage.db import db
+from receiver.storage.models import utcnow
+from receiver.web.urls import public_base
 
 
 def capture_store() -> CaptureStore:
@@ -32,3 +37,24 @@ def load_event(provider: str, event: str) -> Event:
     if found is None:
         abort(404, description=f"no event {event!r} for provider {provider!r} in the catalog")
     return found
+
+
+def deliver_sample(event: Event, bin_id: str) -> int:
+    """Capture the catalog example of ``event`` in a bin, as its provider would send it.
+
+    :raise 404: the bin does not exist or has expired.
+    """
+    try:
+        recorded = record_sample(
+            capture_store(),
+            current_catalog(),
+            event,
+            bin_id,
+            now=utcnow(),
+            host=request.host,
+            base_url=public_base(),
+            max_delay_ms=current_app.config["RECEIVER_MAX_RESPONSE_DELAY_MS"],
+        )
+    except BinGone:
+        abort(404, description="no such bin, or it has expired")
+    return recorded.request_id

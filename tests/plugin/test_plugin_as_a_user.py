@@ -20,8 +20,8 @@ from flask import Flask
 from flask import abort
 from flask import request
 
-from receiver.pytest_plugin import catalog_events
-from receiver.pytest_plugin import send_event
+from receiver.testing import catalog_events
+from receiver.testing import send_event
 
 HOOK_SECRET = "s3cret-shared-with-appery"
 STANDARD_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

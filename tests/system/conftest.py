@@ -28,7 +28,7 @@ import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
-from receiver.serving import RawHeaderRequestHandler
+from receiver.web.serving import RawHeaderRequestHandler
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = PROJECT_ROOT / ".venv" / "bin" / "gunicorn"

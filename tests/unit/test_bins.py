@@ -14,12 +14,14 @@ import pytest
 from sqlalchemy import func
 from sqlalchemy import select
 
-from receiver import bins
-from receiver.capture import RawRequest
-from receiver.capture import build_row
-from receiver.db import db
-from receiver.models import Bin
-from receiver.models import CapturedRequest
+from receiver.bins import lifecycle as bins
+from receiver.bins import retention
+from receiver.bins.responses import bin_response
+from receiver.capture.request import RawRequest
+from receiver.capture.request import build_row
+from receiver.storage.db import db
+from receiver.storage.models import Bin
+from receiver.storage.models import CapturedRequest
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 TTL = 7
@@ -135,7 +137,7 @@ def test_prune_removes_expired_bins_and_their_requests():
     live = create(bin_id="live", now=T0 - timedelta(days=TTL - 1))
     for found in (expired, at_boundary, live):
         capture(found.id, 2)
-    assert bins.prune_expired(db.session, T0) == 2
+    assert retention.prune_expired(db.session, T0) == 2
     db.session.commit()
     assert db.session.scalars(select(Bin.id)).all() == ["live"]
     assert count_requests() == 2
@@ -144,7 +146,7 @@ def test_prune_removes_expired_bins_and_their_requests():
 
 def test_prune_with_nothing_expired_removes_nothing():
     create(bin_id="live")
-    assert bins.prune_expired(db.session, T0) == 0
+    assert retention.prune_expired(db.session, T0) == 0
     assert db.session.get(Bin, "live") is not None
 
 
@@ -157,7 +159,7 @@ def test_clear_requests_deletes_only_that_bins_requests():
     capture(other.id, 1)
     mine.request_count = 3
     db.session.flush()
-    assert bins.clear_requests(db.session, "mine") == 3
+    assert retention.clear_requests(db.session, "mine") == 3
     db.session.expire_all()
     assert count_requests("mine") == 0
     assert count_requests("other") == 1
@@ -170,13 +172,13 @@ def test_delete_request_only_within_its_bin():
     mine.request_count = 0
     other.request_count = 1
     db.session.flush()
-    assert bins.delete_request(db.session, "mine", rid) is False
+    assert retention.delete_request(db.session, "mine", rid) is False
     assert count_requests("other") == 1
-    assert bins.delete_request(db.session, "other", rid) is True
+    assert retention.delete_request(db.session, "other", rid) is True
     db.session.expire_all()
     assert count_requests("other") == 0
     assert db.session.get(Bin, "other").request_count == 0
-    assert bins.delete_request(db.session, "other", rid) is False
+    assert retention.delete_request(db.session, "other", rid) is False
 
 
 # settings -------------------------------------------------------------------------------
@@ -315,7 +317,7 @@ def target(**fields: Any) -> SimpleNamespace:
 
 
 def test_default_answer_is_ok_json_with_the_request_id():
-    answer = bins.bin_response(target(), 42, max_delay_ms=1000)
+    answer = bin_response(target(), 42, max_delay_ms=1000)
     assert answer.status == 200
     assert answer.body == b'{"ok": true, "request_id": "42"}'
     assert answer.headers == [("Content-Type", "application/json")]
@@ -323,7 +325,7 @@ def test_default_answer_is_ok_json_with_the_request_id():
 
 
 def test_custom_answer_is_given_as_configured():
-    answer = bins.bin_response(
+    answer = bin_response(
         target(
             response_status=418,
             response_headers=[["X-Dup", "1"], ["X-Dup", "2"]],
@@ -340,17 +342,17 @@ def test_custom_answer_is_given_as_configured():
 
 
 def test_default_body_keeps_a_custom_content_type():
-    answer = bins.bin_response(target(response_headers=[["content-type", "text/plain"]]), 1, 0)
+    answer = bin_response(target(response_headers=[["content-type", "text/plain"]]), 1, 0)
     assert answer.headers == [("content-type", "text/plain")]
 
 
 @pytest.mark.parametrize(("configured", "cap", "given"), [(5000, 100, 100), (-5, 100, 0)])
 def test_the_delay_is_clamped_to_the_cap(configured, cap, given):
-    answer = bins.bin_response(target(response_delay_ms=configured), 1, max_delay_ms=cap)
+    answer = bin_response(target(response_delay_ms=configured), 1, max_delay_ms=cap)
     assert answer.delay_ms == given
 
 
 def test_an_empty_custom_body_is_sent_empty():
-    answer = bins.bin_response(target(response_body=""), 1, max_delay_ms=0)
+    answer = bin_response(target(response_body=""), 1, max_delay_ms=0)
     assert answer.body == b""
     assert answer.headers == []

@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from receiver.catalog import DEFAULT_ROOT
-from receiver.catalog import CatalogError
-from receiver.catalog import InvalidSchemaError
-from receiver.catalog import UserSchemaSpec
-from receiver.catalog import check_user_schema
-from receiver.catalog import load_catalog
-from receiver.validation import validate_against
+from receiver.catalog.model import CatalogError
+from receiver.catalog.model import InvalidSchemaError
+from receiver.catalog.model import UserSchemaSpec
+from receiver.catalog.model import check_user_schema
+from receiver.catalog.model import load_catalog
+from receiver.catalog.validation import validate_against
+from receiver.resources import resource_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG_DIR = ROOT / "fixtures" / "catalog"
@@ -78,7 +78,7 @@ def require_seeds() -> None:
 
 
 def test_default_root_is_the_shipped_catalog():
-    assert DEFAULT_ROOT == CATALOG_DIR
+    assert resource_dir("catalog") == CATALOG_DIR
     assert load_catalog() is load_catalog()
 
 

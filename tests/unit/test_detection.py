@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from receiver.catalog import Event
-from receiver.catalog import UserSchemaSpec
-from receiver.catalog import load_catalog
-from receiver.detection import Detection
-from receiver.detection import detect_event
-from receiver.validation import validate_payload
+from receiver.catalog.detection import Detection
+from receiver.catalog.detection import detect_event
+from receiver.catalog.model import Event
+from receiver.catalog.model import UserSchemaSpec
+from receiver.catalog.model import load_catalog
+from receiver.catalog.validation import validate_payload
 
 CATALOG = load_catalog()
 EVENTS = list(CATALOG.events())

@@ -26,12 +26,12 @@ from haralyzer import HarEntry
 from haralyzer import HarPage
 from haralyzer import HarParser
 
-from receiver.exports import RecordedResponse
-from receiver.exports import build_har
-from receiver.exports import curl_needs_body_file
-from receiver.exports import har_json
-from receiver.exports import render_curl
-from receiver.exports import request_url
+from receiver.exports.har import RecordedResponse
+from receiver.exports.har import build_har
+from receiver.exports.har import curl_needs_body_file
+from receiver.exports.har import har_json
+from receiver.exports.har import render_curl
+from receiver.exports.har import request_url
 
 BASE = "http://127.0.0.1:5000/b/abc"
 T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)

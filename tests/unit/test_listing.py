@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from receiver import bins
-from receiver import listing
-from receiver.capture import RawRequest
-from receiver.capture import build_row
-from receiver.db import db
-from receiver.models import CapturedRequest
+from receiver.bins import lifecycle as bins
+from receiver.capture import listing
+from receiver.capture.request import RawRequest
+from receiver.capture.request import build_row
+from receiver.storage.db import db
+from receiver.storage.models import CapturedRequest
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -179,7 +179,13 @@ def test_parse_filter_normalises(method, event, validation, q, expected):
 
 @pytest.mark.parametrize(
     ("method", "validation", "q"),
-    [("GE T", None, None), ("G3T", None, None), (None, "maybe", None), (None, None, "x" * 201)],
+    [
+        ("GE T", None, None),
+        ("GET;", None, None),
+        ("A" * 17, None, None),
+        (None, "maybe", None),
+        (None, None, "x" * 201),
+    ],
 )
 def test_parse_filter_refuses_bad_values(method, validation, q):
     with pytest.raises(listing.FilterError):

@@ -16,16 +16,14 @@ from referencing import Registry
 from referencing import Resource
 from referencing.jsonschema import DRAFT202012
 
-from receiver import listing
-from receiver import signatures
-from receiver.catalog import MISSING
-from receiver.catalog import Catalog
-from receiver.catalog import UserSchemaSpec
-from receiver.catalog import load_catalog
-from receiver.catalog import resolve_pointer
-from receiver.openapi import SIGNATURE_STATUSES
-from receiver.openapi import VALIDATION_STATUSES
-from receiver.openapi import build_openapi
+from receiver.catalog.model import Catalog
+from receiver.catalog.model import UserSchemaSpec
+from receiver.catalog.model import load_catalog
+from receiver.catalog.pointers import MISSING
+from receiver.catalog.pointers import resolve_pointer
+from receiver.exports.openapi import build_openapi
+from receiver.signatures.common import STATUSES as SIGNATURE_STATUSES
+from receiver.signatures.registry import SCHEME_NAMES
 
 DOC_URI = "urn:receiver:openapi"
 COMPONENT_NAME = re.compile(r"^[a-zA-Z0-9._-]+$")
@@ -184,11 +182,10 @@ def test_components_and_enums_match_the_code(doc: dict[str, Any]) -> None:
         "Error",
     ):
         assert name in schemas
-    assert VALIDATION_STATUSES == listing.VALIDATION_STATUSES
     assert set(SIGNATURE_STATUSES) == {"verified", "failed", "missing", "not_configured"}
     settings = schemas["BinSettings"]["properties"]
     scheme = settings["signature"]["anyOf"][0]["properties"]["scheme"]["anyOf"][0]
-    assert tuple(scheme["enum"]) == signatures.SCHEMES
+    assert tuple(scheme["enum"]) == SCHEME_NAMES
     assert set(settings["response"]["properties"]) == {"status", "headers", "body", "delay_ms"}
     assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     assert set(schemas["Replay"]["required"]) == {

@@ -26,13 +26,13 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
-from receiver.replay import OutgoingRequest
-from receiver.replay import ReplayError
-from receiver.replay import prepare_replay
-from receiver.replay import send
-from receiver.signatures import generate_secret
-from receiver.signatures import sign_headers
-from receiver.signatures import verify_signature
+from receiver.delivery.http import OutgoingError
+from receiver.delivery.http import OutgoingRequest
+from receiver.delivery.http import prepare_outgoing
+from receiver.delivery.http import send
+from receiver.signatures.registry import get_scheme
+from receiver.signatures.registry import sign_headers
+from receiver.signatures.registry import verify_signature
 
 NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 CAPTURED_AT = NOW - timedelta(hours=2)
@@ -183,7 +183,7 @@ def test_every_body_kind_arrives_byte_exact(
     headers += [("x-repeat", "two, with comma"), ("Content-Length", str(len(body)))]
     source = FakeRequest(path="/sub/path", query_string="a=1&a=2", headers=headers, body=body)
 
-    outgoing = prepare_replay(source, url_of(raw_server), now=NOW)
+    outgoing = prepare_outgoing(source, url_of(raw_server), now=NOW)
     outcome = send(outgoing, timeout=2)
 
     assert outcome.error is None and outcome.status_code == 200
@@ -198,7 +198,7 @@ def test_every_body_kind_arrives_byte_exact(
 
 def test_no_headers_of_httpx_own_are_added(raw_server: RawServer) -> None:
     source = FakeRequest(method="GET", headers=[("X-Only", "1")])
-    send(prepare_replay(source, url_of(raw_server, "/"), now=NOW), timeout=2)
+    send(prepare_outgoing(source, url_of(raw_server, "/"), now=NOW), timeout=2)
     got = only(raw_server)
     assert got.request_line == "GET / HTTP/1.1"
     assert got.headers == [("Host", f"127.0.0.1:{raw_server.port}"), ("X-Only", "1")]
@@ -208,7 +208,7 @@ def test_a_caller_supplied_client_adds_nothing_either(raw_server: RawServer) -> 
     source = FakeRequest(method="DELETE")
     with httpx.Client() as client:
         outcome = send(
-            prepare_replay(source, url_of(raw_server), now=NOW), timeout=2, client=client
+            prepare_outgoing(source, url_of(raw_server), now=NOW), timeout=2, client=client
         )
     assert outcome.status_code == 200
     assert only(raw_server).headers == [("Host", f"127.0.0.1:{raw_server.port}")]
@@ -218,13 +218,13 @@ def test_captured_accept_encoding_and_user_agent_are_sent_as_captured(
     raw_server: RawServer,
 ) -> None:
     headers = [("User-Agent", "Appery/1.0"), ("Accept-Encoding", "gzip"), ("Accept", "*/*")]
-    send(prepare_replay(FakeRequest(headers=headers), url_of(raw_server), now=NOW), timeout=2)
+    send(prepare_outgoing(FakeRequest(headers=headers), url_of(raw_server), now=NOW), timeout=2)
     assert only(raw_server).headers[1:4] == headers
 
 
 def test_path_and_query_are_sent_verbatim(raw_server: RawServer) -> None:
     source = FakeRequest(path='/a/"b"/%zz/{x}/%2F', query_string="q=<1>&r=a+b&s=%20&t=`|^")
-    outgoing = prepare_replay(source, url_of(raw_server), now=NOW)
+    outgoing = prepare_outgoing(source, url_of(raw_server), now=NOW)
     send(outgoing, timeout=2)
     assert only(raw_server).request_line == (
         'POST /hook/a/"b"/%zz/{x}/%2F?q=<1>&r=a+b&s=%20&t=`|^ HTTP/1.1'
@@ -234,20 +234,20 @@ def test_path_and_query_are_sent_verbatim(raw_server: RawServer) -> None:
 def test_bytes_no_request_line_may_carry_are_percent_encoded(raw_server: RawServer) -> None:
     # the capture holds raw target bytes as Latin-1 text: "\xe9" was the byte 0xE9
     source = FakeRequest(path="/caf\xe9 x#y", query_string="k=\xc3\xa9")
-    send(prepare_replay(source, url_of(raw_server, ""), now=NOW), timeout=2)
+    send(prepare_outgoing(source, url_of(raw_server, ""), now=NOW), timeout=2)
     assert only(raw_server).request_line == "POST /caf%E9%20x%23y?k=%C3%A9 HTTP/1.1"
 
 
 def test_header_values_go_out_as_latin1_bytes_or_utf8(raw_server: RawServer) -> None:
     source = FakeRequest(headers=[("X-Latin", "caf\xe9"), ("X-Emoji", "\u2713")])
-    send(prepare_replay(source, url_of(raw_server), now=NOW), timeout=2)
+    send(prepare_outgoing(source, url_of(raw_server), now=NOW), timeout=2)
     raw = only(raw_server).raw
     assert b"X-Latin: caf\xe9\r\n" in raw
     assert b"X-Emoji: \xe2\x9c\x93\r\n" in raw
 
 
 def test_method_case_is_kept(raw_server: RawServer) -> None:
-    outgoing = prepare_replay(FakeRequest(), url_of(raw_server), method="purge", now=NOW)
+    outgoing = prepare_outgoing(FakeRequest(), url_of(raw_server), method="purge", now=NOW)
     send(outgoing, timeout=2)
     assert only(raw_server).request_line.startswith("purge /hook ")
 
@@ -271,12 +271,12 @@ SOURCE = FakeRequest(path="/events/1", query_string="a=1&b=2")
     ],
 )
 def test_sub_path_and_query_travel_together(target: str, append: bool, expected: str) -> None:
-    assert prepare_replay(SOURCE, target, append_path=append, now=NOW).url == expected
+    assert prepare_outgoing(SOURCE, target, append_path=append, now=NOW).url == expected
 
 
 def test_root_sub_path_is_not_appended_but_the_query_is() -> None:
     source = FakeRequest(path="/", query_string="x=1")
-    assert prepare_replay(source, "http://h.test/hook", now=NOW).url == "http://h.test/hook?x=1"
+    assert prepare_outgoing(source, "http://h.test/hook", now=NOW).url == "http://h.test/hook?x=1"
 
 
 @pytest.mark.parametrize(
@@ -295,8 +295,8 @@ def test_root_sub_path_is_not_appended_but_the_query_is() -> None:
     ],
 )
 def test_bad_target_urls_are_refused(target: str) -> None:
-    with pytest.raises(ReplayError) as caught:
-        prepare_replay(SOURCE, target, now=NOW)
+    with pytest.raises(OutgoingError) as caught:
+        prepare_outgoing(SOURCE, target, now=NOW)
     assert caught.value.code == "invalid_url"
     assert caught.value.message
 
@@ -321,7 +321,7 @@ def test_hop_by_hop_host_and_content_length_are_dropped_and_recomputed() -> None
         ("X-Keep", "2"),
         ("Authorization", "Bearer kept"),
     ]
-    outgoing = prepare_replay(
+    outgoing = prepare_outgoing(
         FakeRequest(headers=headers, body=b"abc"), "http://h.test:8080/x", now=NOW
     )
     assert outgoing.headers == [
@@ -348,7 +348,7 @@ def test_content_length_is_sent_when_a_body_is_declared(
     method: str, headers: list[tuple[str, str]], body: bytes, has_length: bool
 ) -> None:
     source = FakeRequest(method=method, headers=headers, body=body)
-    outgoing = prepare_replay(source, "http://h.test/", now=NOW)
+    outgoing = prepare_outgoing(source, "http://h.test/", now=NOW)
     assert (("Content-Length", str(len(body))) in outgoing.headers) is has_length
 
 
@@ -356,7 +356,7 @@ def test_overrides_of_method_headers_and_body(raw_server: RawServer) -> None:
     source = FakeRequest(
         method="POST", headers=[("X-Old", "1"), ("Content-Type", "text/plain")], body=b"old"
     )
-    outgoing = prepare_replay(
+    outgoing = prepare_outgoing(
         source,
         url_of(raw_server),
         method="PUT",
@@ -379,7 +379,7 @@ def test_overrides_of_method_headers_and_body(raw_server: RawServer) -> None:
 
 
 def test_an_empty_body_override_is_kept() -> None:
-    outgoing = prepare_replay(FakeRequest(body=b"data"), "http://h.test/", body=b"", now=NOW)
+    outgoing = prepare_outgoing(FakeRequest(body=b"data"), "http://h.test/", body=b"", now=NOW)
     assert outgoing.body == b""
     assert ("Content-Length", "0") in outgoing.headers
 
@@ -399,13 +399,13 @@ def test_an_empty_body_override_is_kept() -> None:
     ],
 )
 def test_what_cannot_be_sent_is_refused(kwargs: dict[str, object], code: str) -> None:
-    with pytest.raises(ReplayError) as caught:
-        prepare_replay(SOURCE, "http://h.test/", now=NOW, **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(OutgoingError) as caught:
+        prepare_outgoing(SOURCE, "http://h.test/", now=NOW, **kwargs)  # type: ignore[arg-type]
     assert caught.value.code == code
 
 
 def test_a_tab_inside_a_value_is_allowed() -> None:
-    outgoing = prepare_replay(SOURCE, "http://h.test/", headers=[("X-T", "a\tb")], now=NOW)
+    outgoing = prepare_outgoing(SOURCE, "http://h.test/", headers=[("X-T", "a\tb")], now=NOW)
     assert ("X-T", "a\tb") in outgoing.headers
 
 
@@ -425,7 +425,7 @@ def test_a_tab_inside_a_value_is_allowed() -> None:
 def test_resigned_replay_verifies_at_the_new_time(
     raw_server: RawServer, scheme: str, header: str | None
 ) -> None:
-    secret = generate_secret(scheme)
+    secret = get_scheme(scheme).generate_secret()
     body = b'{"event": "build.failed"}'
     capture_url = "http://receiver.test/b/bin1"
     old = sign_headers(
@@ -443,7 +443,7 @@ def test_resigned_replay_verifies_at_the_new_time(
     edited = b'{"event": "build.failed", "edited": true}'
     settings = {"scheme": scheme, "secret": secret, "header": header}
 
-    outgoing = prepare_replay(source, url_of(raw_server), body=edited, resign=settings, now=NOW)
+    outgoing = prepare_outgoing(source, url_of(raw_server), body=edited, resign=settings, now=NOW)
     send(outgoing, timeout=2)
     got = only(raw_server)
 
@@ -471,9 +471,9 @@ def test_resigned_replay_verifies_at_the_new_time(
 
 
 def test_without_resigning_the_old_signature_fails_the_window() -> None:
-    secret = generate_secret("standard-webhooks")
+    secret = get_scheme("standard-webhooks").generate_secret()
     old = sign_headers(scheme="standard-webhooks", secret=secret, body=b"{}", now=CAPTURED_AT)
-    outgoing = prepare_replay(FakeRequest(headers=old, body=b"{}"), "http://h.test/", now=NOW)
+    outgoing = prepare_outgoing(FakeRequest(headers=old, body=b"{}"), "http://h.test/", now=NOW)
     result = verify_signature(
         scheme="standard-webhooks",
         secret=secret,
@@ -498,7 +498,7 @@ def test_status_headers_and_body_are_recorded(httpserver: HTTPServer) -> None:
         )
     )
     source = FakeRequest(body=b"{}", headers=[("Content-Type", "application/json")])
-    outcome = send(prepare_replay(source, httpserver.url_for("/hook"), now=NOW), timeout=2)
+    outcome = send(prepare_outgoing(source, httpserver.url_for("/hook"), now=NOW), timeout=2)
     assert outcome.error is None
     assert outcome.status_code == 201
     assert outcome.response_body == b'{"ok": true}'
@@ -510,14 +510,14 @@ def test_status_headers_and_body_are_recorded(httpserver: HTTPServer) -> None:
 
 def test_a_server_error_is_a_response_not_an_error(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/boom").respond_with_data("kaput", status=500)
-    outcome = send(prepare_replay(FakeRequest(), httpserver.url_for("/boom"), now=NOW), timeout=2)
+    outcome = send(prepare_outgoing(FakeRequest(), httpserver.url_for("/boom"), now=NOW), timeout=2)
     assert (outcome.status_code, outcome.response_body, outcome.error) == (500, b"kaput", None)
 
 
 def test_a_large_body_is_cut_at_64_kib(httpserver: HTTPServer) -> None:
     big = random.Random(3).randbytes(200_000)
     httpserver.expect_request("/big").respond_with_data(big)
-    outcome = send(prepare_replay(FakeRequest(), httpserver.url_for("/big"), now=NOW), timeout=2)
+    outcome = send(prepare_outgoing(FakeRequest(), httpserver.url_for("/big"), now=NOW), timeout=2)
     assert outcome.status_code == 200 and outcome.error is None
     assert outcome.truncated
     assert len(outcome.response_body) == 65536
@@ -526,7 +526,7 @@ def test_a_large_body_is_cut_at_64_kib(httpserver: HTTPServer) -> None:
 
 def test_a_body_of_exactly_max_body_is_not_truncated(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/exact").respond_with_data(b"x" * 100)
-    outgoing = prepare_replay(FakeRequest(), httpserver.url_for("/exact"), now=NOW)
+    outgoing = prepare_outgoing(FakeRequest(), httpserver.url_for("/exact"), now=NOW)
     outcome = send(outgoing, timeout=2, max_body=100)
     assert (len(outcome.response_body), outcome.truncated) == (100, False)
 
@@ -535,7 +535,9 @@ def test_redirects_are_not_followed(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/moved").respond_with_response(
         Response(status=302, headers={"Location": httpserver.url_for("/elsewhere")})
     )
-    outcome = send(prepare_replay(FakeRequest(), httpserver.url_for("/moved"), now=NOW), timeout=2)
+    outcome = send(
+        prepare_outgoing(FakeRequest(), httpserver.url_for("/moved"), now=NOW), timeout=2
+    )
     assert outcome.status_code == 302
     assert [req.path for req, _ in httpserver.log] == ["/moved"]
 
@@ -545,7 +547,7 @@ def test_a_gzip_answer_is_kept_raw(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/gz").respond_with_response(
         Response(packed, headers={"Content-Encoding": "gzip"})
     )
-    outcome = send(prepare_replay(FakeRequest(), httpserver.url_for("/gz"), now=NOW), timeout=2)
+    outcome = send(prepare_outgoing(FakeRequest(), httpserver.url_for("/gz"), now=NOW), timeout=2)
     assert outcome.response_body == packed
 
 
@@ -560,7 +562,7 @@ def free_port() -> int:
 
 def test_a_refused_connection_is_an_error_in_words() -> None:
     port = free_port()
-    outgoing = prepare_replay(FakeRequest(), f"http://127.0.0.1:{port}/", now=NOW)
+    outgoing = prepare_outgoing(FakeRequest(), f"http://127.0.0.1:{port}/", now=NOW)
     started = time.monotonic()
     outcome = send(outgoing, timeout=1)
     assert time.monotonic() - started < 1
@@ -572,7 +574,7 @@ def test_a_target_that_never_answers_times_out() -> None:
     with socket.create_server(("127.0.0.1", 0)) as listener:  # never accepts: the backlog does
         url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
         started = time.monotonic()
-        outcome = send(prepare_replay(FakeRequest(body=b"x"), url, now=NOW), timeout=0.5)
+        outcome = send(prepare_outgoing(FakeRequest(body=b"x"), url, now=NOW), timeout=0.5)
         took = time.monotonic() - started
     assert 0.5 <= took < 0.5 + SLACK
     assert outcome.status_code is None
@@ -613,7 +615,7 @@ class Trickler:
 def test_trickling_headers_cannot_stretch_the_deadline() -> None:
     server = Trickler(b"", b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 200)
     try:
-        outgoing = prepare_replay(FakeRequest(), f"http://127.0.0.1:{server.port}/", now=NOW)
+        outgoing = prepare_outgoing(FakeRequest(), f"http://127.0.0.1:{server.port}/", now=NOW)
         started = time.monotonic()
         outcome = send(outgoing, timeout=1)
         took = time.monotonic() - started
@@ -627,7 +629,7 @@ def test_trickling_headers_cannot_stretch_the_deadline() -> None:
 def test_a_trickling_body_cannot_stretch_the_deadline() -> None:
     server = Trickler(b"HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\nstart", b"b" * 495)
     try:
-        outgoing = prepare_replay(FakeRequest(), f"http://127.0.0.1:{server.port}/", now=NOW)
+        outgoing = prepare_outgoing(FakeRequest(), f"http://127.0.0.1:{server.port}/", now=NOW)
         started = time.monotonic()
         outcome = send(outgoing, timeout=1)
         took = time.monotonic() - started
@@ -642,7 +644,7 @@ def test_a_trickling_body_cannot_stretch_the_deadline() -> None:
 def test_a_tls_failure_is_an_error_in_words() -> None:
     server = Trickler(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", b"")
     try:
-        outgoing = prepare_replay(FakeRequest(), f"https://127.0.0.1:{server.port}/", now=NOW)
+        outgoing = prepare_outgoing(FakeRequest(), f"https://127.0.0.1:{server.port}/", now=NOW)
         outcome = send(outgoing, timeout=1)
     finally:
         server.close()
@@ -678,7 +680,7 @@ def test_an_untrusted_certificate_is_an_error_in_words(tmp_path: Path) -> None:
         thread = threading.Thread(target=serve, daemon=True)
         thread.start()
         url = f"https://127.0.0.1:{listener.getsockname()[1]}/"
-        outcome = send(prepare_replay(FakeRequest(), url, now=NOW), timeout=1)
+        outcome = send(prepare_outgoing(FakeRequest(), url, now=NOW), timeout=1)
         thread.join(2)
     assert outcome.status_code is None
     assert outcome.error == (
@@ -689,7 +691,7 @@ def test_an_untrusted_certificate_is_an_error_in_words(tmp_path: Path) -> None:
 def test_a_tls_handshake_that_never_ends_times_out() -> None:
     with socket.create_server(("127.0.0.1", 0)) as listener:
         port = listener.getsockname()[1]
-        outgoing = prepare_replay(FakeRequest(), f"https://127.0.0.1:{port}/", now=NOW)
+        outgoing = prepare_outgoing(FakeRequest(), f"https://127.0.0.1:{port}/", now=NOW)
         started = time.monotonic()
         outcome = send(outgoing, timeout=0.5)
         took = time.monotonic() - started
@@ -698,7 +700,7 @@ def test_a_tls_handshake_that_never_ends_times_out() -> None:
 
 
 def test_an_unresolvable_host_is_an_error_in_words() -> None:
-    outgoing = prepare_replay(FakeRequest(), "http://nope.invalid/", now=NOW)
+    outgoing = prepare_outgoing(FakeRequest(), "http://nope.invalid/", now=NOW)
     started = time.monotonic()
     outcome = send(outgoing, timeout=1)
     assert time.monotonic() - started < 1 + SLACK
@@ -711,7 +713,7 @@ def test_an_unresolvable_host_is_an_error_in_words() -> None:
 def test_a_server_that_hangs_up_is_an_error_in_words() -> None:
     server = RawServer(b"")
     try:
-        outgoing = prepare_replay(FakeRequest(), url_of(server), now=NOW)
+        outgoing = prepare_outgoing(FakeRequest(), url_of(server), now=NOW)
         outcome = send(outgoing, timeout=1)
     finally:
         server.close()

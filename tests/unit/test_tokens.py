@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from itsdangerous import URLSafeSerializer
 
-from receiver.tokens import BIN_TOKEN_SALT
-from receiver.tokens import RECENT_BINS_MAX
-from receiver.tokens import RECENT_BINS_SALT
-from receiver.tokens import bin_token
-from receiver.tokens import check_bin_token
-from receiver.tokens import dump_recent_bins
-from receiver.tokens import load_recent_bins
+from receiver.bins.tokens import BIN_TOKEN_SALT
+from receiver.bins.tokens import RECENT_BINS_MAX
+from receiver.bins.tokens import RECENT_BINS_SALT
+from receiver.bins.tokens import bin_token
+from receiver.bins.tokens import check_bin_token
+from receiver.bins.tokens import dump_recent_bins
+from receiver.bins.tokens import load_recent_bins
 
 SECRET = "test-secret-key"
 

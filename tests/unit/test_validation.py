@@ -10,17 +10,18 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from receiver.catalog import DEFAULT_ROOT
-from receiver.catalog import Event
-from receiver.catalog import UserSchemaSpec
-from receiver.catalog import load_catalog
-from receiver.validation import Issue
-from receiver.validation import ValidationResult
-from receiver.validation import compile_schema
-from receiver.validation import get_validator
-from receiver.validation import validate_against
-from receiver.validation import validate_body
-from receiver.validation import validate_payload
+from receiver.catalog.model import Event
+from receiver.catalog.model import UserSchemaSpec
+from receiver.catalog.model import load_catalog
+from receiver.catalog.validation import Issue
+from receiver.catalog.validation import ValidationResult
+from receiver.catalog.validation import compile_schema
+from receiver.catalog.validation import get_validator
+from receiver.catalog.validation import parse_json
+from receiver.catalog.validation import validate_against
+from receiver.catalog.validation import validate_body
+from receiver.catalog.validation import validate_payload
+from receiver.resources import resource_dir
 
 CATALOG = load_catalog()
 CHECKED = [e for e in CATALOG.events() if e.provider_id in ("appery", "apitree")]
@@ -371,7 +372,7 @@ def test_utf8_byte_order_mark_is_ignored():
 
 @pytest.mark.parametrize("event", list(CATALOG.events()), ids=lambda e: f"{e.provider_id}/{e.id}")
 def test_example_body_as_sent_is_valid(event):
-    body = (DEFAULT_ROOT / event.provider_id / f"{event.id}.example.json").read_bytes()
+    body = (resource_dir("catalog") / event.provider_id / f"{event.id}.example.json").read_bytes()
     settings = {"provider": "akinon", "event": event.id} if event.provider_id == "akinon" else {}
     result = validate_body(CATALOG, body, **settings)
     assert (result.status, result.errors, result.warnings) == ("valid", [], [])
@@ -653,3 +654,16 @@ def test_a_malformed_schema_gives_an_error_not_an_exception(schema, instance):
     errors, _ = validate_against(schema, instance)
     assert [(e.path, e.keyword) for e in errors] == [("", "$schema")]
     assert errors[0].message.startswith("the schema cannot be applied: ")
+
+
+def test_parse_json_accepts_documents_and_says_why_it_refuses_the_rest():
+    assert parse_json(b'{"a": [1, 2]}') == ({"a": [1, 2]}, None)
+    assert parse_json(b"[]") == ([], None)
+    for refused in (b"not json", b"", b"\xff", b'{"a": NaN}', b"[Infinity]"):
+        payload, problem = parse_json(refused)
+        assert payload is None and problem is not None and problem.keyword == "json", refused
+
+
+def test_deeply_nested_json_is_refused_not_raised():
+    payload, problem = parse_json(b"[" * 100_000 + b"]" * 100_000)
+    assert payload is None and "nested too deeply" in problem.message

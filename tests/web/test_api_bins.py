@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import func
 from sqlalchemy import select
 
-from receiver.db import db
-from receiver.models import CapturedRequest
+from receiver.storage.db import db
+from receiver.storage.models import CapturedRequest
 
 RANDOM_ID = re.compile(r"[A-Za-z0-9_-]{24,}")
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")

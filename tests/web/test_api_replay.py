@@ -24,10 +24,10 @@ from targets import SilentServer
 from targets import free_port
 from werkzeug import Request
 
-from receiver.serving import RAW_HEADERS_KEY
-from receiver.signatures import generate_secret
-from receiver.signatures import sign_headers
-from receiver.signatures import verify_signature
+from receiver.signatures.registry import get_scheme
+from receiver.signatures.registry import sign_headers
+from receiver.signatures.registry import verify_signature
+from receiver.web.serving import RAW_HEADERS_KEY
 
 BODY_KINDS = ("json", "form", "multipart", "binary-64k", "invalid-utf8", "empty", "gzip")
 RECORD_FIELDS = {
@@ -363,7 +363,7 @@ def test_an_unknown_request_or_one_of_another_bin_is_404(bins, client):
 def signed_bin(bins: Any, client: Any, scheme: str = "standard-webhooks") -> tuple[str, str]:
     """A bin that checks signatures of ``scheme``; its id and secret."""
     bin_id = bins.create()["id"]
-    secret = generate_secret(scheme)
+    secret = get_scheme(scheme).generate_secret()
     response = client.patch(
         f"/api/bins/{bin_id}", json={"signature": {"scheme": scheme, "secret": secret}}
     )

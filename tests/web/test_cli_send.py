@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 from werkzeug import Response
 
-from receiver.catalog import load_catalog
-from receiver.models import utcnow
-from receiver.signatures import verify_signature
+from receiver.catalog.model import load_catalog
+from receiver.signatures.registry import verify_signature
+from receiver.storage.models import utcnow
 
 PROJECT = Path(__file__).resolve().parents[2]
 STANDARD_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

@@ -20,13 +20,13 @@ import pytest
 from haralyzer import HarParser
 from sqlalchemy import insert
 
-from receiver import recordings
-from receiver.capture import RawRequest
-from receiver.capture import build_row
-from receiver.db import db
-from receiver.models import CapturedRequest
-from receiver.models import utcnow
-from receiver.serving import RAW_HEADERS_KEY
+from receiver.capture.request import RawRequest
+from receiver.capture.request import build_row
+from receiver.delivery import recordings
+from receiver.storage.db import db
+from receiver.storage.models import CapturedRequest
+from receiver.storage.models import utcnow
+from receiver.web.serving import RAW_HEADERS_KEY
 
 BINARY = bytes(range(256)) * 3 + b"\xff\xfe"
 # what a HAR 1.2 reader may rely on (http://www.softwareishard.com/blog/har-12-spec/)

@@ -6,11 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from receiver import PROJECT_ROOT
 from receiver import config
+from receiver import create_app
+from receiver.web.serving import close_app
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_templates_and_static_resolve_at_the_project_root(app):
+def test_in_a_clone_templates_and_static_resolve_at_the_project_root(app):
     assert Path(app.template_folder) == PROJECT_ROOT / "templates"
     assert Path(app.static_folder) == PROJECT_ROOT / "static"
 
@@ -43,11 +46,46 @@ def test_out_of_bounds_settings_are_refused_by_name(name, raw):
 
 
 def test_secret_key_is_generated_once_into_the_instance_folder(tmp_path):
-    first = config.load_secret_key(str(tmp_path), {})
-    second = config.load_secret_key(str(tmp_path), {})
+    first = config.load_secret_key(str(tmp_path))
+    second = config.load_secret_key(str(tmp_path))
     assert first == second and len(first) >= 40
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
-    assert config.load_secret_key(str(tmp_path), {"SECRET_KEY": "from-env"}) == "from-env"
+
+
+def test_secret_key_from_the_environment_wins(monkeypatch, tmp_path):
+    monkeypatch.setenv("SECRET_KEY", "from-env")
+    monkeypatch.setenv("RECEIVER_INSTANCE_PATH", str(tmp_path / "elsewhere"))
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.db"})
+    try:
+        assert app.config["SECRET_KEY"] == "from-env"
+        assert app.instance_path == str(tmp_path / "elsewhere")
+        assert not (tmp_path / "elsewhere" / "secret_key").exists()
+    finally:
+        close_app(app)
+
+
+def test_the_instance_path_holds_the_default_database_and_the_generated_key(monkeypatch, tmp_path):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("RECEIVER_INSTANCE_PATH", str(tmp_path / "inst"))
+    app = create_app()
+    try:
+        assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path}/inst/receiver.db"
+        assert (tmp_path / "inst" / "secret_key").read_text() == app.config["SECRET_KEY"]
+    finally:
+        close_app(app)
+
+
+@pytest.mark.parametrize(
+    ("configured", "used"),
+    [
+        ("postgres://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("postgresql://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("sqlite:////tmp/r.db", "sqlite:////tmp/r.db"),
+    ],
+)
+def test_database_urls_select_psycopg_3(configured, used):
+    assert config.database_url(configured, "/instance") == used
 
 
 def test_every_setting_is_documented_in_the_readme():
@@ -61,7 +99,7 @@ def test_migrations_create_the_same_schema_as_the_models(app):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from receiver.db import db
+    from receiver.storage.db import db
 
     with app.app_context(), db.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": False})

@@ -35,14 +35,14 @@ from targets import free_port
 from werkzeug import Request
 from werkzeug import Response
 
-from receiver.db import db
-from receiver.forwarding import ForwardPolicy
-from receiver.forwarding import claim_jobs
-from receiver.forwarding import deliver
-from receiver.forwarding import forward_due
-from receiver.models import utcnow
-from receiver.serving import RAW_HEADERS_KEY
-from receiver.serving import start_background_work
+from receiver.delivery.forwarding import ForwardPolicy
+from receiver.delivery.forwarding import claim_jobs
+from receiver.delivery.forwarding import deliver
+from receiver.delivery.forwarding import forward_due
+from receiver.storage.db import db
+from receiver.storage.models import utcnow
+from receiver.web.serving import RAW_HEADERS_KEY
+from receiver.web.serving import start_background_work
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 POLICY = ForwardPolicy(max_attempts=5, timeout=5.0, first_delay=10.0)
@@ -730,8 +730,8 @@ KILLED_PROCESS = textwrap.dedent(
     """
     import json, os, signal, sys, time
     from receiver import create_app
-    from receiver.serving import RAW_HEADERS_KEY
-    from receiver.serving import start_background_work
+    from receiver.web.serving import RAW_HEADERS_KEY
+    from receiver.web.serving import start_background_work
 
     url, port = sys.argv[1], int(sys.argv[2])
     app = create_app({

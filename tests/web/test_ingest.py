@@ -19,10 +19,10 @@ from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy import update
 
-from receiver.db import db
-from receiver.models import Bin
-from receiver.models import CapturedRequest
-from receiver.models import utcnow
+from receiver.storage.db import db
+from receiver.storage.models import Bin
+from receiver.storage.models import CapturedRequest
+from receiver.storage.models import utcnow
 
 
 def stored_count(app: Flask, bin_id: str | None = None) -> int:

@@ -10,7 +10,7 @@ from bytecases import assert_stored
 from bytecases import send
 from werkzeug.serving import make_server
 
-from receiver.serving import RawHeaderRequestHandler
+from receiver.web.serving import RawHeaderRequestHandler
 
 
 @pytest.fixture

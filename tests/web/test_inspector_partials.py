@@ -18,13 +18,13 @@ from htmltree import parse
 from sqlalchemy import insert
 from sqlalchemy import update
 
-from receiver import listing
-from receiver.capture import RawRequest
-from receiver.capture import build_row
-from receiver.db import db
-from receiver.models import Bin
-from receiver.models import CapturedRequest
-from receiver.models import utcnow
+from receiver.capture import listing
+from receiver.capture.request import RawRequest
+from receiver.capture.request import build_row
+from receiver.storage.db import db
+from receiver.storage.models import Bin
+from receiver.storage.models import CapturedRequest
+from receiver.storage.models import utcnow
 
 HTMX = {"HX-Request": "true"}
 HOSTILE = "<script>alert(1)</script>"

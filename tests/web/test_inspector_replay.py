@@ -20,13 +20,13 @@ from htmltree import parse
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
-from receiver.db import db
-from receiver.forwarding import ForwardPolicy
-from receiver.forwarding import forward_due
-from receiver.serving import RAW_HEADERS_KEY
-from receiver.signatures import generate_secret
-from receiver.signatures import sign_headers
-from receiver.signatures import verify_signature
+from receiver.delivery.forwarding import ForwardPolicy
+from receiver.delivery.forwarding import forward_due
+from receiver.signatures.registry import get_scheme
+from receiver.signatures.registry import sign_headers
+from receiver.signatures.registry import verify_signature
+from receiver.storage.db import db
+from receiver.web.serving import RAW_HEADERS_KEY
 
 HTMX = {"HX-Request": "true"}
 
@@ -241,7 +241,7 @@ def test_a_request_of_another_bin_is_404(bins, client):
 
 def test_the_form_can_resign_with_a_fresh_timestamp(bins, client, target):
     bin_id = bins.create()["id"]
-    secret = generate_secret("standard-webhooks")
+    secret = get_scheme("standard-webhooks").generate_secret()
     client.patch(
         f"/api/bins/{bin_id}",
         json={"signature": {"scheme": "standard-webhooks", "secret": secret}},

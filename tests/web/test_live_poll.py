@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from receiver.db import db
-from receiver.listing import SETTLE
-from receiver.models import CapturedRequest
-from receiver.models import utcnow
+from receiver.capture.listing import SETTLE
+from receiver.storage.db import db
+from receiver.storage.models import CapturedRequest
+from receiver.storage.models import utcnow
 
 HTMX = {"HX-Request": "true"}
 

@@ -1,0 +1,5 @@
+"""``python -m receiver``: the ``receiver`` command."""
+
+from receiver.cli import main
+
+main()

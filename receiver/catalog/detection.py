@@ -1,0 +1,205 @@
+"""Detection: which provider and event a payload is, from settings, headers and shape.
+
+Rules live in data, in each provider's ``provider.json`` under ``"detection"``::
+
+    {"headers": ["X-ApiTree-Signature"],             # any of these names identifies the provider
+     "rules": [
+       {"present": ["/name", "/resource"],           # every pointer must resolve
+        "any_present": ["/created_at", "/created_by"],  # at least one must resolve (optional)
+        "equals": {"/build/status": "failed"},       # the value at each pointer must be equal
+        "events": ["EVENT_A", "EVENT_B"],            # the rule's candidates, or:
+        "event_from": "/name",                       # the candidate is the value at this pointer
+        "fallback": true}                            # see below
+     ]}
+
+A payload matches a rule when all its conditions hold; the candidates of a provider are the
+events of every rule that matches, in rule order, without duplicates. Fallback rules count only
+when no other rule matched, and then only the first fallback rule that matches: they name the
+events a payload of a known shape could be when one of its values is new (an Appery build with
+an undocumented status), so that it is checked against them and found invalid, not unknown.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+
+from receiver.catalog.model import Catalog
+from receiver.catalog.model import Provider
+from receiver.catalog.pointers import MISSING
+from receiver.catalog.pointers import parse_pointer
+from receiver.catalog.pointers import resolve_parts
+from receiver.catalog.pointers import resolve_pointer
+
+
+@dataclass(frozen=True)
+class Detection:
+    """The detected provider and event of a payload.
+
+    ``candidates`` lists every catalog event the payload could be; ``event`` is set only when
+    there is exactly one (it is None when the payload is ambiguous, e.g. Appery's identical
+    PROJECT_VERSION_CREATE / APPLICATION_VERSION_CREATE bodies, or unknown). ``unlisted`` is an
+    event name that the settings or the payload claim but that the catalog does not list, and
+    ``unlisted_path`` the JSON Pointer it was read from ("" when it came from the settings).
+    """
+
+    provider: str | None
+    event: str | None
+    candidates: list[str] = field(default_factory=list)
+    unlisted: str | None = None
+    unlisted_path: str = ""
+
+
+UNKNOWN = Detection(None, None, [])
+
+
+def detect_event(
+    catalog: Catalog,
+    payload: Any,
+    headers: Sequence[tuple[str, str]] = (),
+    *,
+    provider: str | None = None,
+    event: str | None = None,
+) -> Detection:
+    """Detect the provider and event of ``payload``; never raises.
+
+    Precedence: an explicit ``provider`` and ``event`` (a bin's settings) win outright, even
+    when the event is not in the catalog (then ``unlisted`` names it). An explicit ``event``
+    alone counts as both when exactly one provider lists it, and is ignored otherwise. An
+    explicit ``provider`` alone, else a provider-identifying header, narrows detection to that
+    provider's rules; if none matches, the provider is still returned, with no candidates.
+    Without either, every provider's rules are tried in catalog order and the first provider
+    whose rules match is returned. Nothing matching gives ``Detection(None, None, [])``.
+    """
+    if event and not provider:
+        owners = [p.id for p in catalog.providers.values() if event in p.events]
+        if len(owners) == 1:
+            provider = owners[0]
+        else:
+            event = None
+    if provider and event:
+        if catalog.get(provider, event) is None:
+            return Detection(provider, None, [], unlisted=event)
+        return Detection(provider, event, [event])
+    if provider is None:
+        provider = _provider_from_headers(catalog, headers)
+    if provider is not None:
+        found = catalog.provider(provider)
+        detection = _match_provider(found, payload) if found is not None else None
+        return detection or Detection(provider, None, [])
+    for candidate in catalog.providers.values():
+        detection = _match_provider(candidate, payload)
+        if detection is not None:
+            return detection
+    return UNKNOWN
+
+
+def _provider_from_headers(catalog: Catalog, headers: Sequence[tuple[str, str]]) -> str | None:
+    names = {name.lower() for name, _ in headers}
+    if not names:
+        return None
+    for provider in catalog.providers.values():
+        for header in provider.detection.get("headers", ()):
+            if header.lower() in names:
+                return provider.id
+    return None
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """A detection rule with its pointers split once."""
+
+    present: tuple[tuple[str, ...], ...]
+    any_present: tuple[tuple[str, ...], ...]
+    equals: tuple[tuple[tuple[str, ...], Any], ...]
+    events: tuple[str, ...]
+    event_from: str | None
+    fallback: bool = False
+
+
+def _split(pointer: str) -> tuple[str, ...]:
+    parts = parse_pointer(pointer)
+    if parts is None:
+        raise ValueError(f"not a JSON Pointer: {pointer!r}")
+    return parts
+
+
+# compiled rules by id(provider.detection); the entry holds the dict, so its id stays unique.
+# keyed on the rules rather than the provider: a catalog rebuilt with user schemas copies its
+# providers but shares their detection dicts
+_compiled_rules: dict[int, tuple[dict[str, Any], tuple[_Rule, ...]]] = {}
+
+
+def _rules_of(provider: Provider) -> tuple[_Rule, ...]:
+    detection = provider.detection
+    entry = _compiled_rules.get(id(detection))
+    if entry is not None and entry[0] is detection:
+        return entry[1]
+    rules = tuple(
+        _Rule(
+            present=tuple(_split(p) for p in rule.get("present", ())),
+            any_present=tuple(_split(p) for p in rule.get("any_present", ())),
+            equals=tuple((_split(p), v) for p, v in rule.get("equals", {}).items()),
+            events=tuple(rule.get("events", ())),
+            event_from=rule.get("event_from"),
+            fallback=bool(rule.get("fallback", False)),
+        )
+        for rule in detection.get("rules", ())
+    )
+    if len(_compiled_rules) >= 256:
+        _compiled_rules.clear()
+    _compiled_rules[id(detection)] = (detection, rules)
+    return rules
+
+
+def _match_provider(provider: Provider, payload: Any) -> Detection | None:
+    """Apply one provider's rules; None when no rule matches."""
+    if not isinstance(payload, dict | list):
+        return None
+    candidates: list[str] = []
+    unlisted: str | None = None
+    unlisted_path = ""
+    matched = False
+    rules = _rules_of(provider)
+    matching = [rule for rule in rules if not rule.fallback and _rule_matches(rule, payload)]
+    if not matching:
+        matching = next(
+            ([rule] for rule in rules if rule.fallback and _rule_matches(rule, payload)), []
+        )
+    for rule in matching:
+        matched = True
+        if rule.event_from is not None:
+            value = resolve_pointer(payload, rule.event_from)
+            if isinstance(value, str) and value in provider.events:
+                names = [value]
+            else:
+                names = []
+                if unlisted is None:
+                    unlisted = value if isinstance(value, str) else json.dumps(value)[:100]
+                    unlisted_path = rule.event_from
+        else:
+            names = [name for name in rule.events if name in provider.events]
+        candidates.extend(name for name in names if name not in candidates)
+    if not matched:
+        return None
+    if candidates:
+        unlisted, unlisted_path = None, ""
+    event = candidates[0] if len(candidates) == 1 else None
+    return Detection(provider.id, event, candidates, unlisted, unlisted_path)
+
+
+def _rule_matches(rule: _Rule, payload: Any) -> bool:
+    for parts in rule.present:
+        if resolve_parts(payload, parts) is MISSING:
+            return False
+    if rule.any_present and all(resolve_parts(payload, p) is MISSING for p in rule.any_present):
+        return False
+    for parts, expected in rule.equals:
+        value = resolve_parts(payload, parts)
+        # bool is an int in python: compare types too, so true never equals 1
+        if value is MISSING or type(value) is not type(expected) or value != expected:
+            return False
+    return True

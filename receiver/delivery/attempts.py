@@ -1,0 +1,88 @@
+"""Replaying a captured request on demand, and its recorded history (the database side)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from receiver.delivery.http import OutgoingError
+from receiver.delivery.http import OutgoingRequest
+from receiver.delivery.http import SendOutcome
+from receiver.delivery.http import prepare_outgoing
+from receiver.delivery.http import send
+from receiver.storage.models import CapturedRequest
+from receiver.storage.models import Replay
+
+HISTORY_LIMIT = 50
+
+
+def replay_request(
+    session: Session,
+    captured: CapturedRequest,
+    *,
+    url: str,
+    now: datetime,
+    timeout: float,
+    append_path: bool = True,
+    method: str | None = None,
+    headers: list[tuple[str, str]] | None = None,
+    body: bytes | None = None,
+    resign: dict[str, Any] | None = None,
+) -> Replay:
+    """Send ``captured`` to ``url`` (with the edits given) and record the attempt.
+
+    A refused, timed-out or failed target is still a recorded attempt, with ``error`` in words.
+
+    :raise OutgoingError: the URL, method or headers cannot be sent at all (nothing is recorded).
+    """
+    outgoing = prepare_outgoing(
+        captured,
+        url,
+        append_path=append_path,
+        method=method,
+        headers=headers,
+        body=body,
+        resign=resign,
+        now=now,
+    )
+    outcome = send(outgoing, timeout=timeout)
+    record = attempt_record(captured.id, "replay", outgoing, outcome, now)
+    session.add(record)
+    session.flush()
+    return record
+
+
+def attempt_record(
+    request_id: int, kind: str, outgoing: OutgoingRequest, outcome: SendOutcome, now: datetime
+) -> Replay:
+    """The stored form of one replay or forward attempt."""
+    return Replay(
+        request_id=request_id,
+        kind=kind,
+        url=outgoing.url,
+        method=outgoing.method,
+        request_headers=[list(pair) for pair in outgoing.headers],
+        status_code=outcome.status_code,
+        response_headers=[list(pair) for pair in outcome.response_headers],
+        response_body=outcome.response_body,
+        elapsed_ms=outcome.elapsed_ms,
+        error=outcome.error,
+        created_at=now,
+    )
+
+
+def history(session: Session, request_id: int, limit: int = HISTORY_LIMIT) -> list[Replay]:
+    """Replays and forwards of a request, newest first."""
+    query = (
+        select(Replay)
+        .where(Replay.request_id == request_id)
+        .order_by(Replay.id.desc())
+        .limit(limit)
+    )
+    return list(session.execute(query).scalars())
+
+
+__all__ = ["OutgoingError", "history", "replay_request"]

@@ -1,0 +1,231 @@
+"""Forwarding: every capture of a bin with a forward URL is re-sent there, outside the request.
+
+The queue is a table (``forward_job``). A job is written in the same transaction as the capture
+itself, so a forward is never lost between the commit and a crash; a worker (a thread in each
+server process, or ``flask forward-worker``) claims jobs with a lease, sends them, and records each
+attempt as a ``Replay`` of kind ``forward``. A worker that dies leaves its lease to expire and the
+job is claimed again. Jobs of one bin are sent in capture order: a job waits while an earlier one
+of the same bin is unfinished (so a target that is down holds the line, as a provider's queue
+would, and catches up in order when it is back).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from datetime import timedelta
+
+from sqlalchemy import and_
+from sqlalchemy import exists
+from sqlalchemy import insert
+from sqlalchemy import or_
+from sqlalchemy import select
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import ColumnElement
+
+from receiver.delivery.attempts import attempt_record
+from receiver.delivery.http import OutgoingError
+from receiver.delivery.http import prepare_outgoing
+from receiver.delivery.http import send
+from receiver.storage.models import CapturedRequest
+from receiver.storage.models import ForwardJob
+from receiver.storage.models import utcnow
+
+RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
+log = logging.getLogger(__name__)
+BACKOFF_CAP_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class ForwardPolicy:
+    """How hard to try: attempts per job, request timeout, and the first retry delay."""
+
+    max_attempts: int = 5
+    timeout: float = 10.0
+    first_delay: float = 1.0
+
+    def delay(self, attempts: int) -> timedelta:
+        """Exponential backoff after ``attempts`` failed tries, capped."""
+        return timedelta(seconds=min(self.first_delay * 2 ** (attempts - 1), BACKOFF_CAP_SECONDS))
+
+
+def _claimable(now: datetime) -> ColumnElement[bool]:
+    """Jobs due (or whose lease ran out) with no unfinished predecessor in their bin."""
+    earlier = aliased(ForwardJob)
+    return and_(
+        or_(
+            and_(ForwardJob.status == "pending", ForwardJob.next_attempt_at <= now),
+            and_(ForwardJob.status == "running", ForwardJob.claimed_until < now),
+        ),
+        ~exists().where(
+            earlier.bin_id == ForwardJob.bin_id,
+            earlier.id < ForwardJob.id,
+            earlier.status.in_(("pending", "running")),
+        ),
+    )
+
+
+def any_due(session: Session, now: datetime) -> bool:
+    """True when some job is due or has an expired lease (one probe of the status index)."""
+    probe = (
+        select(ForwardJob.id)
+        .where(
+            or_(
+                and_(ForwardJob.status == "pending", ForwardJob.next_attempt_at <= now),
+                and_(ForwardJob.status == "running", ForwardJob.claimed_until < now),
+            )
+        )
+        .limit(1)
+    )
+    found = session.execute(probe).first() is not None
+    session.rollback()  # end the read transaction: an idle worker must hold no snapshot
+    return found
+
+
+def claim_jobs(session: Session, now: datetime, *, limit: int, lease: timedelta) -> list[int]:
+    """Lease up to ``limit`` due jobs to this worker and commit; returns their ids.
+
+    The conditions are repeated on the UPDATE itself, so two workers racing for the same row
+    cannot both win it (PostgreSQL re-checks them on the locked row; SQLite has one writer).
+    """
+    due = select(ForwardJob.id).where(_claimable(now)).order_by(ForwardJob.id).limit(limit)
+    claimed = session.execute(
+        update(ForwardJob)
+        .where(ForwardJob.id.in_(due.scalar_subquery()), _claimable(now))
+        .values(status="running", claimed_until=now + lease)
+        .returning(ForwardJob.id)
+        .execution_options(synchronize_session=False)
+    )
+    ids = sorted(claimed.scalars().all())
+    session.commit()
+    return ids
+
+
+def deliver(session: Session, job_id: int, policy: ForwardPolicy, now: datetime) -> str:
+    """Send one claimed job, record the attempt, and settle the job; returns its new status."""
+    job = session.get(ForwardJob, job_id)
+    if job is None:
+        return "gone"
+    captured = session.get(CapturedRequest, job.request_id)
+    if captured is None:  # evicted or deleted before it could be forwarded
+        job.status, job.finished_at, job.last_error = "failed", now, "the request was deleted"
+        session.commit()
+        return job.status
+    job.attempts += 1
+    try:
+        outgoing = prepare_outgoing(captured, job.url, append_path=True, now=now)
+    except OutgoingError as error:
+        job.status, job.finished_at, job.last_error = "failed", now, error.message
+        session.commit()
+        return job.status
+    outcome = send(outgoing, timeout=policy.timeout)
+    session.add(attempt_record(captured.id, "forward", outgoing, outcome, now))
+    retry = outcome.error is not None or outcome.status_code in RETRY_STATUSES
+    if not retry:
+        job.status, job.finished_at, job.last_error = "done", now, None
+    elif job.attempts >= policy.max_attempts:
+        job.status, job.finished_at = "failed", now
+        job.last_error = outcome.error or f"answered {outcome.status_code}"
+    else:
+        job.status, job.claimed_until = "pending", None
+        job.next_attempt_at = now + policy.delay(job.attempts)
+        job.last_error = outcome.error or f"answered {outcome.status_code}"
+    session.commit()
+    return job.status
+
+
+def forward_due(
+    engine: Engine,
+    policy: ForwardPolicy,
+    *,
+    now: Callable[[], datetime] = utcnow,
+    limit: int = 20,
+) -> int:
+    """Claim and deliver due jobs, one at a time, up to ``limit``; returns the attempts made.
+
+    One claim per delivery: a lease taken for a whole batch could run out while earlier jobs of
+    the batch are slow, and another worker would send the rest a second time.
+    """
+    lease = timedelta(seconds=policy.timeout * 2 + 5)
+    made = 0
+    with Session(engine) as session:
+        moment = now()
+        # a read first: when nothing is due (the usual case) no write lock is ever asked for
+        if not any_due(session, moment):
+            return 0
+        while made < limit and (ids := claim_jobs(session, moment, limit=1, lease=lease)):
+            deliver(session, ids[0], policy, now())
+            made += 1
+            moment = now()
+    return made
+
+
+def catch_up(
+    session: Session, bin_id: str, url: str, *, since: datetime | None = None, now: datetime
+) -> int:
+    """Queue every request of a bin captured since ``since`` (all when None), in capture order."""
+    query = select(
+        CapturedRequest.id.label("request_id"),
+        CapturedRequest.bin_id,
+    ).where(CapturedRequest.bin_id == bin_id)
+    if since is not None:
+        query = query.where(CapturedRequest.received_at >= since)
+    rows = session.execute(query.order_by(CapturedRequest.id)).all()
+    if rows:
+        session.execute(
+            insert(ForwardJob),
+            [
+                {
+                    "request_id": row.request_id,
+                    "bin_id": row.bin_id,
+                    "url": url,
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                }
+                for row in rows
+            ],
+        )
+    return len(rows)
+
+
+class ForwardWorker:
+    """A daemon thread that keeps forwarding due jobs until stopped."""
+
+    def __init__(self, engine: Engine, policy: ForwardPolicy, interval: float = 0.5) -> None:
+        self.engine = engine
+        self.policy = policy
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the thread (once)."""
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(target=self.run, name="receiver-forwarder", daemon=True)
+            self._thread.start()
+
+    def run(self) -> None:
+        """Forward until stopped; a database hiccup is logged and retried on the next round."""
+        while not self._stop.is_set():
+            try:
+                worked = forward_due(self.engine, self.policy)
+            except Exception:  # the worker must outlive a transient database error
+                log.exception("forwarding round failed; retrying")
+                worked = 0
+            if not worked:
+                self._stop.wait(self.interval)
+
+    def stop(self) -> None:
+        """Ask the thread to stop and wait for it."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.policy.timeout + 5)

@@ -1,0 +1,202 @@
+"""The signature schemes: one entry per scheme, the single list that the settings form, the
+API's validation, ``receiver send``, re-signing and the OpenAPI document all read.
+
+Each entry says how the scheme is named (in a bin's ``signature.scheme`` setting), how it is
+labelled for people, which headers it uses, and how to verify, sign and make a secret.
+Dispatching here keeps every caller free of per-scheme branches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from receiver.signatures import apitree
+from receiver.signatures import hex_hmac
+from receiver.signatures import shared_secret
+from receiver.signatures import standard
+from receiver.signatures.common import DEFAULT_TOLERANCE
+from receiver.signatures.common import NOT_CONFIGURED
+from receiver.signatures.common import Headers
+from receiver.signatures.common import SignatureResult
+from receiver.signatures.common import unix_seconds
+
+
+@dataclass(frozen=True)
+class Check:
+    """What a verification gets: the request, the bin's settings and the clock."""
+
+    secret: str
+    headers: Headers
+    body: bytes
+    now: float
+    tolerance: int
+    header: str | None
+    url: str | None
+
+
+@dataclass(frozen=True)
+class Signing:
+    """What signing gets: the body, the timestamp, and the settings that shape the headers."""
+
+    secret: str
+    body: bytes
+    timestamp: str
+    msg_id: str | None
+    header: str | None
+    url: str | None
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """One signature scheme."""
+
+    name: str
+    label: str
+    # the header names it reads and writes by default
+    headers: tuple[str, ...]
+    # whether a bin may name another header (for HMAC-style schemes)
+    header_configurable: bool
+    verify: Callable[[Check], SignatureResult]
+    sign: Callable[[Signing], list[tuple[str, str]]]
+    generate_secret: Callable[[], str]
+    # short names ``receiver send --scheme`` accepts
+    aliases: tuple[str, ...] = ()
+    inferred: bool = False
+
+    def header_names(self, header: str | None) -> tuple[str, ...]:
+        """The headers this scheme signs into, given a bin's configured header."""
+        if header and self.header_configurable:
+            return (header,)
+        return self.headers
+
+
+SCHEMES: dict[str, Scheme] = {
+    scheme.name: scheme
+    for scheme in (
+        Scheme(
+            name=standard.NAME,
+            label="Standard Webhooks (webhook-signature)",
+            headers=standard.HEADERS,
+            header_configurable=False,
+            verify=lambda c: standard.verify(
+                c.secret, c.headers, c.body, now=c.now, tolerance=c.tolerance
+            ),
+            sign=lambda s: standard.sign(s.secret, s.body, timestamp=s.timestamp, msg_id=s.msg_id),
+            generate_secret=standard.generate_secret,
+            aliases=("standard",),
+        ),
+        Scheme(
+            name=hex_hmac.HMAC_NAME,
+            label="HMAC-SHA256 hex (X-Hub-Signature-256)",
+            headers=(hex_hmac.HMAC_HEADER,),
+            header_configurable=True,
+            verify=lambda c: hex_hmac.verify_hmac(
+                c.secret, c.headers, c.body, header=c.header or hex_hmac.HMAC_HEADER
+            ),
+            sign=lambda s: hex_hmac.sign_hmac(
+                s.secret, s.body, header=s.header or hex_hmac.HMAC_HEADER
+            ),
+            generate_secret=hex_hmac.generate_hmac_secret,
+            aliases=("hmac",),
+        ),
+        Scheme(
+            name=hex_hmac.STRIPE_NAME,
+            label="Stripe-style (t=…,v1=…)",
+            headers=(hex_hmac.STRIPE_HEADER,),
+            header_configurable=False,
+            verify=lambda c: hex_hmac.verify_stripe(
+                c.secret, c.headers, c.body, now=c.now, tolerance=c.tolerance
+            ),
+            sign=lambda s: hex_hmac.sign_stripe(s.secret, s.body, timestamp=s.timestamp),
+            generate_secret=hex_hmac.generate_stripe_secret,
+        ),
+        Scheme(
+            name=shared_secret.NAME,
+            label="Qovery shared secret header",
+            headers=shared_secret.HEADERS,
+            header_configurable=True,
+            verify=lambda c: shared_secret.verify(c.secret, c.headers, header=c.header),
+            sign=lambda s: shared_secret.sign(s.secret, header=s.header),
+            generate_secret=shared_secret.generate_secret,
+        ),
+        Scheme(
+            name=apitree.NAME,
+            label="ApiTree X-ApiTree-Signature (inferred recipe)",
+            headers=(apitree.HEADER,),
+            header_configurable=True,
+            verify=lambda c: apitree.verify(
+                c.secret, c.headers, c.body, header=c.header or apitree.HEADER, url=c.url
+            ),
+            sign=lambda s: apitree.sign(
+                s.secret, s.body, header=s.header or apitree.HEADER, url=s.url
+            ),
+            generate_secret=apitree.generate_secret,
+            inferred=True,
+        ),
+    )
+}
+SCHEME_NAMES = tuple(SCHEMES)
+ALIASES = {alias: scheme.name for scheme in SCHEMES.values() for alias in scheme.aliases}
+
+
+def get_scheme(name: str) -> Scheme:
+    """The scheme called ``name`` or one of its aliases.
+
+    :raise ValueError: an unknown name, listing the known ones.
+    """
+    found = SCHEMES.get(ALIASES.get(name, name))
+    if found is None:
+        known = ", ".join((*SCHEME_NAMES, *ALIASES))
+        raise ValueError(f"unknown signature scheme {name!r} (known: {known})")
+    return found
+
+
+def verify_signature(
+    *,
+    scheme: str | None,
+    secret: str | None,
+    headers: Headers,
+    body: bytes,
+    now: datetime,
+    header: str | None = None,
+    url: str | None = None,
+    tolerance: int = DEFAULT_TOLERANCE,
+) -> SignatureResult:
+    """Check a received request's signature with a bin's scheme and secret; never raises.
+
+    ``header`` overrides the header name for schemes that allow it. ``url`` is the URL the
+    sender posted to (ApiTree's inferred recipe covers it). ``tolerance`` is how far, in
+    seconds, a signed timestamp may lie from ``now`` in either direction.
+    """
+    if not scheme:
+        return SignatureResult(NOT_CONFIGURED, None, "no signature scheme is set for this bin")
+    found = SCHEMES.get(scheme)
+    if found is None:
+        known = ", ".join(SCHEME_NAMES)
+        return SignatureResult(
+            NOT_CONFIGURED, scheme, f"unknown signature scheme {scheme!r} (known: {known})"
+        )
+    if not secret:
+        return SignatureResult(NOT_CONFIGURED, scheme, "no signing secret is set for this bin")
+    return found.verify(Check(secret, headers, body, unix_seconds(now), tolerance, header, url))
+
+
+def sign_headers(
+    *,
+    scheme: str,
+    secret: str,
+    body: bytes,
+    now: datetime,
+    msg_id: str | None = None,
+    header: str | None = None,
+    url: str | None = None,
+) -> list[tuple[str, str]]:
+    """The header pairs a sender using ``scheme`` adds to a request with this body.
+
+    :raise ValueError: an unknown scheme, a Standard Webhooks secret that is not base64, or an
+        ``apitree`` signature without the target ``url``.
+    """
+    timestamp = str(int(unix_seconds(now)))
+    return get_scheme(scheme).sign(Signing(secret, body, timestamp, msg_id, header, url))

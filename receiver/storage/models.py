@@ -1,0 +1,186 @@
+"""The stored concepts: bins, captured requests, replays, forward jobs and user schemas.
+
+Raw data is kept exactly as it arrived (body bytes, raw query, header pairs); the derived columns
+(event, validation status, signature status) exist because the list filters on them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON
+from sqlalchemy import BigInteger
+from sqlalchemy import Boolean
+from sqlalchemy import DateTime
+from sqlalchemy import ForeignKey
+from sqlalchemy import Index
+from sqlalchemy import Integer
+from sqlalchemy import LargeBinary
+from sqlalchemy import String
+from sqlalchemy import Text
+from sqlalchemy import UniqueConstraint
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import WriteOnlyMapped
+from sqlalchemy.orm import mapped_column
+from sqlalchemy.orm import relationship
+from sqlalchemy.types import TypeDecorator
+
+from receiver.storage.db import db
+
+# sqlite only aliases rowid (and so autoincrements) for a column declared exactly INTEGER
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    """The current time in UTC, timezone-aware, with microseconds."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware (SQLite forgets the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Bin(db.Model):
+    """A capture target: its id is the secret part of the ingest URL."""
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    label: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    last_request_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    private: Mapped[bool] = mapped_column(Boolean, default=False)
+    request_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    # expected provider/event: detection uses them before looking at the payload
+    provider: Mapped[str | None] = mapped_column(String(64))
+    event: Mapped[str | None] = mapped_column(String(128))
+    strict_validation: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    response_status: Mapped[int] = mapped_column(Integer, default=200)
+    response_headers: Mapped[list[list[str]]] = mapped_column(JSON, default=list)
+    response_body: Mapped[str | None] = mapped_column(Text)
+    response_delay_ms: Mapped[int] = mapped_column(Integer, default=0)
+
+    signature_scheme: Mapped[str | None] = mapped_column(String(32))
+    signature_secret: Mapped[str | None] = mapped_column(String(512))
+    signature_header: Mapped[str | None] = mapped_column(String(128))
+
+    forward_url: Mapped[str | None] = mapped_column(Text)
+
+    requests: WriteOnlyMapped[CapturedRequest] = relationship(
+        back_populates="bin", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class CapturedRequest(db.Model):
+    """One request as it arrived at a bin, byte for byte."""
+
+    __tablename__ = "captured_request"
+    __table_args__ = (
+        Index("ix_captured_request_bin_id_id", "bin_id", "id"),
+        Index("ix_captured_request_bin_id_event_id", "bin_id", "event_id", "id"),
+        Index("ix_captured_request_bin_id_validation_status", "bin_id", "validation_status", "id"),
+        # ids are cursors for pollers: never hand out the id of a deleted request again
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    bin_id: Mapped[str] = mapped_column(ForeignKey("bin.id", ondelete="CASCADE"))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    method: Mapped[str] = mapped_column(String(16))
+    path: Mapped[str] = mapped_column(Text, default="/")
+    query_string: Mapped[str] = mapped_column(Text, default="")
+    headers: Mapped[list[list[str]]] = mapped_column(JSON, default=list)
+    body: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
+    content_type: Mapped[str | None] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+
+    event_provider: Mapped[str | None] = mapped_column(String(64))
+    event_id: Mapped[str | None] = mapped_column(String(128))
+    validation_status: Mapped[str | None] = mapped_column(String(16))
+    validation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    signature_status: Mapped[str | None] = mapped_column(String(16))
+    signature: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    bin: Mapped[Bin] = relationship(back_populates="requests")
+
+
+class Replay(db.Model):
+    """One re-send of a captured request, with the target's answer or the transport error."""
+
+    __table_args__ = (Index("ix_replay_request_id_id", "request_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"),
+        ForeignKey("captured_request.id", ondelete="CASCADE"),
+    )
+    kind: Mapped[str] = mapped_column(String(16), default="replay")
+    url: Mapped[str] = mapped_column(Text)
+    method: Mapped[str] = mapped_column(String(16))
+    request_headers: Mapped[list[list[str]]] = mapped_column(JSON, default=list)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response_headers: Mapped[list[list[str]]] = mapped_column(JSON, default=list)
+    response_body: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
+    elapsed_ms: Mapped[float | None] = mapped_column()
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class UserSchema(db.Model):
+    """A schema a person added or replaced through the API; shared by every worker."""
+
+    __tablename__ = "user_schema"
+    __table_args__ = (UniqueConstraint("provider", "event", name="uq_user_schema_provider_event"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(64))
+    event: Mapped[str] = mapped_column(String(128))
+    description: Mapped[str] = mapped_column(Text, default="")
+    schema: Mapped[dict[str, Any]] = mapped_column(JSON)
+    example: Mapped[Any | None] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(Text, default="user")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class ForwardJob(db.Model):
+    """One captured request waiting to be forwarded to its bin's forward URL (or done with)."""
+
+    __tablename__ = "forward_job"
+    __table_args__ = (
+        Index("ix_forward_job_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_forward_job_bin_id_id", "bin_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"),
+        ForeignKey("captured_request.id", ondelete="CASCADE"),
+    )
+    bin_id: Mapped[str] = mapped_column(ForeignKey("bin.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,73 @@
+"""What every API module shares: the blueprint, its error shapes and body parsing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint
+from flask import Response
+from flask import abort
+from flask import request
+
+from receiver.bins import lifecycle
+from receiver.capture import listing
+from receiver.storage.db import db
+from receiver.web.access import load_bin
+from receiver.web.errors import json_error
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+class ApiError(Exception):
+    """An error the API reports as JSON with its own code."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+@bp.errorhandler(ApiError)
+def handle_api_error(error: ApiError) -> Response:
+    return json_error(error.status, error.code, error.message)
+
+
+@bp.errorhandler(lifecycle.BinError)
+def handle_bin_error(error: lifecycle.BinError) -> Response:
+    status = 409 if error.code == "id_taken" else 400
+    return json_error(status, error.code, error.message)
+
+
+@bp.errorhandler(listing.FilterError)
+def handle_filter_error(error: listing.FilterError) -> Response:
+    return json_error(400, "invalid_filter", str(error))
+
+
+def json_body(*, required: bool = True) -> dict[str, Any]:
+    """The request's JSON object.
+
+    :raise ApiError: 400 when the body is not a JSON object (an empty body counts as ``{}``
+        unless ``required``), 415 when it is sent as something other than JSON.
+    """
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        if required:
+            raise ApiError(400, "invalid_json", "the request body must be a JSON object")
+        return {}
+    if request.mimetype and not request.is_json:
+        raise ApiError(415, "unsupported_media_type", "send the body as application/json")
+    value = request.get_json(silent=True)
+    if not isinstance(value, dict):
+        raise ApiError(400, "invalid_json", "the request body must be a JSON object")
+    return value
+
+
+def load_request(bin_id: str, request_id: int) -> Any:
+    """A captured request of a visible bin.
+
+    :raise 404: unknown bin, or a request that is not in it.
+    """
+    load_bin(bin_id)
+    found = listing.get_request(db.session, bin_id, request_id)
+    if found is None:
+        abort(404, description="no such request in this bin")
+    return found

@@ -1,0 +1,277 @@
+"""The server boundary: how receiver is served, and the request as the server parsed it.
+
+WSGI hands an application one ``HTTP_*`` key per header name: both Werkzeug's dev server and
+gunicorn join repeated headers with commas, and both drop names containing an underscore. The
+contract needs the ordered list of pairs with duplicates, exactly as sent, so each server gives
+it to us here:
+
+- Werkzeug's dev server: ``RawHeaderRequestHandler`` adds the parsed header list (original case,
+  order, duplicates) to the environ as ``receiver.raw_headers``.
+- gunicorn: the ``pre_request`` hook keeps the parsed request in a thread-local; the request is
+  served by the same thread right after the hook, so the ingest view reads it back and checks it
+  is the same request. gunicorn's parser upper-cases names (``gunicorn/http/message.py``), so
+  receiver's worker class parses with `CaseKeepingRequest`, which recovers each name as sent
+  from the head's own bytes; ``header_map = "dangerous"`` keeps underscore names.
+- Anything else (the test client, another server): the environ is rebuilt into pairs, marked as
+  not exact.
+
+`serve` runs gunicorn with these settings and hooks (``receiver serve``); ``gunicorn.conf.py``
+exposes the same ones to a plain ``gunicorn -c gunicorn.conf.py app:app``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+from gunicorn.http.message import Request
+from gunicorn.http.parser import RequestParser
+from gunicorn.workers.gthread import ThreadWorker
+from werkzeug.serving import WSGIRequestHandler
+
+RAW_HEADERS_KEY = "receiver.raw_headers"
+WORKER_CLASS = "receiver.web.serving.CaseKeepingWorker"
+_gunicorn_local = threading.local()
+
+
+class RawHeaderRequestHandler(WSGIRequestHandler):
+    """Werkzeug's request handler, plus the unfolded header list in the environ."""
+
+    def make_environ(self) -> dict[str, Any]:
+        environ = super().make_environ()
+        environ[RAW_HEADERS_KEY] = [(str(k), str(v)) for k, v in self.headers.raw_items()]
+        return environ
+
+
+# -- gunicorn: header names as sent ------------------------------------------------------------
+
+
+class _HeadRecorder:
+    """An unreader that passes every read through and keeps a copy until the head is parsed."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.seen = bytearray()
+        self.recording = True
+
+    def read(self, *args: Any, **kwargs: Any) -> bytes:
+        data = self.inner.read(*args, **kwargs)
+        if self.recording:
+            self.seen += data
+        return data
+
+    def unread(self, data: bytes) -> None:
+        self.inner.unread(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class CaseKeepingRequest(Request):
+    """gunicorn's request, with header names restored to the case they were sent in.
+
+    gunicorn parses (in C or in Python) and upper-cases each name; the order, the values and the
+    repeats are exact. The head's bytes are recorded while gunicorn reads them, and each parsed
+    name takes back its original spelling from the raw header line it came from, in
+    ``headers_as_sent`` (``headers`` stays upper-cased: gunicorn's WSGI layer relies on it).
+    """
+
+    def __init__(self, cfg: Any, unreader: Any, peer_addr: Any, req_number: int = 1) -> None:
+        recorder = _HeadRecorder(unreader)
+        try:
+            super().__init__(cfg, recorder, peer_addr, req_number)
+        finally:
+            recorder.recording = False
+        self.headers_as_sent = restore_case(self.headers, bytes(recorder.seen))
+        recorder.seen = bytearray()
+
+
+def raw_header_names(head: bytes) -> Iterator[str]:
+    """The header names of a request head as sent (Latin-1, as gunicorn decodes them)."""
+    if head.startswith(b"\r\n"):
+        head = head[2:]
+    end = head.find(b"\r\n\r\n")
+    for line in head[: end if end >= 0 else len(head)].split(b"\r\n")[1:]:
+        if line[:1] in (b" ", b"\t"):  # an obsolete continuation line carries no name
+            continue
+        name, colon, _ = line.partition(b":")
+        if colon:
+            yield name.rstrip(b" \t").decode("latin-1")
+
+
+def restore_case(parsed: list[tuple[str, str]], head: bytes) -> list[tuple[str, str]]:
+    """``parsed`` (upper-cased names, in order) with each name spelled as in ``head``.
+
+    Names are matched in order; a parsed name with no raw counterpart keeps its parsed form.
+    """
+    raw = list(raw_header_names(head))
+    restored = []
+    at = 0
+    for name, value in parsed:
+        for index in range(at, len(raw)):
+            if raw[index].upper() == name:
+                name, at = raw[index], index + 1
+                break
+        restored.append((name, value))
+    return restored
+
+
+class _CaseKeepingParser(RequestParser):
+    """gunicorn's HTTP/1.x parser, building `CaseKeepingRequest` messages."""
+
+    mesg_class = CaseKeepingRequest
+
+
+class CaseKeepingWorker(ThreadWorker):
+    """gunicorn's gthread worker whose HTTP/1.x requests keep their header names as sent.
+
+    gthread builds each connection's parser through ``gunicorn.http.get_parser``; in this
+    worker process that parser's message class is `CaseKeepingRequest`.
+    """
+
+    def init_process(self) -> None:
+        RequestParser.mesg_class = _CaseKeepingParser.mesg_class
+        super().init_process()
+
+
+def pre_request(worker: Any, req: Any) -> None:
+    """gunicorn hook: remember the parsed request for the thread that is about to serve it."""
+    _gunicorn_local.request = req
+
+
+def raw_headers(environ: dict[str, Any]) -> tuple[list[tuple[str, str]], bool]:
+    """The request's header pairs in arrival order, and whether they are exact."""
+    pairs = environ.get(RAW_HEADERS_KEY)
+    if pairs is not None:
+        return list(pairs), True
+    req = getattr(_gunicorn_local, "request", None)
+    if (
+        req is not None
+        and environ.get("SERVER_SOFTWARE", "").startswith("gunicorn")
+        and getattr(req, "uri", None) == environ.get("RAW_URI")
+        and getattr(req, "method", None) == environ.get("REQUEST_METHOD")
+    ):
+        _gunicorn_local.request = None
+        pairs = getattr(req, "headers_as_sent", req.headers)
+        return [(str(name), str(value)) for name, value in pairs], True
+    return headers_from_environ(environ), False
+
+
+def headers_from_environ(environ: dict[str, Any]) -> list[tuple[str, str]]:
+    """Best effort when the server gave nothing better: rebuild pairs from WSGI keys."""
+    pairs: list[tuple[str, str]] = []
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            name = key[5:].replace("_", "-").title()
+        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:
+            name = key.replace("_", "-").title()
+        else:
+            continue
+        pairs.append((name, str(value)))
+    return pairs
+
+
+def raw_query(environ: dict[str, Any]) -> str:
+    """The query string as sent, from the raw request target when the server keeps it."""
+    target = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if target and "?" in target:
+        return target.split("?", 1)[1].split("#", 1)[0]
+    return environ.get("QUERY_STRING", "")
+
+
+def start_background_work(app: Flask) -> None:
+    """Start the forwarding thread of a serving process, unless the settings turn it off."""
+    if app.config["RECEIVER_FORWARD_WORKER"]:
+        app.extensions["receiver.forwarder"].start()
+
+
+# -- serving -------------------------------------------------------------------------------------
+
+
+def gunicorn_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """gunicorn's settings for receiver, from the app's settings table."""
+    return {
+        "bind": [config["RECEIVER_BIND"]],
+        "worker_class": WORKER_CLASS,
+        "workers": config["RECEIVER_WORKERS"],
+        "threads": config["RECEIVER_THREADS"],
+        # webhook senders put long signed query strings in URLs: gunicorn's largest bounded line
+        "limit_request_line": 8190,
+        # keep header names that contain an underscore: a capture tool must show what was sent
+        "header_map": "dangerous",
+        # the live inspector polls; keep-alive saves a handshake per poll
+        "keepalive": 5,
+        # the runtime control socket (gunicorn 25+) is not used; parallel servers would share it
+        "control_socket_disable": True,
+        "accesslog": config["RECEIVER_ACCESS_LOG"] or None,
+        "on_starting": on_starting,
+        "post_worker_init": post_worker_init,
+        "pre_request": pre_request,
+    }
+
+
+def on_starting(server: Any) -> None:
+    """gunicorn hook: create or upgrade the tables once, in the master, before any worker."""
+    from receiver import create_app
+    from receiver.storage.migrate import prepare_database
+
+    app = create_app({"RECEIVER_FORWARD_WORKER": False})
+    try:
+        prepare_database(app)
+    finally:
+        close_app(app)
+
+
+def post_worker_init(worker: Any) -> None:
+    """gunicorn hook: each worker forwards captured requests in a thread of its own."""
+    start_background_work(worker.wsgi)
+
+
+def close_app(app: Flask) -> None:
+    """Stop the app's threads and close its connections (a server that is done with it)."""
+    from receiver.storage.db import db
+
+    app.extensions["receiver.forwarder"].stop()
+    app.extensions["receiver.capture"].close()
+    with app.app_context():
+        db.engine.dispose()
+
+
+class ReceiverApplication(BaseApplication):
+    """gunicorn serving receiver's app with receiver's settings: what ``receiver serve`` runs."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self.settings = settings
+        super().__init__()
+
+    def load_config(self) -> None:
+        for name, value in self.settings.items():
+            self.cfg.set(name, value)
+
+    def load(self) -> Flask:
+        from receiver import create_app
+
+        return create_app()
+
+
+def serve(config: dict[str, Any], **overrides: Any) -> None:
+    """Run the production server until it is stopped (``overrides`` are gunicorn settings)."""
+    ReceiverApplication({**gunicorn_settings(config), **overrides}).run()
+
+
+def run_dev_server(app: Flask) -> None:
+    """Werkzeug's development server on ``RECEIVER_BIND``, keeping raw headers."""
+    from receiver.storage.migrate import prepare_database
+
+    host, _, port = app.config["RECEIVER_BIND"].rpartition(":")
+    prepare_database(app)
+    start_background_work(app)
+    app.run(
+        host=host or "127.0.0.1",
+        port=int(port),
+        request_handler=RawHeaderRequestHandler,
+        threaded=True,
+    )
