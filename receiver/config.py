@@ -47,14 +47,14 @@ class Setting:
             raise ValueError(f"{self.name}: expected a boolean, got {raw!r}")
         if self.kind is int:
             try:
-                value = int(raw.replace("_", ""))
+                number = int(raw.replace("_", ""))
             except ValueError:
                 raise ValueError(f"{self.name}: expected a whole number, got {raw!r}") from None
-            return self.check(value)
-        value = raw.strip()
-        if self.choices and value not in self.choices:
+            return self.check(number)
+        text = raw.strip()
+        if self.choices and text not in self.choices:
             raise ValueError(f"{self.name}: expected one of {', '.join(self.choices)}, got {raw!r}")
-        return value
+        return text
 
     def check(self, value: Any) -> Any:
         """Raise ValueError when a numeric value is outside the setting's bounds."""
@@ -209,8 +209,6 @@ SETTINGS: tuple[Setting, ...] = (
     ),
 )
 
-SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
-
 
 def database_url(configured: str, instance_path: str) -> str:
     """The SQLAlchemy URL: the configured one (``postgres://`` and ``postgresql://`` mean
@@ -227,7 +225,7 @@ def load_settings(environ: dict[str, str] | os._Environ[str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for setting in SETTINGS:
         raw = environ.get(setting.env)
-        values[setting.name] = setting.default if raw in (None, "") else setting.parse(raw)
+        values[setting.name] = setting.parse(raw) if raw else setting.default
     return values
 
 

@@ -11,11 +11,10 @@ from datetime import datetime
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from receiver.bins.responses import FORBIDDEN_RESPONSE_HEADERS
 from receiver.httpspec import TOKEN
 from receiver.signatures.registry import SCHEME_NAMES
+from receiver.storage.db import AnySession
 from receiver.storage.models import Bin
 
 READABLE_ID = re.compile(r"[a-z0-9-]{3,64}")
@@ -46,7 +45,7 @@ def expiry(now: datetime, ttl_days: int) -> datetime:
 
 
 def create_bin(
-    session: Session,
+    session: AnySession,
     *,
     now: datetime,
     ttl_days: int,
@@ -84,7 +83,7 @@ def create_bin(
     return new
 
 
-def get_active_bin(session: Session, bin_id: str, now: datetime) -> Bin | None:
+def get_active_bin(session: AnySession, bin_id: str, now: datetime) -> Bin | None:
     """The bin with this id unless it does not exist or has expired."""
     found = session.get(Bin, bin_id)
     if found is None or found.expires_at <= now:

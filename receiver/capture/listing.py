@@ -19,13 +19,13 @@ from sqlalchemy import func
 from sqlalchemy import literal
 from sqlalchemy import or_
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 from sqlalchemy.orm import defer
 from sqlalchemy.sql.elements import ColumnElement
 
 from receiver.capture.request import MAX_METHOD_LENGTH
 from receiver.catalog.validation import VERDICTS
 from receiver.httpspec import TOKEN
+from receiver.storage.db import AnySession
 from receiver.storage.models import CapturedRequest
 
 DEFAULT_LIMIT = 50
@@ -84,7 +84,7 @@ def parse_cursor(value: str | None, name: str) -> int | None:
 
     :raise FilterError: not a non-negative integer.
     """
-    if value in (None, ""):
+    if not value:
         return None
     try:
         cursor = int(value)
@@ -100,7 +100,7 @@ def parse_limit(value: str | None) -> int:
 
     :raise FilterError: not an integer in range.
     """
-    if value in (None, ""):
+    if not value:
         return DEFAULT_LIMIT
     try:
         limit = int(value)
@@ -115,7 +115,7 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _search_clause(session: Session, text: str) -> ColumnElement[bool]:
+def _search_clause(session: AnySession, text: str) -> ColumnElement[bool]:
     """Case-insensitive match in path, query and headers; a byte match in the raw body."""
     pattern = f"%{_like_escape(text.lower())}%"
     # headers are stored as JSON text, where a quote or backslash appears escaped
@@ -135,7 +135,7 @@ def _search_clause(session: Session, text: str) -> ColumnElement[bool]:
 
 
 def list_requests(
-    session: Session,
+    session: AnySession,
     bin_id: str,
     *,
     limit: int = DEFAULT_LIMIT,
@@ -186,7 +186,7 @@ def list_requests(
     return Page(found, found[-1].id if has_more and found else None)
 
 
-def get_request(session: Session, bin_id: str, request_id: int) -> CapturedRequest | None:
+def get_request(session: AnySession, bin_id: str, request_id: int) -> CapturedRequest | None:
     """One captured request of this bin, or None."""
     found = session.get(CapturedRequest, request_id)
     if found is None or found.bin_id != bin_id:
@@ -194,7 +194,7 @@ def get_request(session: Session, bin_id: str, request_id: int) -> CapturedReque
     return found
 
 
-def has_newer(session: Session, bin_id: str, after: int, exclude: Sequence[int] = ()) -> bool:
+def has_newer(session: AnySession, bin_id: str, after: int, exclude: Sequence[int] = ()) -> bool:
     """True when the bin holds a request above ``after`` that is not in ``exclude``."""
     probe = select(CapturedRequest.id).where(
         CapturedRequest.bin_id == bin_id, CapturedRequest.id > after
@@ -223,7 +223,7 @@ class Poll:
 
 
 def poll(
-    session: Session,
+    session: AnySession,
     bin_id: str,
     *,
     after: int,
@@ -256,7 +256,7 @@ def poll(
     return Poll(rows, cursor, tuple(kept), len(rows) == limit)
 
 
-def settled_id(session: Session, bin_id: str, now: datetime) -> int:
+def settled_id(session: AnySession, bin_id: str, now: datetime) -> int:
     """The newest id below which every request of the bin is surely committed (a first cursor)."""
     value = session.execute(
         select(func.max(CapturedRequest.id)).where(
@@ -280,11 +280,3 @@ def parse_seen(value: str | None) -> list[int]:
         return [int(part) for part in parts]
     except ValueError:
         raise FilterError("seen is a comma-separated list of request ids") from None
-
-
-def newest_id(session: Session, bin_id: str) -> int:
-    """The id of the newest request in a bin, 0 when empty (the poller's first cursor)."""
-    value = session.execute(
-        select(func.max(CapturedRequest.id)).where(CapturedRequest.bin_id == bin_id)
-    ).scalar()
-    return int(value or 0)

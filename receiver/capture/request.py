@@ -31,20 +31,13 @@ class RawRequest:
     received_at: datetime | None = field(default=None, compare=False)
 
 
-def header_value(headers: Sequence[tuple[str, str]], name: str) -> str | None:
+def header_value(headers: Sequence[Sequence[str]], name: str) -> str | None:
     """The first value of a header, matched case-insensitively; None when absent."""
     wanted = name.lower()
     for key, value in headers:
         if key.lower() == wanted:
             return value
     return None
-
-
-def sub_path(script_path: str) -> str:
-    """Normalise the part of the URL below the bin id to a leading-slash path."""
-    if not script_path:
-        return "/"
-    return script_path if script_path.startswith("/") else "/" + script_path
 
 
 def build_row(raw: RawRequest, bin_id: str, received_at: datetime) -> dict[str, Any]:

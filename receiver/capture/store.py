@@ -167,7 +167,6 @@ class CaptureStore:
         self._pending: list[_Pending] = []
         self._leading = False
         self._writer: tuple[int, Any, Any] | None = None
-        self.batches = 0
         self._compile()
 
     def _compile(self) -> None:
@@ -392,7 +391,6 @@ class CaptureStore:
                 else:
                     entry.succeed(new_id)
             return
-        self.batches += 1
         for entry, new_id in zip(batch, ids, strict=True):
             entry.succeed(new_id)
 

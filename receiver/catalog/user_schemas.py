@@ -13,7 +13,6 @@ from typing import Any
 
 from sqlalchemy import func
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from receiver.catalog.model import Catalog
 from receiver.catalog.model import InvalidSchemaError
@@ -21,6 +20,7 @@ from receiver.catalog.model import UserSchemaSpec
 from receiver.catalog.model import check_user_schema
 from receiver.catalog.model import load_catalog
 from receiver.catalog.validation import validate_against
+from receiver.storage.db import AnySession
 from receiver.storage.models import UserSchema
 from receiver.storage.models import utcnow
 
@@ -38,7 +38,7 @@ def version_query() -> Any:
 
 
 def save_user_schema(
-    session: Session, provider: str, event: str, document: Any, now: datetime | None = None
+    session: AnySession, provider: str, event: str, document: Any, now: datetime | None = None
 ) -> UserSchema:
     """Add or replace the schema of ``provider``/``event`` from a PUT body.
 
@@ -94,7 +94,7 @@ class CatalogCache:
         self._version: tuple[Any, ...] | None = None
         self._merged = self.base
 
-    def current(self, session: Session, version: tuple[Any, ...] | None = None) -> Catalog:
+    def current(self, session: AnySession, version: tuple[Any, ...] | None = None) -> Catalog:
         """The merged catalog; ``version`` may be passed when the caller already read it."""
         if version is None:
             version = tuple(session.execute(version_query()).one())

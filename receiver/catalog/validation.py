@@ -42,6 +42,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
+from typing import cast
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
@@ -342,7 +343,7 @@ _REQUIRED = re.compile(r"^(.*) is a required property$", re.DOTALL)
 def _describe(error: ValidationError) -> Issue:
     """Turn a jsonschema error into an Issue with a short message that never echoes a big value."""
     keyword = str(error.validator)
-    value = error.validator_value
+    value: Any = error.validator_value
     instance = error.instance
     path = to_pointer(error.absolute_path)
     if keyword == "required":
@@ -466,7 +467,7 @@ def _collect_applicable(
     out.append(schema)
     ref = schema.get("$ref")
     if isinstance(ref, str):
-        target = _resolve_local_ref(validator.schema, ref)
+        target = _resolve_local_ref(cast(dict[str, Any], validator.schema), ref)
         if target is not MISSING:
             _collect_applicable(validator, target, instance, out, depth + 1)
     for sub in schema.get("allOf", ()):

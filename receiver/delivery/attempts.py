@@ -6,13 +6,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from receiver.delivery.http import OutgoingError
 from receiver.delivery.http import OutgoingRequest
 from receiver.delivery.http import SendOutcome
 from receiver.delivery.http import prepare_outgoing
 from receiver.delivery.http import send
+from receiver.storage.db import AnySession
 from receiver.storage.models import CapturedRequest
 from receiver.storage.models import Replay
 
@@ -20,7 +20,7 @@ HISTORY_LIMIT = 50
 
 
 def replay_request(
-    session: Session,
+    session: AnySession,
     captured: CapturedRequest,
     *,
     url: str,
@@ -74,7 +74,7 @@ def attempt_record(
     )
 
 
-def history(session: Session, request_id: int, limit: int = HISTORY_LIMIT) -> list[Replay]:
+def history(session: AnySession, request_id: int, limit: int = HISTORY_LIMIT) -> list[Replay]:
     """Replays and forwards of a request, newest first."""
     query = (
         select(Replay)

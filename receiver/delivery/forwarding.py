@@ -33,6 +33,7 @@ from receiver.delivery.attempts import attempt_record
 from receiver.delivery.http import OutgoingError
 from receiver.delivery.http import prepare_outgoing
 from receiver.delivery.http import send
+from receiver.storage.db import AnySession
 from receiver.storage.models import CapturedRequest
 from receiver.storage.models import ForwardJob
 from receiver.storage.models import utcnow
@@ -167,7 +168,7 @@ def forward_due(
 
 
 def catch_up(
-    session: Session, bin_id: str, url: str, *, since: datetime | None = None, now: datetime
+    session: AnySession, bin_id: str, url: str, *, since: datetime | None = None, now: datetime
 ) -> int:
     """Queue every request of a bin captured since ``since`` (all when None), in capture order."""
     query = select(

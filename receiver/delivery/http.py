@@ -300,12 +300,12 @@ def send(
         url = httpx.URL(outgoing.url)
         if url.scheme not in ("http", "https") or not url.host:
             raise ValueError(f"{outgoing.url!r} is not an absolute http(s) URL")
-    except (httpx.InvalidURL, ValueError) as error:
-        return SendOutcome(None, error=f"invalid URL: {error}")
+    except (httpx.InvalidURL, ValueError) as invalid:
+        return SendOutcome(None, error=f"invalid URL: {invalid}")
     try:
         request = _build_request(outgoing, url, timeout)
-    except ValueError as error:
-        return SendOutcome(None, error=f"the request could not be built: {error}")
+    except ValueError as unbuildable:
+        return SendOutcome(None, error=f"the request could not be built: {unbuildable}")
 
     own = client is None
     if client is None:
@@ -389,7 +389,7 @@ def _describe(exc: BaseException, url: str, timeout: float, phase: str) -> str:
     parsed = httpx.URL(url)
     host = parsed.host
     where = f"{host}:{parsed.port or (443 if parsed.scheme == 'https' else 80)}"
-    chain = []
+    chain: list[BaseException] = []
     current: BaseException | None = exc
     while current is not None and len(chain) < 10:
         chain.append(current)

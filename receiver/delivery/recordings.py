@@ -112,12 +112,3 @@ def load(path: str | Path) -> Recording:
     except (OSError, ValueError) as error:
         raise RecordingError(f"cannot read {path}: {error}") from None
     return parse(document)
-
-
-def is_recording_file(path: str | Path) -> bool:
-    """True when ``path`` is a readable recording (used to tell files from catalog ids)."""
-    try:
-        load(path)
-    except RecordingError:
-        return False
-    return True

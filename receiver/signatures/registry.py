@@ -63,7 +63,6 @@ class Scheme:
     generate_secret: Callable[[], str]
     # short names ``receiver send --scheme`` accepts
     aliases: tuple[str, ...] = ()
-    inferred: bool = False
 
     def header_names(self, header: str | None) -> tuple[str, ...]:
         """The headers this scheme signs into, given a bin's configured header."""
@@ -133,7 +132,6 @@ SCHEMES: dict[str, Scheme] = {
                 s.secret, s.body, header=s.header or apitree.HEADER, url=s.url
             ),
             generate_secret=apitree.generate_secret,
-            inferred=True,
         ),
     )
 }

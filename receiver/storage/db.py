@@ -11,6 +11,8 @@ from sqlalchemy import MetaData
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import Session
+from sqlalchemy.orm import scoped_session
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -28,6 +30,9 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+# what the core's functions take: a Session, or Flask-SQLAlchemy's scoped session proxying one
+AnySession = Session | scoped_session[Any]
 
 
 def sqlite_pragmas(synchronous: str) -> Any:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC
 from datetime import datetime
+from typing import TYPE_CHECKING
 from typing import Any
 
 from sqlalchemy import JSON
@@ -27,7 +28,14 @@ from sqlalchemy.orm import mapped_column
 from sqlalchemy.orm import relationship
 from sqlalchemy.types import TypeDecorator
 
+from receiver.storage.db import Base
 from receiver.storage.db import db
+
+# Flask-SQLAlchemy builds db.Model at run time (automatic table names); the type checker sees Base
+if TYPE_CHECKING:
+    Model = Base
+else:
+    Model = db.Model
 
 # sqlite only aliases rowid (and so autoincrements) for a column declared exactly INTEGER
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -57,7 +65,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-class Bin(db.Model):
+class Bin(Model):
     """A capture target: its id is the secret part of the ingest URL."""
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -89,7 +97,7 @@ class Bin(db.Model):
     )
 
 
-class CapturedRequest(db.Model):
+class CapturedRequest(Model):
     """One request as it arrived at a bin, byte for byte."""
 
     __tablename__ = "captured_request"
@@ -123,7 +131,7 @@ class CapturedRequest(db.Model):
     bin: Mapped[Bin] = relationship(back_populates="requests")
 
 
-class Replay(db.Model):
+class Replay(Model):
     """One re-send of a captured request, with the target's answer or the transport error."""
 
     __table_args__ = (Index("ix_replay_request_id_id", "request_id", "id"),)
@@ -145,7 +153,7 @@ class Replay(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class UserSchema(db.Model):
+class UserSchema(Model):
     """A schema a person added or replaced through the API; shared by every worker."""
 
     __tablename__ = "user_schema"
@@ -161,7 +169,7 @@ class UserSchema(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
-class ForwardJob(db.Model):
+class ForwardJob(Model):
     """One captured request waiting to be forwarded to its bin's forward URL (or done with)."""
 
     __tablename__ = "forward_job"

@@ -5,6 +5,10 @@ from __future__ import annotations
 from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
 
+from receiver.catalog.validation import VERDICTS
+from receiver.httpspec import COMMON_METHODS
+from receiver.signatures.registry import SCHEMES
+
 
 def register_blueprints(app: Flask) -> None:
     """Register every surface, the security headers and the error handlers."""
@@ -22,6 +26,10 @@ def register_blueprints(app: Flask) -> None:
     security.init_app(app)
     app.session_interface = NoSessionInterface()
     app.add_template_filter(decode_preview)
+    # the lists the pages offer come from the same sources the API validates against
+    app.jinja_env.globals.update(
+        common_methods=COMMON_METHODS, verdicts=VERDICTS, signature_schemes=SCHEMES
+    )
     errors.init_app(app)
 
 

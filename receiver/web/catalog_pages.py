@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from flask import Blueprint
-from flask import Response
 from flask import redirect
 from flask import render_template
 from flask import request
 from flask import url_for
+from flask.typing import ResponseReturnValue
 
 from receiver.capture.bodies import pretty_json
 from receiver.catalog.model import Event
@@ -43,7 +43,7 @@ def catalog_event(provider: str, event: str) -> str:
 
 
 @bp.post("/<provider>/<event>/send")
-def catalog_event_send(provider: str, event: str) -> Response | tuple[str, int]:
+def catalog_event_send(provider: str, event: str) -> ResponseReturnValue:
     """Deliver the example into the chosen bin, then show it there."""
     found = load_event(provider, event)
     bin_id = (request.form.get("bin_id") or "").strip()

@@ -8,6 +8,7 @@ from flask import Response
 from flask import make_response
 from flask import render_template
 from flask import request
+from flask.typing import ResponseReturnValue
 
 
 def is_fragment_request() -> bool:
@@ -20,9 +21,13 @@ def is_fragment_request() -> bool:
     )
 
 
-def render_page_or_partial(page_template: str, partial_template: str, **context: Any) -> Response:
-    """The partial for htmx, the whole page otherwise; ``Vary`` keeps caches honest."""
-    template = partial_template if is_fragment_request() else page_template
-    response = make_response(render_template(template, **context))
+def fragment(template: str, **context: Any) -> Response:
+    """A partial for htmx; ``Vary`` keeps caches from serving it as the page, or the reverse."""
+    return varies(render_template(template, **context))
+
+
+def varies(page: ResponseReturnValue) -> Response:
+    """A response whose content depends on ``HX-Request`` (a page where a fragment could be)."""
+    response = make_response(page)
     response.vary.add("HX-Request")
     return response

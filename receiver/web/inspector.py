@@ -13,6 +13,7 @@ from flask import redirect
 from flask import render_template
 from flask import request
 from flask import url_for
+from flask.typing import ResponseReturnValue
 
 from receiver.bins import lifecycle
 from receiver.bins import retention
@@ -39,8 +40,9 @@ from receiver.web.access import RECENT_BINS_COOKIE
 from receiver.web.access import can_access
 from receiver.web.access import load_bin
 from receiver.web.access import recent_bins
+from receiver.web.htmx import fragment
 from receiver.web.htmx import is_fragment_request
-from receiver.web.htmx import render_page_or_partial
+from receiver.web.htmx import varies
 from receiver.web.state import current_catalog
 from receiver.web.urls import ingest_url
 
@@ -86,7 +88,7 @@ def visible_recent_bins() -> list[Bin]:
 
 
 @bp.post("/bins")
-def bin_create() -> Response | tuple[str, int]:
+def bin_create() -> ResponseReturnValue:
     """Create a bin from the home form and remember it (and its token) in a signed cookie."""
     form = request.form
     try:
@@ -252,12 +254,8 @@ def request_list(bin_id: str) -> Response:
     """The filtered list (partial for htmx, the page otherwise)."""
     found = load_bin(bin_id)
     if not is_fragment_request():
-        response = make_response(bin_show(bin_id))
-        response.vary.add("HX-Request")
-        return response
-    return render_page_or_partial(
-        "pages/bin.html", "partials/_request_list.html", **list_context(found)
-    )
+        return varies(bin_show(bin_id))
+    return fragment("partials/_request_list.html", **list_context(found))
 
 
 @bp.get("/bins/<bin_id>/requests/poll")
@@ -308,17 +306,15 @@ def request_older(bin_id: str) -> str:
 
 
 @bp.get("/bins/<bin_id>/requests/<int:request_id>")
-def request_show(bin_id: str, request_id: int) -> Response:
+def request_show(bin_id: str, request_id: int) -> ResponseReturnValue:
     """The detail pane (partial) or the bin page with this request selected."""
     found = load_bin(bin_id)
     captured = listing.get_request(db.session, found.id, request_id)
     if captured is None:
         abort(404, description="no such request in this bin")
     if not is_fragment_request():
-        return redirect(url_for("inspector.bin_show", bin_id=bin_id, request=request_id))
-    return render_page_or_partial(
-        "pages/bin.html", "partials/_request_detail.html", detail=detail_context(found, captured)
-    )
+        return varies(redirect(url_for("inspector.bin_show", bin_id=bin_id, request=request_id)))
+    return fragment("partials/_request_detail.html", detail=detail_context(found, captured))
 
 
 @bp.delete("/bins/<bin_id>/requests/<int:request_id>")
@@ -332,7 +328,7 @@ def request_delete(bin_id: str, request_id: int) -> str:
 
 
 @bp.post("/bins/<bin_id>/clear")
-def bin_clear(bin_id: str) -> Response | str:
+def bin_clear(bin_id: str) -> ResponseReturnValue:
     """Delete every request and show the empty list (or go back to the page without htmx)."""
     found = load_bin(bin_id)
     retention.clear_requests(db.session, found.id)
@@ -343,7 +339,7 @@ def bin_clear(bin_id: str) -> Response | str:
 
 
 @bp.post("/bins/<bin_id>/delete")
-def bin_delete(bin_id: str) -> Response:
+def bin_delete(bin_id: str) -> ResponseReturnValue:
     """Delete the bin and go home."""
     found = load_bin(bin_id)
     db.session.delete(found)
