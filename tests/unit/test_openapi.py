@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -21,13 +22,19 @@ from receiver.catalog.model import UserSchemaSpec
 from receiver.catalog.model import load_catalog
 from receiver.catalog.pointers import MISSING
 from receiver.catalog.pointers import resolve_pointer
+from receiver.catalog.validation import VERDICTS
+from receiver.exports.openapi import FILL
+from receiver.exports.openapi import api_document
 from receiver.exports.openapi import build_openapi
+from receiver.exports.openapi import code_values
+from receiver.exports.openapi import fill_placeholders
 from receiver.signatures.common import STATUSES as SIGNATURE_STATUSES
 from receiver.signatures.registry import SCHEME_NAMES
 
 DOC_URI = "urn:receiver:openapi"
 COMPONENT_NAME = re.compile(r"^[a-zA-Z0-9._-]+$")
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+MAX_DELAY_MS = 4321
 
 USER_SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -79,7 +86,12 @@ def catalog() -> Catalog:
 
 @pytest.fixture(scope="module")
 def doc(catalog: Catalog) -> dict[str, Any]:
-    return build_openapi(catalog, server_url="https://hooks.example.test", version="1.2.3")
+    return build_openapi(
+        catalog,
+        max_delay_ms=MAX_DELAY_MS,
+        server_url="https://hooks.example.test",
+        version="1.2.3",
+    )
 
 
 def iter_refs(node: Any, where: str = "") -> Iterator[tuple[str, str]]:
@@ -104,6 +116,47 @@ def component_validator(doc: dict[str, Any], name: str) -> Draft202012Validator:
     )
 
 
+def schema_validator(doc: dict[str, Any], schema: dict[str, Any]) -> Draft202012Validator:
+    """A validator for any schema of the document, refs resolved over the whole document."""
+    registry = Registry().with_resource(DOC_URI, Resource(contents=doc, specification=DRAFT202012))
+    if "$ref" in schema:
+        schema = {"$ref": DOC_URI + schema["$ref"]}
+    return Draft202012Validator(
+        schema, registry=registry, format_checker=Draft202012Validator.FORMAT_CHECKER
+    )
+
+
+def iter_media(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yield ``(where, media type object)`` for every request and response body of the document."""
+    bodies: list[tuple[str, dict[str, Any]]] = []
+    for section in ("paths", "webhooks"):
+        for path, item in doc[section].items():
+            for method in METHODS:
+                operation = item.get(method)
+                if operation is None:
+                    continue
+                if "requestBody" in operation:
+                    bodies.append((f"{method} {path} request", operation["requestBody"]))
+                for status, response in operation["responses"].items():
+                    bodies.append((f"{method} {path} {status}", response))
+    for name, response in doc["components"]["responses"].items():
+        bodies.append((f"components {name}", response))
+    for where, body in bodies:
+        for media_type, media in body.get("content", {}).items():
+            yield f"{where} {media_type}", media
+
+
+def iter_items(node: Any) -> Iterator[tuple[str, Any]]:
+    """Yield every ``(key, value)`` of every object in ``node``, however deep."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield key, value
+            yield from iter_items(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from iter_items(value)
+
+
 def webhook_component(webhook: dict[str, Any]) -> str:
     ref = webhook["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     return ref.removeprefix("#/components/schemas/")
@@ -120,41 +173,15 @@ def test_document_is_valid_openapi_3_1(doc: dict[str, Any]) -> None:
 
 
 def test_without_server_url_there_are_no_servers() -> None:
-    doc = build_openapi(load_catalog())
+    doc = build_openapi(load_catalog(), max_delay_ms=0)
     assert "servers" not in doc
     assert doc["info"]["version"] == "0.1.0"
     validate(doc, cls=OpenAPIV31SpecValidator)
 
 
-def test_every_api_route_is_described(doc: dict[str, Any]) -> None:
-    operations = {
-        (method.upper(), path)
-        for path, item in doc["paths"].items()
-        for method in METHODS
-        if method in item
-    }
+def test_request_list_documents_every_filter(doc: dict[str, Any]) -> None:
     base = "/api/bins/{bin_id}"
     one = f"{base}/requests/{{request_id}}"
-    assert operations == {
-        ("POST", "/api/bins"),
-        ("GET", base),
-        ("PATCH", base),
-        ("DELETE", base),
-        ("GET", f"{base}/requests"),
-        ("DELETE", f"{base}/requests"),
-        ("GET", one),
-        ("DELETE", one),
-        ("GET", f"{one}/raw"),
-        ("POST", f"{one}/replay"),
-        ("GET", f"{one}/replays"),
-        ("GET", f"{base}/export.har"),
-        ("POST", f"{base}/send"),
-        ("GET", "/api/catalog"),
-        ("GET", "/api/catalog/{provider}/{event}"),
-        ("PUT", "/api/catalog/{provider}/{event}"),
-        ("POST", "/api/validate"),
-        ("GET", "/api/openapi.json"),
-    }
     listing_op = doc["paths"][f"{base}/requests"]["get"]
     names = {
         resolve_pointer(doc, p["$ref"].removeprefix("#"))["name"] for p in listing_op["parameters"]
@@ -187,8 +214,17 @@ def test_components_and_enums_match_the_code(doc: dict[str, Any]) -> None:
     scheme = settings["signature"]["anyOf"][0]["properties"]["scheme"]["anyOf"][0]
     assert tuple(scheme["enum"]) == SCHEME_NAMES
     assert set(settings["response"]["properties"]) == {"status", "headers", "body", "delay_ms"}
+    assert settings["response"]["properties"]["delay_ms"]["maximum"] == MAX_DELAY_MS
+    shown = schemas["Bin"]["properties"]["signature"]["properties"]["scheme"]["anyOf"][0]
+    assert tuple(shown["enum"]) == SCHEME_NAMES
+    verdict = schemas["ValidationResult"]["properties"]["status"]
+    assert tuple(verdict["enum"]) == VERDICTS
+    status = schemas["SignatureResult"]["properties"]["status"]
+    assert tuple(status["enum"]) == SIGNATURE_STATUSES
+    validation_filter = doc["components"]["parameters"]["validation"]["schema"]
+    assert tuple(validation_filter["enum"]) == VERDICTS
     assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
-    assert set(schemas["Replay"]["required"]) == {
+    assert set(schemas["Replay"]["required"]) >= {
         "id",
         "url",
         "method",
@@ -199,20 +235,76 @@ def test_components_and_enums_match_the_code(doc: dict[str, Any]) -> None:
         "error",
         "created_at",
     }
-    error_statuses = {
-        status
-        for item in doc["paths"].values()
-        for method in METHODS
-        if method in item
-        for status, response in item[method]["responses"].items()
-        if "$ref" in response
-    }
-    assert error_statuses == {"400", "404", "409", "413", "415"}
-    assert len(doc["components"]["responses"]) == 6
+
+
+def test_every_error_response_is_the_error_shape(doc: dict[str, Any]) -> None:
+    error = {"$ref": "#/components/schemas/Error"}
+    statuses = set()
+    for path, item in doc["paths"].items():
+        for method in METHODS:
+            for status, response in item.get(method, {}).get("responses", {}).items():
+                if int(status) < 400:
+                    continue
+                statuses.add(status)
+                shared = resolve_pointer(doc, response["$ref"].removeprefix("#"))
+                assert list(shared["content"]) == ["application/json"], (method, path, status)
+                assert shared["content"]["application/json"]["schema"] == error
+    assert statuses == {"400", "404", "409", "413", "415"}
     for response in doc["components"]["responses"].values():
-        assert response["content"]["application/json"]["schema"] == {
-            "$ref": "#/components/schemas/Error"
-        }
+        assert list(response["content"]) == ["application/json"]
+        assert response["content"]["application/json"]["schema"] == error
+
+
+def test_every_example_validates(doc: dict[str, Any]) -> None:
+    checked = 0
+    for where, media in iter_media(doc):
+        values = [example["value"] for example in media.get("examples", {}).values()]
+        if "example" in media:
+            values.append(media["example"])
+        for value in values:
+            validator = schema_validator(doc, media["schema"])
+            errors = [error.message for error in validator.iter_errors(value)]
+            assert not errors, (where, errors)
+            checked += 1
+    # every request body with a schema of its own, the error examples and every webhook
+    assert checked >= len(doc["webhooks"]) + 8
+
+
+def test_examples_name_events_that_exist(catalog: Catalog, doc: dict[str, Any]) -> None:
+    send = doc["paths"]["/api/bins/{bin_id}/send"]["post"]["requestBody"]
+    for example in send["content"]["application/json"]["examples"].values():
+        assert catalog.get(example["value"]["provider"], example["value"]["event"])
+    create = doc["paths"]["/api/bins"]["post"]["requestBody"]
+    for example in create["content"]["application/json"]["examples"].values():
+        assert catalog.get(example["value"]["provider"], example["value"]["event"])
+
+
+def test_lists_and_limits_come_from_the_code(doc: dict[str, Any]) -> None:
+    text = json.dumps(doc)
+    assert FILL not in text, "a placeholder was left in the document"
+    stored = json.dumps(api_document())
+    for name in code_values(max_delay_ms=MAX_DELAY_MS):
+        assert json.dumps({FILL: name}) in stored, f"code value {name} is never used"
+    enums = [value for key, value in iter_items(api_document()) if key == "enum"]
+    assert enums and all(set(value) == {FILL} for value in enums), "a list is copied into api.json"
+
+
+def test_each_build_gets_its_own_copy_of_the_stored_document() -> None:
+    first = build_openapi(load_catalog(), max_delay_ms=10)
+    first["components"]["schemas"]["Bin"]["properties"].clear()
+    first["paths"].clear()
+    second = build_openapi(load_catalog(), max_delay_ms=20)
+    assert second["components"]["schemas"]["Bin"]["properties"]
+    assert "/api/bins" in second["paths"]
+    delay = second["components"]["schemas"]["BinSettings"]["properties"]["response"]
+    assert delay["properties"]["delay_ms"]["maximum"] == 20
+    assert api_document() is api_document()
+    assert FILL in json.dumps(api_document())
+
+
+def test_an_unknown_placeholder_is_a_loud_mistake() -> None:
+    with pytest.raises(KeyError, match="no_such_value"):
+        fill_placeholders({"a": [{FILL: "no_such_value"}]}, code_values(max_delay_ms=0))
 
 
 def test_api_shapes_accept_what_the_api_returns(doc: dict[str, Any]) -> None:
@@ -359,7 +451,7 @@ def test_user_schema_with_nested_defs_is_hoisted(doc: dict[str, Any]) -> None:
 
 def test_building_does_not_change_the_catalog(catalog: Catalog) -> None:
     before = {(e.provider_id, e.id): copy.deepcopy((e.schema, e.example)) for e in catalog.events()}
-    doc = build_openapi(catalog)
+    doc = build_openapi(catalog, max_delay_ms=0)
     after = {(e.provider_id, e.id): (e.schema, e.example) for e in catalog.events()}
     assert after == before
     webhook = doc["webhooks"]["acme.thing.happened"]["post"]
@@ -381,7 +473,7 @@ def test_colliding_names_get_distinct_components() -> None:
             example=3,
         ),
     ]
-    doc = build_openapi(load_catalog().with_user_schemas(specs))
+    doc = build_openapi(load_catalog().with_user_schemas(specs), max_delay_ms=0)
     validate(doc, cls=OpenAPIV31SpecValidator)
     schemas = doc["components"]["schemas"]
     assert schemas["a_b__x"] == {"type": "object"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response
+from flask import current_app
 from flask import jsonify
 from flask import request
 
@@ -125,4 +126,9 @@ def bin_send(bin_id: str) -> tuple[Response, int]:
 @bp.get("/openapi.json")
 def openapi_document() -> Response:
     """OpenAPI 3.1 of this API, with a ``webhooks`` entry per catalog event."""
-    return jsonify(build_openapi(current_catalog(), server_url=public_base()))
+    document = build_openapi(
+        current_catalog(),
+        max_delay_ms=current_app.config["RECEIVER_MAX_RESPONSE_DELAY_MS"],
+        server_url=public_base(),
+    )
+    return jsonify(document)
