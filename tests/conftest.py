@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+from collections.abc import Generator
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import servers
 import sqlalchemy as sa
 from actions import BinActions
 from flask import Flask
@@ -23,19 +26,10 @@ from flask.testing import FlaskCliRunner
 from receiver import create_app
 from receiver.storage.migrate import upgrade_database
 from receiver.web.serving import RawHeaderRequestHandler
+from receiver.web.serving import close_app
 
 PG_ENV = "RECEIVER_TEST_DATABASE_URL"
 TABLES = ("forward_job", "replay", "captured_request", "user_schema", "bin")
-
-
-def close_app(app: Flask) -> None:
-    """Stop the app's writer and forwarder threads and close its pooled connections."""
-    app.extensions["receiver.forwarder"].stop()
-    app.extensions["receiver.capture"].close()
-    with app.app_context():
-        from receiver.storage.db import db
-
-        db.engine.dispose()
 
 
 def worker_id() -> str:
@@ -52,18 +46,33 @@ def base_config(url: str) -> dict[str, Any]:
     }
 
 
+def execute(url: str, *statements: str) -> None:
+    """Run statements in one transaction on a short-lived engine, disposed whatever happens
+    (an engine left to the garbage collector closes nothing: psycopg then warns, in whichever
+    test happens to be running)."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as connection:
+            for statement in statements:
+                connection.exec_driver_sql(statement)
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated SQLite file, copied for each test (migrating once keeps the suite fast)."""
     path = tmp_path_factory.mktemp("template") / "template.db"
     app = create_app(base_config(f"sqlite:///{path}"))
-    upgrade_database(app)
-    with app.app_context():
-        from receiver.storage.db import db
+    try:
+        upgrade_database(app)
+        with app.app_context():
+            from receiver.storage.db import db
 
-        with db.engine.connect() as connection:
-            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    close_app(app)
+            with db.engine.connect() as connection:
+                connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        close_app(app)
     return path
 
 
@@ -78,21 +87,16 @@ def postgres_url() -> Iterator[str]:
         pytest.skip(f"PostgreSQL tests need {PG_ENV} (e.g. postgresql://postgres@127.0.0.1/test)")
     schema = f"receiver_test_{worker_id()}_{os.getpid()}"
     base = "postgresql+psycopg://" + base.split("://", 1)[1]
-    engine = sa.create_engine(base)
-    with engine.begin() as connection:
-        connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    engine.dispose()
+    execute(base, f'DROP SCHEMA IF EXISTS "{schema}" CASCADE', f'CREATE SCHEMA "{schema}"')
     separator = "&" if "?" in base else "?"
     url = f"{base}{separator}options=-csearch_path%3D{schema}"
     app = create_app(base_config(url))
-    upgrade_database(app)
-    close_app(app)
+    try:
+        upgrade_database(app)
+    finally:
+        close_app(app)
     yield url
-    engine = sa.create_engine(base)
-    with engine.begin() as connection:
-        connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    engine.dispose()
+    execute(base, f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -103,11 +107,40 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
         return f"sqlite:///{path}"
     url = request.getfixturevalue("postgres_url")
-    engine = sa.create_engine(url)
-    with engine.begin() as connection:
-        connection.exec_driver_sql(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
-    engine.dispose()
+    execute(url, f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
     return url
+
+
+@pytest.fixture(autouse=True)
+def subprocesses_need_the_system_marker(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fail a test that starts a process without the ``system`` marker (which ``make
+    test-fast`` leaves out); such a test shows the process's output with `servers.run`."""
+    if request.node.get_closest_marker("system") is not None:
+        return
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError(f"{request.node.nodeid} starts a process: mark it pytest.mark.system")
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    servers.STARTED.clear()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failing test's report shows the output of every process it started."""
+    report = yield
+    if report.failed:
+        for process in servers.STARTED:
+            report.sections.append((f"output of pid {process.pid}", process.describe()))
+    return report
 
 
 @pytest.fixture

@@ -6,13 +6,6 @@ import socket
 import threading
 
 
-def free_port() -> int:
-    """A loopback port nothing listens on (it was free a moment ago)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class SilentServer:
     """Accepts connections and never answers (``accepted`` is set at the first one);
     ``trickle`` answers headers, then a body byte every 100 ms."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import weakref
 from collections import defaultdict
 from datetime import datetime
 from datetime import timedelta
@@ -56,6 +57,10 @@ NEXT_SQLITE_ID = (
 
 class BinGone(LookupError):
     """The bin was deleted between the lookup and the commit; nothing was stored."""
+
+
+class StoreClosed(RuntimeError):
+    """The store was closed: a connection opened now would never be closed."""
 
 
 class _Pending:
@@ -162,7 +167,10 @@ class CaptureStore:
         self.lock_path = f"{engine.url.database}.writelock" if self.is_sqlite else None
         self._local = threading.local()
         self._connections: list[Any] = []
+        # each thread's reader with its thread and process, to close it when the thread ends
+        self._readers: list[tuple[weakref.ref[threading.Thread], int, Any]] = []
         self._connections_lock = threading.Lock()
+        self._closed = False
         self._group = threading.Condition()
         self._pending: list[_Pending] = []
         self._leading = False
@@ -259,8 +267,12 @@ class CaptureStore:
 
     # -- connections ---------------------------------------------------------------------------
 
-    def _new_connection(self, *, autocommit: bool) -> Any:
-        """A DBAPI connection taken out of the engine's pool for good (pragmas applied)."""
+    def _new_connection(self, *, autocommit: bool, reader: bool = False) -> Any:
+        """A DBAPI connection taken out of the engine's pool for good (pragmas applied).
+
+        :raise StoreClosed: after `close` (a thread still serving a request when its server
+            closed the app): nothing would ever close a connection opened then.
+        """
         proxied = self.engine.raw_connection()
         proxied.detach()
         connection = proxied.dbapi_connection
@@ -270,15 +282,43 @@ class CaptureStore:
         else:
             connection.autocommit = autocommit
         with self._connections_lock:
+            if self._closed:
+                _close_quietly(connection)
+                raise StoreClosed("the capture store is closed")
             self._connections.append(connection)
+            if reader:
+                owner = weakref.ref(threading.current_thread())
+                self._readers.append((owner, os.getpid(), connection))
         return connection
 
     def _reader(self) -> Any:
         connection = getattr(self._local, "connection", None)
         if connection is None or getattr(self._local, "pid", None) != os.getpid():
-            connection = self._local.connection = self._new_connection(autocommit=True)
+            self._close_finished_readers()
+            connection = self._new_connection(autocommit=True, reader=True)
+            self._local.connection = connection
             self._local.pid = os.getpid()
         return connection
+
+    def _close_finished_readers(self) -> None:
+        """Close the readers of threads that have ended (in this process).
+
+        A server that starts a thread per connection (Werkzeug's) would otherwise keep one open
+        connection per finished thread until `close`.
+        """
+        pid = os.getpid()
+        with self._connections_lock:
+            finished = [
+                connection
+                for owner, opened_in, connection in self._readers
+                if opened_in == pid and not _is_alive(owner)
+            ]
+            if not finished:
+                return
+            self._readers = [entry for entry in self._readers if entry[2] not in finished]
+            self._connections = [c for c in self._connections if c not in finished]
+        for connection in finished:
+            _close_quietly(connection)
 
     # -- lookup --------------------------------------------------------------------------------
 
@@ -349,7 +389,10 @@ class CaptureStore:
         return entry.id
 
     def close(self) -> None:
-        """Close every connection this store opened (waiting commits finish first)."""
+        """Close every connection this store opened (waiting commits finish first).
+
+        For good: afterwards the store opens no connection (`StoreClosed`).
+        """
         with self._group:
             while self._leading:
                 self._group.wait()
@@ -357,12 +400,10 @@ class CaptureStore:
         if writer is not None and writer[2] is not None:
             writer[2].close()
         with self._connections_lock:
-            connections, self._connections = self._connections, []
+            self._closed = True
+            connections, self._connections, self._readers = self._connections, [], []
         for connection in connections:
-            try:
-                connection.close()
-            except Exception:  # closing during shutdown must not mask the real outcome
-                pass
+            _close_quietly(connection)
         self._local = threading.local()
 
     def _writer_handles(self) -> tuple[Any, Any]:
@@ -531,3 +572,15 @@ class CaptureStore:
             self._set_count.sql,
             self._set_count.params({"bin_id": bin_id, "count": self.keep_per_bin}),
         )
+
+
+def _is_alive(owner: weakref.ref[threading.Thread]) -> bool:
+    thread = owner()
+    return thread is not None and thread.is_alive()
+
+
+def _close_quietly(connection: Any) -> None:
+    try:
+        connection.close()
+    except Exception:  # closing during shutdown must not mask the real outcome
+        pass

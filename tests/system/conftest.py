@@ -1,5 +1,5 @@
-"""Fixtures for tests against real servers: the dev server in a thread, a gunicorn subprocess,
-and Debian's Chromium driven through Playwright's sync API.
+"""Fixtures for tests against real servers: the dev server in a thread, ``receiver serve``
+(gunicorn) in a subprocess, and Debian's Chromium driven through Playwright's sync API.
 
 Every server listens on a free port of its own and uses the test's own database, so these tests
 run side by side under pytest-xdist. No browser is ever downloaded: Playwright launches
@@ -8,30 +8,23 @@ run side by side under pytest-xdist. No browser is ever downloaded: Playwright l
 
 from __future__ import annotations
 
-import os
-import re
-import signal
-import socket
-import subprocess
 import threading
-import time
 from collections.abc import Callable
+from collections.abc import Iterable
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from flask import Flask
+from servers import serve_receiver
 from werkzeug.serving import make_server
+from werkzeug.wsgi import ClosingIterator
 
 from receiver.web.serving import RawHeaderRequestHandler
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-GUNICORN = PROJECT_ROOT / ".venv" / "bin" / "gunicorn"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -46,49 +39,52 @@ CHROMIUM_ARGS = [
 SHOTS = Path("/tmp/receiver-shots")
 
 
-def free_port() -> int:
-    """A port nobody listens on right now (the kernel picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+class InFlight:
+    """A WSGI wrapper that counts the requests being served, so teardown can wait for them.
 
-
-def wait_until_up(url: str, process: subprocess.Popen[bytes] | None, log: Path | None) -> None:
-    """Poll ``url`` until it answers; fail with the server's log when it dies or hangs."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            text = log.read_text(errors="replace") if log else ""
-            pytest.fail(f"server exited with {process.returncode}:\n{text}")
-        try:
-            httpx.get(url, timeout=1.0)
-            return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    text = log.read_text(errors="replace") if log else ""
-    pytest.fail(f"server at {url} did not answer within 60 s:\n{text}")
-
-
-def wait_until_workers_serve(base: str, workers: int, log: Path) -> None:
-    """Send concurrent requests until ``workers`` distinct workers have answered one.
-
-    A worker that is still importing the app would otherwise skew the first timings.
+    Werkzeug's request threads are daemons that ``shutdown()`` does not wait for (a browser's
+    last poll, say). One still running when the ``app`` fixture closes the app would reopen
+    database connections that nobody closes; psycopg then warns when they are garbage-collected,
+    in whichever later test is running.
     """
-    deadline = time.monotonic() + 30
-    with ThreadPoolExecutor(max_workers=2 * workers) as pool:
-        while time.monotonic() < deadline:
-            list(pool.map(lambda _: httpx.get(base + "/", timeout=5), range(2 * workers)))
-            pids = set(re.findall(r"^pid=<(\d+)> ", log.read_text(errors="replace"), re.M))
-            if len(pids) >= workers:
-                return
-    pytest.fail(f"fewer than {workers} workers answered within 30 s:\n{log.read_text()}")
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.serving = 0
+        self.closing = False
+        self.changed = threading.Condition()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        with self.changed:
+            if self.closing:
+                start_response("503 Service Unavailable", [("Connection", "close")])
+                return [b""]
+            self.serving += 1
+        try:
+            body = self.app(environ, start_response)
+        except BaseException:
+            self.done()
+            raise
+        return ClosingIterator(body, [self.done])
+
+    def done(self) -> None:
+        with self.changed:
+            self.serving -= 1
+            self.changed.notify_all()
+
+    def drain(self, timeout: float) -> None:
+        """Turn new requests away and wait until the ones being served have finished."""
+        with self.changed:
+            self.closing = True
+            self.changed.wait_for(lambda: self.serving == 0, timeout)
 
 
 @pytest.fixture
 def live_server(app: Flask) -> Iterator[str]:
     """The test's app on Werkzeug's threaded dev server (keeping raw headers); its base URL."""
+    gate = InFlight(app)
     server = make_server(
-        "127.0.0.1", 0, app, threaded=True, request_handler=RawHeaderRequestHandler
+        "127.0.0.1", 0, gate, threaded=True, request_handler=RawHeaderRequestHandler
     )
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -96,60 +92,22 @@ def live_server(app: Flask) -> Iterator[str]:
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
+    gate.drain(timeout=10)
     server.server_close()
     thread.join(timeout=5)
 
 
 @pytest.fixture
 def gunicorn_server(database_url: str, tmp_path: Path) -> Iterator[str]:
-    """A real gunicorn with three workers on the test's database; its base URL.
+    """``receiver serve`` (gunicorn) with three workers on the test's database; its base URL.
 
     The master migrates once (``on_starting``); the workers share nothing but the database.
     """
-    port = free_port()
-    log = tmp_path / "gunicorn.log"
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "SECRET_KEY": "system-test-secret",
-        "RECEIVER_AUTO_MIGRATE": "1",
-    }
-    for name in ("RECEIVER_BIND", "RECEIVER_WORKERS", "GUNICORN_CMD_ARGS"):
-        env.pop(name, None)
-    command = [
-        str(GUNICORN),
-        "-c",
-        "gunicorn.conf.py",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        "3",
-        # a browser keeps connections alive; do not let them hold up the teardown
-        "--graceful-timeout",
-        "3",
-        # the worker pid on each access line tells when every worker serves
-        "--access-logfile",
-        "-",
-        "--access-logformat",
-        'pid=%(p)s "%(r)s" %(s)s',
-        "app:app",
-    ]
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            command, cwd=PROJECT_ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT
-        )
-    base = f"http://127.0.0.1:{port}"
+    server = serve_receiver(tmp_path / "serve.log", workers=3, database_url=database_url)
     try:
-        wait_until_up(base + "/", process, log)
-        wait_until_workers_serve(base, 3, log)
-        yield base
+        yield server.base_url
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -1,16 +1,12 @@
-"""Real gunicorn processes: the byte-exact matrix, concurrency on SQLite, crash durability."""
+"""Real gunicorn processes (``receiver serve``): the byte-exact matrix, concurrency on SQLite,
+crash durability."""
 
 from __future__ import annotations
 
 import base64
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -18,89 +14,20 @@ import pytest
 from bytecases import CASES
 from bytecases import assert_stored
 from bytecases import send
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from servers import ServedReceiver
+from servers import serve_receiver
 
 pytestmark = pytest.mark.system
-GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Gunicorn:
-    """A gunicorn master with its workers, on the test's database."""
-
-    def __init__(self, database_url: str, log: Path, workers: int = 4) -> None:
-        self.database_url = database_url
-        self.log = log
-        self.workers = workers
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-        self.log_file = None
-
-    def start(self) -> Gunicorn:
-        env = {
-            **os.environ,
-            "DATABASE_URL": self.database_url,
-            "SECRET_KEY": "gunicorn-test-secret",
-            "RECEIVER_AUTO_MIGRATE": "1",
-        }
-        self.log_file = self.log.open("ab")
-        self.process = subprocess.Popen(
-            [
-                GUNICORN,
-                "-c",
-                "gunicorn.conf.py",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                str(self.workers),
-                "app:app",
-            ],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=self.log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(self.url("/api/catalog_probe"), timeout=1)
-            except urllib.error.HTTPError:
-                return self  # any HTTP answer means a worker is serving
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"gunicorn did not start: {self.log.read_text()[-2000:]}")
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def api(self, method: str, path: str, body: dict | None = None) -> dict:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.url(path), data=data, method=method)
-        request.add_header("Content-Type", "application/json")
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read() or b"null")
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, sig)
-            self.process.wait(15)
-        if self.log_file:
-            self.log_file.close()
 
 
 @pytest.fixture
-def gunicorn(database_url, tmp_path):
-    server = Gunicorn(database_url, tmp_path / "gunicorn.log").start()
-    yield server
-    server.stop()
+def gunicorn(database_url: str, tmp_path: Path) -> Iterator[ServedReceiver]:
+    """``receiver serve`` with four workers on the test's database."""
+    server = serve_receiver(tmp_path / "serve.log", workers=4, database_url=database_url)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def test_gunicorn_stores_every_byte_of_the_matrix(gunicorn):
@@ -158,25 +85,27 @@ def test_500_requests_from_16_clients_are_all_answered_and_stored(gunicorn):
         bodies.add(json.loads(base64.b64decode(detail["body_base64"]))["n"])
     assert len(bodies) == 25
     assert gunicorn.api("GET", f"/api/bins/{bin_id}")["request_count"] == 500
-    log = gunicorn.log.read_text()
-    assert "database is locked" not in log
-    assert "Traceback" not in log
+    log = gunicorn.output()
+    assert "database is locked" not in log, gunicorn.describe()
+    assert "Traceback" not in log, gunicorn.describe()
 
 
 def test_answered_requests_survive_killing_every_process(database_url, tmp_path):
     """SIGKILL the master and its workers right after the answers: every 2xx is in the database."""
-    first = Gunicorn(database_url, tmp_path / "first.log", workers=2).start()
-    bin_id = first.api("POST", "/api/bins", {})["id"]
-    answered = []
-    for number in range(40):
-        request = urllib.request.Request(
-            first.url(f"/b/{bin_id}"), data=b'{"n": %d}' % number, method="POST"
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            answered.append(int(json.loads(response.read())["request_id"]))
-    first.stop(signal.SIGKILL)
+    first = serve_receiver(tmp_path / "first.log", workers=2, database_url=database_url)
+    try:
+        bin_id = first.api("POST", "/api/bins", {})["id"]
+        answered = []
+        for number in range(40):
+            request = urllib.request.Request(
+                first.url(f"/b/{bin_id}"), data=b'{"n": %d}' % number, method="POST"
+            )
+            with urllib.request.urlopen(request, timeout=10) as response:
+                answered.append(int(json.loads(response.read())["request_id"]))
+    finally:
+        first.kill()  # the master and every worker at once, mid-flight
 
-    second = Gunicorn(database_url, tmp_path / "second.log", workers=1).start()
+    second = serve_receiver(tmp_path / "second.log", workers=1, database_url=database_url)
     try:
         page = second.api("GET", f"/api/bins/{bin_id}/requests?limit=100")
         assert sorted(item["id"] for item in page["requests"]) == sorted(answered)

@@ -9,7 +9,6 @@ import random
 import re
 import shutil
 import socket
-import subprocess
 import threading
 from collections.abc import Iterator
 from collections.abc import Sequence
@@ -25,6 +24,7 @@ import pytest
 from haralyzer import HarEntry
 from haralyzer import HarPage
 from haralyzer import HarParser
+from servers import run
 
 from receiver.exports.har import RecordedResponse
 from receiver.exports.har import build_har
@@ -174,10 +174,7 @@ def run_curl(req: FakeRequest, server: RawServer, workdir: Path) -> Received:
     if curl_needs_body_file(req):
         (workdir / f"request-{req.id}.body").write_bytes(req.body)
     command = render_curl(req, server.base_url)
-    result = subprocess.run(
-        ["bash", "-c", command], cwd=workdir, capture_output=True, timeout=20, check=False
-    )
-    assert result.returncode == 0, (command, result.stderr)
+    run(["bash", "-c", command], cwd=workdir, timeout=20)
     assert len(server.received) == 1
     return server.received[0]
 
@@ -201,6 +198,7 @@ def assert_reproduced(req: FakeRequest, got: Received) -> None:
     assert lengths == ([str(len(req.body))] if req.body or declared else [])
 
 
+@pytest.mark.system  # runs curl through bash
 @pytest.mark.parametrize(
     ("content_type", "body", "from_file"),
     [pytest.param(ct, body, ff, id=kind) for kind, ct, body, ff in BODY_KINDS],
@@ -227,6 +225,7 @@ def test_curl_resends_body_byte_for_byte(
     assert not (tmp_path / "pwned2").exists()
 
 
+@pytest.mark.system  # runs curl through bash
 @pytest.mark.parametrize("with_body", [True, False], ids=["body", "no-body"])
 @pytest.mark.parametrize("method", METHODS)
 def test_curl_resends_every_method(
@@ -252,6 +251,7 @@ def test_curl_uses_head_option_for_head_without_body() -> None:
     assert "-X" not in command
 
 
+@pytest.mark.system  # runs curl through bash
 def test_curl_keeps_repeated_headers_in_order_with_their_case(
     raw_server: RawServer, tmp_path: Path
 ) -> None:
@@ -275,6 +275,7 @@ def test_curl_keeps_repeated_headers_in_order_with_their_case(
     assert "-H 'X-Empty;'" in render_curl(req, BASE)
 
 
+@pytest.mark.system  # runs curl through bash
 def test_curl_keeps_long_query_with_repeated_keys_as_sent(
     raw_server: RawServer, tmp_path: Path
 ) -> None:
@@ -286,6 +287,7 @@ def test_curl_keeps_long_query_with_repeated_keys_as_sent(
     assert_reproduced(req, got)
 
 
+@pytest.mark.system  # runs curl through bash
 def test_curl_sends_declared_empty_body_with_zero_length(
     raw_server: RawServer, tmp_path: Path
 ) -> None:
@@ -296,6 +298,7 @@ def test_curl_sends_declared_empty_body_with_zero_length(
     assert_reproduced(req, got)
 
 
+@pytest.mark.system  # runs curl through bash
 def test_curl_reads_body_from_the_named_file(raw_server: RawServer, tmp_path: Path) -> None:
     body = b"\x00\x01binary"
     req = FakeRequest(id=9, headers=[("Content-Type", "application/octet-stream")], body=body)
@@ -303,9 +306,8 @@ def test_curl_reads_body_from_the_named_file(raw_server: RawServer, tmp_path: Pa
     command = render_curl(req, raw_server.base_url, body_file="my body.bin")
 
     assert command.splitlines()[0].startswith("# save the raw body of request 9")
-    result = subprocess.run(["bash", "-c", command], cwd=tmp_path, timeout=20, check=False)
+    run(["bash", "-c", command], cwd=tmp_path, timeout=20)
 
-    assert result.returncode == 0
     assert raw_server.received[0].body == body
 
 

@@ -9,7 +9,6 @@ import random
 import shutil
 import socket
 import ssl
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +23,8 @@ from pathlib import Path
 import httpx
 import pytest
 from pytest_httpserver import HTTPServer
+from servers import free_port
+from servers import run
 from werkzeug import Response
 
 from receiver.delivery.http import OutgoingError
@@ -554,12 +555,6 @@ def test_a_gzip_answer_is_kept_raw(httpserver: HTTPServer) -> None:
 # --- transport failures --------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_a_refused_connection_is_an_error_in_words() -> None:
     port = free_port()
     outgoing = prepare_outgoing(FakeRequest(), f"http://127.0.0.1:{port}/", now=NOW)
@@ -653,17 +648,17 @@ def test_a_tls_failure_is_an_error_in_words() -> None:
     assert outcome.error.startswith("TLS handshake failed: WRONG_VERSION_NUMBER")
 
 
+@pytest.mark.system  # makes its certificate with the openssl command
 def test_an_untrusted_certificate_is_an_error_in_words(tmp_path: Path) -> None:
     openssl = shutil.which("openssl")
     if openssl is None:
         pytest.skip("needs the openssl command to make a self-signed certificate")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
+    run(
         [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
         + ["-nodes", "-days", "1"]
         + ["-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True,
-        capture_output=True,
+        cwd=tmp_path,
     )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)

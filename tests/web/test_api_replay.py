@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from bytecases import iter_cases
 from pytest_httpserver import HTTPServer
+from servers import free_port
 from targets import SilentServer
-from targets import free_port
 from werkzeug import Request
 
 from receiver.signatures.registry import get_scheme

@@ -7,24 +7,23 @@ forwarding queue is a table).
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
+from servers import RECEIVER
+from servers import Process
+from servers import clean_env
+from servers import free_port
 from werkzeug import Response
 
 from receiver.catalog.model import load_catalog
 from receiver.signatures.registry import verify_signature
 from receiver.storage.models import utcnow
 
-PROJECT = Path(__file__).resolve().parents[2]
 STANDARD_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 LINE = re.compile(r"^(?P<label>.+) -> (?P<status>\d{3}) \((?P<ms>\d+) ms\)$")
 
@@ -46,13 +45,6 @@ def wait_until(condition, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition() and time.monotonic() < deadline:
         time.sleep(0.02)
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 # --- catalog events ------------------------------------------------------------------------------
@@ -325,7 +317,7 @@ def test_a_fixture_takes_no_catalog_event_and_no_set(runner, client, bins, tmp_p
 
 
 def test_a_refused_target_exits_1_with_the_reason(runner):
-    port = closed_port()
+    port = free_port()
 
     result = runner.invoke(
         args=["send", "appery", "PROJECT_BUILD_IOS_FAIL", "--to", f"http://127.0.0.1:{port}/"]
@@ -435,31 +427,30 @@ def test_forward_worker_runs_until_stopped(client, bins, httpserver, database_ur
     httpserver.expect_request("/fwd").respond_with_data("")
     bin_id = bin_forwarding_to(client, bins, httpserver.url_for("/fwd"))
     env = {
-        **os.environ,
         "DATABASE_URL": database_url,
         "SECRET_KEY": "forward-worker-test",
         "RECEIVER_AUTO_MIGRATE": "0",
         "RECEIVER_FORWARD_WORKER": "0",
+        "RECEIVER_INSTANCE_PATH": str(tmp_path / "instance"),
         "PYTHONUNBUFFERED": "1",
     }
-    command = [sys.executable, "-m", "flask", "--app", "app", "forward-worker"]
-    worker = subprocess.Popen(
-        command, cwd=PROJECT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    worker = Process(
+        [RECEIVER, "forward-worker"],
+        log=tmp_path / "forward-worker.log",
+        cwd=tmp_path,
+        env=clean_env(env),
     )
     try:
         bins.ingest(bin_id, body=b'{"late": true}')
         deadline = time.monotonic() + 30
-        while not received(httpserver) and time.monotonic() < deadline and worker.poll() is None:
+        while not received(httpserver) and time.monotonic() < deadline and worker.running():
             time.sleep(0.05)
-        assert [r.get_data() for r in received(httpserver)] == [b'{"late": true}']
-        worker.send_signal(stop)
-        output, _ = worker.communicate(timeout=30)
+        arrived = [r.get_data() for r in received(httpserver)]
+        assert arrived == [b'{"late": true}'], worker.describe()
     finally:
-        if worker.poll() is None:
-            worker.kill()
-            worker.communicate()
-    assert worker.returncode == 0, output
-    assert output.decode().splitlines()[-2:] == [
+        returncode = worker.stop(stop, timeout=30)
+    assert returncode == 0, worker.describe()
+    assert worker.output().splitlines()[-2:] == [
         "forwarding queued requests; Ctrl-C to stop",
         "stopped",
     ]

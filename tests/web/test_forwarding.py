@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import signal
-import subprocess
 import sys
 import textwrap
 import threading
@@ -22,16 +20,17 @@ from collections.abc import Iterator
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from pytest_httpserver import HTTPServer
+from servers import described
+from servers import free_port
+from servers import run
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from targets import SilentServer
-from targets import free_port
 from werkzeug import Request
 from werkzeug import Response
 
@@ -42,9 +41,9 @@ from receiver.delivery.forwarding import forward_due
 from receiver.storage.db import db
 from receiver.storage.models import utcnow
 from receiver.web.serving import RAW_HEADERS_KEY
+from receiver.web.serving import close_app
 from receiver.web.serving import start_background_work
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 POLICY = ForwardPolicy(max_attempts=5, timeout=5.0, first_delay=10.0)
 LATER = timedelta(hours=1)
 WAIT_SECONDS = 20.0
@@ -98,14 +97,6 @@ def late_servers() -> Iterator[Callable[[int], HTTPServer]]:
         server.clear()
         if server.is_running():
             server.stop()
-
-
-def close_app(app: Flask) -> None:
-    """Stop an app as a process would: forwarder, capture writer, pooled connections."""
-    app.extensions["receiver.forwarder"].stop()
-    app.extensions["receiver.capture"].close()
-    with app.app_context():
-        db.engine.dispose()
 
 
 def engine_of(app: Flask) -> Engine:
@@ -762,19 +753,21 @@ KILLED_PROCESS = textwrap.dedent(
 )
 
 
-def test_forwards_survive_a_killed_process(database_url, make_app, down_port, late_servers):
+@pytest.mark.system
+def test_forwards_survive_a_killed_process(
+    database_url, make_app, down_port, late_servers, tmp_path
+):
     # a real process, killed with SIGKILL while its forwarder thread is running
-    died = subprocess.run(
+    died = run(
         [sys.executable, "-c", KILLED_PROCESS, database_url, str(down_port)],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
+        cwd=tmp_path,
         timeout=60,
-        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+        check=False,
     )
-    assert died.returncode == -signal.SIGKILL, died.stderr
+    said = described(died)
+    assert died.returncode == -signal.SIGKILL, said
     report = json.loads(died.stdout)
-    assert report["jobs"][-1]["attempts"] >= 1
+    assert report["jobs"][-1]["attempts"] >= 1, said
 
     server = late_servers(down_port)
     server.expect_request("/hook").respond_with_data("ok")
