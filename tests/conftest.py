@@ -79,6 +79,13 @@ def postgres_url() -> Iterator[str]:
     schema = f"receiver_test_{worker_id()}_{os.getpid()}"
     base = "postgresql+psycopg://" + base.split("://", 1)[1]
     engine = sa.create_engine(base)
+    try:
+        # the text search's extension is database-wide: kept in public, out of the way of the
+        # per-process schemas that come and go (two processes may race to create it)
+        with engine.begin() as connection:
+            connection.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
+    except sa.exc.IntegrityError:
+        pass
     with engine.begin() as connection:
         connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')

@@ -112,6 +112,7 @@ class CatalogCache:
                         description=row.description,
                     )
                     for row in session.execute(select(UserSchema).order_by(UserSchema.id)).scalars()
+                    if row.schema is not None
                 ]
                 self._merged = self.base.with_user_schemas(specs) if specs else self.base
                 self._version = version
