@@ -50,7 +50,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["receiver.capture"] = CaptureStore(
         engine,
         keep_per_bin=app.config["RECEIVER_MAX_REQUESTS_PER_BIN"],
+        max_bytes_per_bin=app.config["RECEIVER_MAX_BYTES_PER_BIN"],
         ttl_days=app.config["RECEIVER_BIN_TTL_DAYS"],
+        max_delay_ms=app.config["RECEIVER_MAX_RESPONSE_DELAY_MS"],
     )
     app.extensions["receiver.catalog"] = CatalogCache()
     # started by the serving entry points, not by every command

@@ -113,6 +113,14 @@ SETTINGS: tuple[Setting, ...] = (
         maximum=1_000_000,
     ),
     Setting(
+        "RECEIVER_MAX_BYTES_PER_BIN",
+        256 * MIB,
+        "Bytes of bodies kept per bin; the oldest requests are evicted beyond it (the newest "
+        "always stays).",
+        minimum=MIB,
+        maximum=64 * 1024 * MIB,
+    ),
+    Setting(
         "RECEIVER_BIN_TTL_DAYS",
         7,
         "A bin expires this many days after its creation or its last request.",

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from flask import Flask
 from flask.testing import FlaskClient
 
+from receiver.capture.request import RawRequest
+from receiver.capture.request import build_row
+from receiver.capture.search import search_text
+from receiver.storage.models import utcnow
 from receiver.web.serving import RAW_HEADERS_KEY
 
 
@@ -50,3 +56,17 @@ class BinActions:
         response = self.client.get(f"/api/bins/{bin_id}/requests/{request_id}")
         assert response.status_code == 200, response.get_json()
         return response.get_json()
+
+
+def store_captures(
+    app: Flask, bin_id: str, raws: list[RawRequest], received_at: datetime | None = None
+) -> list[int]:
+    """Commit captures through the app's real capture store (numbered, indexed, answered), as
+    ingest does but without HTTP: fast setup for paging and polling tests."""
+    store = app.extensions["receiver.capture"]
+    ids = []
+    for raw in raws:
+        row = build_row(raw, bin_id, received_at or utcnow())
+        row.update(search_text=search_text(raw, raw.body), forward_url=None, rejection=None)
+        ids.append(store.store(row).id)
+    return ids

@@ -29,7 +29,17 @@ from receiver.web.serving import RawHeaderRequestHandler
 from receiver.web.serving import close_app
 
 PG_ENV = "RECEIVER_TEST_DATABASE_URL"
-TABLES = ("forward_job", "replay", "captured_request", "user_schema", "bin")
+TABLES = (
+    "forward_job",
+    "replay",
+    "listener",
+    "scenario",
+    "request_search",
+    "captured_request",
+    "user_schema",
+    "user_provider",
+    "bin",
+)
 
 
 def worker_id() -> str:
@@ -87,6 +97,12 @@ def postgres_url() -> Iterator[str]:
         pytest.skip(f"PostgreSQL tests need {PG_ENV} (e.g. postgresql://postgres@127.0.0.1/test)")
     schema = f"receiver_test_{worker_id()}_{os.getpid()}"
     base = "postgresql+psycopg://" + base.split("://", 1)[1]
+    try:
+        # the text search's extension is database-wide: kept in public, out of the way of the
+        # per-process schemas that come and go (two processes may race to create it)
+        execute(base, "CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
+    except sa.exc.IntegrityError:
+        pass
     execute(base, f'DROP SCHEMA IF EXISTS "{schema}" CASCADE', f'CREATE SCHEMA "{schema}"')
     separator = "&" if "?" in base else "?"
     url = f"{base}{separator}options=-csearch_path%3D{schema}"

@@ -1,7 +1,15 @@
-"""What a bin answers: its custom response, or the default ``{"ok": true, "request_id": ...}``."""
+"""What a bin answers: a strict bin's rejection, the next step of its response script, its custom
+response, or the default ``{"ok": true, "request_id": ...}``.
+
+The answer is decided inside the capture's own transaction, from the bin's settings as they are
+under its row lock there: a response script is a list of answers that the next captures take in
+order, one step each, across every worker and server. Step ``k`` of a script set when the bin's
+sequence stood at ``base`` answers the capture numbered ``base + k + 1``.
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,30 +27,104 @@ FORBIDDEN_RESPONSE_HEADERS = {
     "trailer",
     "te",
 }
+# how much of an answer's body is kept with each capture
+KEPT_BODY = 4096
+
+
+@dataclass(frozen=True)
+class AnswerSettings:
+    """A bin's answer settings, as read under its row lock in the capture's transaction."""
+
+    status: int
+    headers: list[list[str]]
+    body: str | None
+    delay_ms: int
+    script: list[dict[str, Any]] | None
+    script_base_seq: int
 
 
 @dataclass(frozen=True)
 class BinResponse:
-    """What a bin answers to a captured request."""
+    """What a bin answers to one captured request; ``step`` is the script step that answered."""
 
     status: int
     headers: list[tuple[str, str]]
     body: bytes
     delay_ms: int
+    step: int | None = None
+
+    def stored(self) -> dict[str, Any]:
+        """The form kept with the capture: the body as text, at most ``KEPT_BODY`` characters."""
+        text = self.body.decode("utf-8", "replace")
+        return {
+            "status": self.status,
+            "headers": [list(pair) for pair in self.headers],
+            "body": text[:KEPT_BODY],
+            "body_size": len(self.body),
+            "delay_ms": self.delay_ms,
+            "step": self.step,
+        }
 
 
-def bin_response(target: Any, request_id: int, max_delay_ms: int) -> BinResponse:
-    """The bin's custom response, or the default ``{"ok": true, "request_id": ...}``."""
-    headers = [
+def answer(
+    settings: AnswerSettings,
+    *,
+    seq: int,
+    request_id: int,
+    max_delay_ms: int,
+    rejection: dict[str, Any] | None = None,
+) -> BinResponse:
+    """The answer to the capture numbered ``seq``.
+
+    ``rejection`` is the verdict a strict bin refuses (then the answer is a 422 with it); a
+    script step is taken either way, so each capture takes exactly one.
+    """
+    index = seq - settings.script_base_seq - 1
+    script = settings.script or []
+    step = script[index] if 0 <= index < len(script) else None
+    if rejection is not None:
+        return strict_rejection(request_id, rejection, None if step is None else index)
+    status = settings.status
+    headers: list[list[str]] | list[tuple[str, str]] = settings.headers or []
+    body = settings.body
+    delay = settings.delay_ms
+    if step is not None:
+        # a step replaces the fields it names; the others are the bin's own
+        status = int(step.get("status", status))
+        headers = step.get("headers", headers) or []
+        body = step.get("body", body)
+        delay = int(step.get("delay_ms", delay))
+    pairs = [
         (str(name), str(value))
-        for name, value in (target.response_headers or [])
+        for name, value in headers
         if str(name).lower() not in FORBIDDEN_RESPONSE_HEADERS
     ]
-    if target.response_body is None:
-        body = b'{"ok": true, "request_id": "%d"}' % request_id
-        if not any(name.lower() == "content-type" for name, _ in headers):
-            headers.append(("Content-Type", "application/json"))
+    if body is None:
+        raw = b'{"ok": true, "request_id": "%d"}' % request_id
+        if not any(name.lower() == "content-type" for name, _ in pairs):
+            pairs.append(("Content-Type", "application/json"))
     else:
-        body = target.response_body.encode("utf-8")
-    delay = max(0, min(int(target.response_delay_ms or 0), max_delay_ms))
-    return BinResponse(int(target.response_status or 200), headers, body, delay)
+        raw = body.encode("utf-8")
+    delay = max(0, min(delay, max_delay_ms))
+    return BinResponse(status, pairs, raw, delay, None if step is None else index)
+
+
+def strict_rejection(request_id: int, verdict: dict[str, Any], step: int | None) -> BinResponse:
+    """A strict bin's answer to a payload it refuses: 422 with the verdict (still stored)."""
+    errors = verdict.get("errors") or []
+    if verdict.get("status") == "invalid":
+        message = f"the payload breaks {len(errors)} rule(s) of its documented schema"
+    else:
+        message = "the payload is not the JSON event this bin expects"
+    body = {
+        "error": {"code": "invalid_payload", "message": message},
+        "request_id": str(request_id),
+        "validation": verdict,
+    }
+    return BinResponse(
+        status=422,
+        headers=[("Content-Type", "application/json")],
+        body=json.dumps(body).encode("utf-8"),
+        delay_ms=0,
+        step=step,
+    )

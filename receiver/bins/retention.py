@@ -23,20 +23,24 @@ def prune_expired(session: AnySession, now: datetime) -> int:
 def clear_requests(session: AnySession, bin_id: str) -> int:
     """Delete every captured request of a bin; return how many."""
     result = session.execute(delete(CapturedRequest).where(CapturedRequest.bin_id == bin_id))
-    session.execute(update(Bin).where(Bin.id == bin_id).values(request_count=0))
+    session.execute(update(Bin).where(Bin.id == bin_id).values(request_count=0, stored_bytes=0))
     return _deleted(result)
 
 
 def delete_request(session: AnySession, bin_id: str, request_id: int) -> bool:
     """Delete one captured request; False when it is not in this bin."""
-    result = session.execute(
-        delete(CapturedRequest).where(
-            CapturedRequest.bin_id == bin_id, CapturedRequest.id == request_id
-        )
-    )
-    if not _deleted(result):
+    size = session.execute(
+        delete(CapturedRequest)
+        .where(CapturedRequest.bin_id == bin_id, CapturedRequest.id == request_id)
+        .returning(CapturedRequest.size)
+    ).scalar()
+    if size is None:
         return False
-    session.execute(update(Bin).where(Bin.id == bin_id).values(request_count=Bin.request_count - 1))
+    session.execute(
+        update(Bin)
+        .where(Bin.id == bin_id)
+        .values(request_count=Bin.request_count - 1, stored_bytes=Bin.stored_bytes - size)
+    )
     return True
 
 

@@ -1,16 +1,22 @@
 """What is derived from a capture before it is stored: event, validation and signature.
 
-Pure: the ingest view passes in the catalog (shipped plus user schemas) and the URL the sender
-used; the result's columns go into the same row as the raw request, so the list can filter on
-them and nothing has to be recomputed to show them.
+Pure: the capture use case passes in the catalog (shipped plus user schemas) and the URL the
+sender used; the result's columns go into the same row as the raw request, so the list can filter
+on them and nothing has to be recomputed to show them.
+
+A body that is not JSON is only a schema problem where one applies: when the bin expects an
+event, or when the content type says JSON. A form post to a bin that expects nothing is
+``not_json`` without an error; the inspector shows it as the form it is.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from receiver.capture.bodies import DecodedBody
 from receiver.capture.bodies import decode_body
 from receiver.capture.request import RawRequest
 from receiver.capture.request import header_value
@@ -30,6 +36,16 @@ class Analysis:
 
     validation: ValidationResult
     signature: SignatureResult
+    # the body with its Content-Encoding undone (bounded), for the search text
+    decoded: DecodedBody
+    # whether the bin expects a JSON event (so a body that is not one breaks its contract)
+    expects_event: bool = False
+
+    @property
+    def breaks_expectation(self) -> bool:
+        """What a strict bin refuses: an invalid payload, or no JSON where an event is expected."""
+        status = self.validation.status
+        return status == "invalid" or (self.expects_event and status in ("not_json", "no_body"))
 
     @property
     def event_key(self) -> str | None:
@@ -65,6 +81,10 @@ def analyze(
     validation = validate_body(
         catalog, decoded.data, provider=provider, event=event, headers=raw.headers
     )
+    expects_event = target.provider is not None or target.event is not None
+    if validation.status == "not_json" and not (expects_event or says_json(raw.headers)):
+        # not JSON, and nothing says it should be: a form or a text, not a schema problem
+        validation = replace(validation, errors=[])
     signature = verify_signature(
         scheme=target.signature_scheme,
         secret=target.signature_secret,
@@ -74,4 +94,10 @@ def analyze(
         header=target.signature_header,
         url=url,
     )
-    return Analysis(validation, signature)
+    return Analysis(validation, signature, decoded, expects_event)
+
+
+def says_json(headers: Any) -> bool:
+    """True when the Content-Type is JSON (``application/json`` or any ``+json`` type)."""
+    media = (header_value(headers, "Content-Type") or "").split(";", 1)[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")

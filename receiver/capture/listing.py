@@ -9,16 +9,18 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import LargeBinary
+from sqlalchemy import BigInteger
+from sqlalchemy import Select
 from sqlalchemy import String
 from sqlalchemy import cast
+from sqlalchemy import column
 from sqlalchemy import func
 from sqlalchemy import literal
 from sqlalchemy import or_
 from sqlalchemy import select
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import defer
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -31,6 +33,8 @@ from receiver.storage.models import CapturedRequest
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 MAX_QUERY_TEXT = 200
+# the text index works on trigrams: shorter searches look through paths, queries and headers
+SEARCH_INDEX_MIN = 3
 
 
 class FilterError(ValueError):
@@ -115,51 +119,40 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _search_clause(session: AnySession, text: str) -> ColumnElement[bool]:
-    """Case-insensitive match in path, query and headers; a byte match in the raw body."""
-    pattern = f"%{_like_escape(text.lower())}%"
-    # headers are stored as JSON text, where a quote or backslash appears escaped
-    header_pattern = f"%{_like_escape(json.dumps(text.lower())[1:-1])}%"
-    needle = text.encode("utf-8")
-    if session.get_bind().dialect.name == "postgresql":
-        # position(needle IN body): bytea has no two-argument position()
-        in_body = func.position(literal(needle, LargeBinary).op("IN")(CapturedRequest.body)) > 0
-    else:
-        in_body = func.instr(CapturedRequest.body, needle) > 0
-    return or_(
-        func.lower(CapturedRequest.path).like(pattern, escape="\\"),
-        func.lower(CapturedRequest.query_string).like(pattern, escape="\\"),
-        func.lower(cast(CapturedRequest.headers, String)).like(header_pattern, escape="\\"),
-        in_body,
-    )
+def _search_clause(session: AnySession, bin_id: str, text: str) -> ColumnElement[bool]:
+    """Case-insensitive text search, answered by the database's text index.
 
-
-def list_requests(
-    session: AnySession,
-    bin_id: str,
-    *,
-    limit: int = DEFAULT_LIMIT,
-    before: int | None = None,
-    after: int | None = None,
-    filters: RequestFilter | None = None,
-    with_body: bool = False,
-    exclude: Sequence[int] = (),
-) -> Page:
-    """Requests of a bin, newest first, ``limit`` at a time.
-
-    With ``after`` alone the page holds the ``limit`` requests right after the cursor (still
-    newest first) and ``next`` is None: the caller continues with the largest id it got.
+    The index holds each capture's path and query (raw and decoded), headers and the start of
+    its body (see ``capture.search``); it works on trigrams, so a search of one or two
+    characters looks through the bin's paths, queries and headers instead.
     """
-    query = select(CapturedRequest).where(CapturedRequest.bin_id == bin_id)
-    if not with_body:
-        query = query.options(defer(CapturedRequest.body))
-    if before is not None:
-        query = query.where(CapturedRequest.id < before)
-    if after is not None:
-        query = query.where(CapturedRequest.id > after)
-    if exclude:
-        query = query.where(CapturedRequest.id.not_in(list(exclude)))
-    filters = filters or RequestFilter()
+    if len(text) < SEARCH_INDEX_MIN:
+        pattern = f"%{_like_escape(text.lower())}%"
+        # headers are stored as JSON text, where a quote or backslash appears escaped
+        header_pattern = f"%{_like_escape(json.dumps(text.lower())[1:-1])}%"
+        return or_(
+            func.lower(CapturedRequest.path).like(pattern, escape="\\"),
+            func.lower(CapturedRequest.query_string).like(pattern, escape="\\"),
+            func.lower(cast(CapturedRequest.headers, String)).like(header_pattern, escape="\\"),
+        )
+    if session.get_bind().dialect.name == "sqlite":
+        # FTS5 with trigrams: a quoted phrase is a literal, case-insensitive substring
+        phrase = '"' + text.replace('"', '""') + '"'
+        found = sql_text(
+            "SELECT rowid FROM request_search WHERE request_search MATCH :phrase"
+            " AND bin_id = :bin_id"
+        ).bindparams(phrase=phrase, bin_id=bin_id)
+    else:
+        found = sql_text(
+            "SELECT request_id FROM request_search WHERE bin_id = :bin_id AND text ILIKE :pattern"
+        ).bindparams(pattern=f"%{_like_escape(text)}%", bin_id=bin_id)
+    return CapturedRequest.id.in_(found.columns(column("id", BigInteger)))
+
+
+def _filtered(
+    session: AnySession, query: Select[Any], filters: RequestFilter, bin_id: str
+) -> Select[Any]:
+    """``query`` narrowed by the person's filters."""
     if filters.method:
         query = query.where(CapturedRequest.method == filters.method)
     if filters.event:
@@ -174,7 +167,37 @@ def list_requests(
     if filters.validation:
         query = query.where(CapturedRequest.validation_status == filters.validation)
     if filters.q:
-        query = query.where(_search_clause(session, filters.q))
+        query = query.where(_search_clause(session, bin_id, filters.q))
+    return query
+
+
+def list_requests(
+    session: AnySession,
+    bin_id: str,
+    *,
+    limit: int = DEFAULT_LIMIT,
+    before: int | None = None,
+    after: int | None = None,
+    filters: RequestFilter | None = None,
+    with_body: bool = False,
+    up_to_seq: int | None = None,
+) -> Page:
+    """Requests of a bin, newest first, ``limit`` at a time.
+
+    With ``after`` alone the page holds the ``limit`` requests right after the cursor (still
+    newest first) and ``next`` is None: the caller continues with the largest id it got.
+    ``up_to_seq`` leaves out what was numbered after a cursor a live poller starts from.
+    """
+    query = select(CapturedRequest).where(CapturedRequest.bin_id == bin_id)
+    if not with_body:
+        query = query.options(defer(CapturedRequest.body))
+    if before is not None:
+        query = query.where(CapturedRequest.id < before)
+    if after is not None:
+        query = query.where(CapturedRequest.id > after)
+    if up_to_seq is not None:
+        query = query.where(CapturedRequest.seq <= up_to_seq)
+    query = _filtered(session, query, filters or RequestFilter(), bin_id)
     if after is not None and before is None:
         # a poller takes the requests right after its cursor, so that a burst is never skipped
         rows = session.execute(query.order_by(CapturedRequest.id.asc()).limit(limit))
@@ -194,32 +217,25 @@ def get_request(session: AnySession, bin_id: str, request_id: int) -> CapturedRe
     return found
 
 
-def has_newer(session: AnySession, bin_id: str, after: int, exclude: Sequence[int] = ()) -> bool:
-    """True when the bin holds a request above ``after`` that is not in ``exclude``."""
-    probe = select(CapturedRequest.id).where(
-        CapturedRequest.bin_id == bin_id, CapturedRequest.id > after
-    )
-    if exclude:
-        probe = probe.where(CapturedRequest.id.not_in(list(exclude)))
-    return session.execute(probe.limit(1)).first() is not None
-
-
-# ids are handed out before commit, and on PostgreSQL two captures can commit in the other order:
-# a poller that jumped to the highest id it saw could skip the lower one for good. So the cursor
-# only passes requests received long enough ago to be committed, and the ids shown above it are
-# carried along and left out of the next answer.
-SETTLE = timedelta(seconds=15)
-SEEN_MAX = 300
-
-
 @dataclass(frozen=True)
 class Poll:
-    """What a live poller gets: new rows, its next cursor, and the ids it already shows."""
+    """What a live poller gets: the new rows (newest first) and its next cursor."""
 
     requests: Sequence[CapturedRequest]
     after: int
-    seen: tuple[int, ...]
     more: bool
+
+
+def latest_seq(session: AnySession, bin_id: str) -> int:
+    """The highest capture number visible in a bin (0 when empty).
+
+    Numbers become visible in the order they were handed out (see ``capture.store``), so every
+    capture numbered at or below this one is visible too: a cursor can start here.
+    """
+    value = session.execute(
+        select(func.max(CapturedRequest.seq)).where(CapturedRequest.bin_id == bin_id)
+    ).scalar()
+    return int(value or 0)
 
 
 def poll(
@@ -227,56 +243,25 @@ def poll(
     bin_id: str,
     *,
     after: int,
-    seen: Sequence[int],
-    now: datetime,
     filters: RequestFilter | None = None,
     limit: int = 100,
 ) -> Poll:
-    """The requests a live list has not shown yet, oldest first in batches of ``limit``."""
-    shown = {item for item in seen if item > after}
-    rows: list[CapturedRequest] = []
-    if has_newer(session, bin_id, after, sorted(shown)):
-        page = list_requests(
-            session, bin_id, after=after, filters=filters, limit=limit, exclude=sorted(shown)
-        )
-        rows = list(page.requests)
-        shown |= {item.id for item in rows}
-    settled = session.execute(
-        select(func.max(CapturedRequest.id)).where(
+    """The captures of a bin numbered above ``after`` (that match ``filters``), oldest first,
+    ``limit`` at a time; the next cursor never passes a capture that was not yet visible."""
+    latest = latest_seq(session, bin_id)
+    if latest <= after:
+        return Poll([], after, False)
+    query = (
+        select(CapturedRequest)
+        .options(defer(CapturedRequest.body))
+        .where(
             CapturedRequest.bin_id == bin_id,
-            CapturedRequest.id > after,
-            CapturedRequest.received_at < now - SETTLE,
+            CapturedRequest.seq > after,
+            CapturedRequest.seq <= latest,
         )
-    ).scalar()
-    cursor = max(after, int(settled or 0))
-    kept = sorted(item for item in shown if item > cursor)
-    if len(kept) > SEEN_MAX:  # a flood: give up exactness for the oldest of the window
-        cursor = kept[-SEEN_MAX - 1]
-        kept = kept[-SEEN_MAX:]
-    return Poll(rows, cursor, tuple(kept), len(rows) == limit)
-
-
-def settled_id(session: AnySession, bin_id: str, now: datetime) -> int:
-    """The newest id below which every request of the bin is surely committed (a first cursor)."""
-    value = session.execute(
-        select(func.max(CapturedRequest.id)).where(
-            CapturedRequest.bin_id == bin_id, CapturedRequest.received_at < now - SETTLE
-        )
-    ).scalar()
-    return int(value or 0)
-
-
-def parse_seen(value: str | None) -> list[int]:
-    """The ``seen`` list of a poller URL (comma-separated ids).
-
-    :raise FilterError: not a list of ids, or too long.
-    """
-    if not value:
-        return []
-    parts = value.split(",")
-    if len(parts) > SEEN_MAX + 1:
-        raise FilterError(f"seen holds at most {SEEN_MAX} ids")
-    try:
-        return [int(part) for part in parts]
-    except ValueError:
-        raise FilterError("seen is a comma-separated list of request ids") from None
+    )
+    query = _filtered(session, query, filters or RequestFilter(), bin_id)
+    rows = list(session.execute(query.order_by(CapturedRequest.seq).limit(limit)).scalars())
+    if len(rows) == limit:
+        return Poll(rows[::-1], rows[-1].seq, True)
+    return Poll(rows[::-1], latest, False)

@@ -1,23 +1,22 @@
 """The capture use case: analyse a request once, commit it, and decide what the bin answers.
 
-The web layer hands over a `RawRequest` and the bin's `IngestTarget`; everything the answer
-depends on comes in as arguments (the catalog, the public base URL, the delay cap), so this
-module never reaches for Flask. Nothing before the commit may answer 2xx: `record` returns only
-once the row is durable, or raises.
+The web layer hands over a `RawRequest` and the bin's `IngestTarget`; everything else comes in as
+arguments (the catalog, the public base URL), so this module never reaches for Flask. Nothing
+before the commit may answer 2xx: `record` returns only once the row is durable, or raises. The
+answer itself is decided in the commit's transaction (see ``capture.store``).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 
 from receiver.bins.responses import BinResponse
-from receiver.bins.responses import bin_response
 from receiver.capture.analysis import Analysis
 from receiver.capture.analysis import analyze
 from receiver.capture.request import RawRequest
 from receiver.capture.request import build_row
+from receiver.capture.search import search_text
 from receiver.capture.store import BinGone
 from receiver.capture.store import CaptureStore
 from receiver.capture.store import IngestTarget
@@ -32,10 +31,11 @@ SAMPLE_REMOTE_ADDR = "receiver"
 
 @dataclass(frozen=True)
 class Recorded:
-    """A committed capture: its id, what was derived from it, and what the bin answers
-    (``rejected`` when a strict bin refuses an invalid payload)."""
+    """A committed capture: its id and number, what was derived from it, and what the bin
+    answers (``rejected`` when a strict bin refuses the payload)."""
 
     request_id: int
+    seq: int
     analysis: Analysis
     answer: BinResponse
     rejected: bool = False
@@ -49,23 +49,24 @@ def record(
     now: datetime,
     catalog: Catalog,
     base_url: str,
-    max_delay_ms: int,
 ) -> Recorded:
     """Analyse and commit one capture; returns once the row is durable.
 
     ``base_url`` is the public base the sender used (ApiTree's inferred signature covers the URL).
 
     :raise BinGone: the bin disappeared before the commit; nothing was stored.
+    :raise DatabaseUnavailable: the database could not be reached or written; nothing was stored.
     """
     row = build_row(raw, target.id, now)
     url = sent_url(base_url, target.id, raw) if target.signature_scheme == apitree.NAME else None
     analysis = analyze(raw, target, now, catalog, url)
+    rejected = target.strict_validation and analysis.breaks_expectation
     row.update(analysis.columns)
     row["forward_url"] = target.forward_url
-    request_id = store.store(row)
-    if target.strict_validation and analysis.validation.status == "invalid":
-        return Recorded(request_id, analysis, strict_rejection(request_id, analysis), True)
-    return Recorded(request_id, analysis, bin_response(target, request_id, max_delay_ms))
+    row["search_text"] = search_text(raw, analysis.decoded.data)
+    row["rejection"] = analysis.validation.to_dict() if rejected else None
+    stored = store.store(row)
+    return Recorded(stored.id, stored.seq, analysis, stored.answer, rejected)
 
 
 def record_sample(
@@ -77,7 +78,6 @@ def record_sample(
     now: datetime,
     host: str,
     base_url: str,
-    max_delay_ms: int,
 ) -> Recorded:
     """Deliver a catalog example into a bin as its provider would, signed with the bin's secret.
 
@@ -104,31 +104,10 @@ def record_sample(
         body=sample.body,
         remote_addr=SAMPLE_REMOTE_ADDR,
     )
-    return record(
-        store, target, raw, now=now, catalog=catalog, base_url=base_url, max_delay_ms=max_delay_ms
-    )
+    return record(store, target, raw, now=now, catalog=catalog, base_url=base_url)
 
 
 def sent_url(base_url: str, bin_id: str, raw: RawRequest) -> str:
     """The URL the sender used, as signatures that cover the URL (ApiTree's) computed it."""
     url = f"{base_url}/b/{bin_id}" + (raw.path if raw.path != "/" else "")
     return url + ("?" + raw.query_string if raw.query_string else "")
-
-
-def strict_rejection(request_id: int, analysis: Analysis) -> BinResponse:
-    """A strict bin's answer to an invalid payload: 422 with the errors (the request is stored)."""
-    errors = analysis.validation.errors
-    body = {
-        "error": {
-            "code": "invalid_payload",
-            "message": f"the payload breaks {len(errors)} rule(s) of its documented schema",
-        },
-        "request_id": str(request_id),
-        "validation": analysis.validation.to_dict(),
-    }
-    return BinResponse(
-        status=422,
-        headers=[("Content-Type", "application/json")],
-        body=json.dumps(body).encode("utf-8"),
-        delay_ms=0,
-    )

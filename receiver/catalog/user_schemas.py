@@ -24,7 +24,9 @@ from receiver.storage.db import AnySession
 from receiver.storage.models import UserSchema
 from receiver.storage.models import utcnow
 
-CATALOG_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+# provider and event ids, as long as their columns
+PROVIDER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+EVENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 DESCRIPTION_MAX = 2000
 
 
@@ -47,9 +49,12 @@ def save_user_schema(
     :raise UserSchemaError: bad ids, not a valid draft 2020-12 schema, or an example that does
         not validate against the schema.
     """
-    for name, value in (("provider", provider), ("event", event)):
-        if not CATALOG_ID.fullmatch(value):
-            raise UserSchemaError(f"{name} ids are 1-128 letters, digits, '.', '_' or '-'")
+    for name, value, pattern, longest in (
+        ("provider", provider, PROVIDER_ID, 64),
+        ("event", event, EVENT_ID, 128),
+    ):
+        if not pattern.fullmatch(value):
+            raise UserSchemaError(f"{name} ids are 1-{longest} letters, digits, '.', '_' or '-'")
     if not isinstance(document, dict):
         raise UserSchemaError("the body must be a JSON object: a schema, or {schema, example}")
     if "schema" in document and isinstance(document["schema"], dict):
@@ -112,6 +117,7 @@ class CatalogCache:
                         description=row.description,
                     )
                     for row in session.execute(select(UserSchema).order_by(UserSchema.id)).scalars()
+                    if row.schema is not None
                 ]
                 self._merged = self.base.with_user_schemas(specs) if specs else self.base
                 self._version = version

@@ -147,7 +147,8 @@ def code_values(*, max_delay_ms: int) -> dict[str, Any]:
         "search_text_max": listing.MAX_QUERY_TEXT,
         # parse_filter trims and upper-cases the method, and an empty one means any
         "method_filter_pattern": rf"^\s*(?:{_token_class()}{{1,{MAX_METHOD_LENGTH}}})?\s*$",
-        "catalog_id_pattern": _whole(user_schemas.CATALOG_ID.pattern),
+        "provider_id_pattern": _whole(user_schemas.PROVIDER_ID.pattern),
+        "event_id_pattern": _whole(user_schemas.EVENT_ID.pattern),
         "description_max": user_schemas.DESCRIPTION_MAX,
         # an empty name means the default one
         "recording_name_pattern": f"^(?:{recordings.NAME_PATTERN.pattern})?$",

@@ -1,7 +1,10 @@
-"""The stored concepts: bins, captured requests, replays, forward jobs and user schemas.
+"""The stored concepts: bins, captured requests, replays, forward jobs, listeners, scenarios and
+user schemas and providers.
 
 Raw data is kept exactly as it arrived (body bytes, raw query, header pairs); the derived columns
-(event, validation status, signature status) exist because the list filters on them.
+(event, validation status, signature status) exist because the list filters on them. The text
+search index (``request_search``) is not a model: it is a full-text table of its own on each
+database (SQLite FTS5, PostgreSQL pg_trgm), written by the capture store and read by listing.
 """
 
 from __future__ import annotations
@@ -74,7 +77,14 @@ class Bin(Model):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     last_request_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     private: Mapped[bool] = mapped_column(Boolean, default=False)
+    # bumped to revoke every token issued for a private bin so far
+    token_version: Mapped[int] = mapped_column(Integer, default=0)
     request_count: Mapped[int] = mapped_column(Integer, default=0)
+    # bytes of the bodies kept, bounded like the count (oldest evicted first)
+    stored_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    # the capture sequence: each commit takes the next numbers under the bin's row lock, so the
+    # numbers become visible in order (the change feed's cursor; ids can commit out of order)
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
 
     # expected provider/event: detection uses them before looking at the payload
     provider: Mapped[str | None] = mapped_column(String(64))
@@ -85,10 +95,15 @@ class Bin(Model):
     response_headers: Mapped[list[list[str]]] = mapped_column(JSON, default=list)
     response_body: Mapped[str | None] = mapped_column(Text)
     response_delay_ms: Mapped[int] = mapped_column(Integer, default=0)
+    # answers the next captures take in order, one step each; step k answers seq base + k + 1
+    response_script: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    script_base_seq: Mapped[int] = mapped_column(BigInteger, default=0)
 
     signature_scheme: Mapped[str | None] = mapped_column(String(32))
     signature_secret: Mapped[str | None] = mapped_column(String(512))
     signature_header: Mapped[str | None] = mapped_column(String(128))
+    # secrets being rotated out: still accepted when verifying, never used to sign
+    signature_previous_secrets: Mapped[list[str] | None] = mapped_column(JSON)
 
     forward_url: Mapped[str | None] = mapped_column(Text)
 
@@ -105,12 +120,15 @@ class CapturedRequest(Model):
         Index("ix_captured_request_bin_id_id", "bin_id", "id"),
         Index("ix_captured_request_bin_id_event_id", "bin_id", "event_id", "id"),
         Index("ix_captured_request_bin_id_validation_status", "bin_id", "validation_status", "id"),
+        Index("ix_captured_request_bin_id_seq", "bin_id", "seq", unique=True),
         # ids are cursors for pollers: never hand out the id of a deleted request again
         {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     bin_id: Mapped[str] = mapped_column(ForeignKey("bin.id", ondelete="CASCADE"))
+    # this capture's number in its bin's sequence (see Bin.last_seq)
+    seq: Mapped[int] = mapped_column(BigInteger)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     method: Mapped[str] = mapped_column(String(16))
     path: Mapped[str] = mapped_column(Text, default="/")
@@ -127,12 +145,16 @@ class CapturedRequest(Model):
     validation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     signature_status: Mapped[str | None] = mapped_column(String(16))
     signature: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # what the bin answered: {status, headers, body, delay_ms, step}; body null means the
+    # default {"ok": true, "request_id": ...}; null for captures older than this column
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     bin: Mapped[Bin] = relationship(back_populates="requests")
 
 
 class Replay(Model):
-    """One re-send of a captured request, with the target's answer or the transport error."""
+    """One re-send of a captured request (``kind``: replay, forward, scenario or listen), with the
+    target's answer or the transport error."""
 
     __table_args__ = (Index("ix_replay_request_id_id", "request_id", "id"),)
 
@@ -151,6 +173,12 @@ class Replay(Model):
     elapsed_ms: Mapped[float | None] = mapped_column()
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # the scenario run or the listener (relay) that made this attempt, when one did
+    scenario_id: Mapped[int | None] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"),
+        ForeignKey("scenario.id", ondelete="CASCADE"),
+    )
+    listener_name: Mapped[str | None] = mapped_column(String(64))
 
 
 class UserSchema(Model):
@@ -163,7 +191,8 @@ class UserSchema(Model):
     provider: Mapped[str] = mapped_column(String(64))
     event: Mapped[str] = mapped_column(String(128))
     description: Mapped[str] = mapped_column(Text, default="")
-    schema: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # null when only the example is the user's (over a shipped schema)
+    schema: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     example: Mapped[Any | None] = mapped_column(JSON)
     source: Mapped[str] = mapped_column(Text, default="user")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -191,4 +220,53 @@ class ForwardJob(Model):
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class UserProvider(Model):
+    """A provider people added: its name, how to recognise its webhooks, how it signs."""
+
+    __tablename__ = "user_provider"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    detection: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    signature: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Listener(Model):
+    """A named relay client following a bin (``receiver listen``): where it is, how it fares."""
+
+    __table_args__ = (UniqueConstraint("bin_id", "name", name="uq_listener_bin_id_name"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    bin_id: Mapped[str] = mapped_column(ForeignKey("bin.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    # the seq of the last capture the listener delivered (its cursor)
+    position: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_request_id: Mapped[int | None] = mapped_column(BigInteger)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_elapsed_ms: Mapped[float | None] = mapped_column()
+
+
+class Scenario(Model):
+    """A replay of a set of captures in order, with their timing; progress lives here."""
+
+    __table_args__ = (Index("ix_scenario_bin_id_id", "bin_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    bin_id: Mapped[str] = mapped_column(ForeignKey("bin.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(Text)
+    # what was asked: request ids, filter, timing, duplicates, shuffle window, re-signing
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -15,6 +15,7 @@ from werkzeug.wsgi import get_input_stream
 from receiver.capture.record import record
 from receiver.capture.request import RawRequest
 from receiver.capture.store import BinGone
+from receiver.capture.store import DatabaseUnavailable
 from receiver.storage.models import utcnow
 from receiver.web import serving
 from receiver.web.errors import json_error
@@ -30,6 +31,8 @@ CORS_HEADERS = {
 }
 # a bin's own response is untrusted content served from our origin: never let it run
 INGEST_CSP = "sandbox; default-src 'none'"
+# what a sender is told to wait when the database is away
+RETRY_AFTER_SECONDS = 5
 
 
 class BodyTooLarge(Exception):
@@ -98,7 +101,10 @@ def capture(bin_id: str, subpath: str = "") -> Response:
     config = current_app.config
     now = utcnow()
     store = capture_store()
-    target = store.lookup(bin_id, now)
+    try:
+        target = store.lookup(bin_id, now)
+    except DatabaseUnavailable:
+        return _with_cors(unavailable())
     if target is None:
         return _with_cors(json_error(404, "bin_not_found", "no such bin, or it has expired"))
     environ = request.environ
@@ -130,10 +136,11 @@ def capture(bin_id: str, subpath: str = "") -> Response:
             now=now,
             catalog=current_catalog(),
             base_url=public_base(),
-            max_delay_ms=config["RECEIVER_MAX_RESPONSE_DELAY_MS"],
         )
     except BinGone:
         return _with_cors(json_error(404, "bin_not_found", "no such bin, or it has expired"))
+    except DatabaseUnavailable:
+        return _with_cors(unavailable())
     answer = recorded.answer
     if answer.delay_ms:
         time.sleep(answer.delay_ms / 1000)
@@ -153,6 +160,15 @@ def capture(bin_id: str, subpath: str = "") -> Response:
             response.headers.add(name, value)
     response.headers["X-Receiver-Request-Id"] = str(recorded.request_id)
     return _with_cors(response)
+
+
+def unavailable() -> Response:
+    """The answer when nothing could be stored: 503, try again shortly (never a 2xx)."""
+    response = json_error(
+        503, "database_unavailable", "the request could not be stored; send it again later"
+    )
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 def _is_preflight() -> bool:

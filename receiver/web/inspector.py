@@ -130,21 +130,16 @@ def list_context(found: Bin, *, before: int | None = None) -> dict[str, Any]:
         request.args.get("validation"),
         request.args.get("q"),
     )
+    # the poller brings what is numbered above the cursor; the page shows what is at or below it
+    cursor = listing.latest_seq(db.session, found.id) if before is None else None
     page = listing.list_requests(
-        db.session, found.id, limit=PAGE_SIZE, before=before, filters=filters
+        db.session, found.id, limit=PAGE_SIZE, before=before, filters=filters, up_to_seq=cursor
     )
-    cursor, seen = None, ""
-    if before is None:
-        cursor = listing.settled_id(db.session, found.id, utcnow())
-        if page.next is not None:  # rows below the page come through "load older", not the poller
-            cursor = max(cursor, page.next)
-        seen = ",".join(str(item.id) for item in page.requests if item.id > cursor)
     return {
         "bin": found,
         "page": page,
         "filters": filters,
         "cursor": cursor,
-        "seen": seen,
         "filter_args": filter_args(filters),
     }
 
@@ -276,8 +271,6 @@ def request_poll(bin_id: str) -> Response | tuple[str, int]:
         db.session,
         found.id,
         after=listing.parse_cursor(request.args.get("after"), "after") or 0,
-        seen=listing.parse_seen(request.args.get("seen")),
-        now=utcnow(),
         filters=filters,
         limit=POLL_BATCH,
     )
@@ -287,7 +280,6 @@ def request_poll(bin_id: str) -> Response | tuple[str, int]:
             bin=found,
             rows=result.requests,
             cursor=result.after,
-            seen=",".join(map(str, result.seen)),
             filter_args=filter_args(filters),
             more=result.more,
         )

@@ -57,6 +57,7 @@ def request_json(captured: CapturedRequest, *, with_body: bool) -> dict[str, Any
     shape: dict[str, Any] = {
         "id": captured.id,
         "bin_id": captured.bin_id,
+        "seq": captured.seq,
         "received_at": iso(captured.received_at),
         "method": captured.method,
         "path": captured.path,
@@ -81,6 +82,8 @@ def request_json(captured: CapturedRequest, *, with_body: bool) -> dict[str, Any
         },
         "signature": captured.signature
         or {"status": "not_configured", "scheme": None, "reason": None},
+        # what the bin answered (null for captures older than the record of answers)
+        "response": captured.response,
     }
     if with_body:
         shape["body_text"] = as_text(captured.body)

@@ -53,7 +53,6 @@ def deliver_sample(event: Event, bin_id: str) -> int:
             now=utcnow(),
             host=request.host,
             base_url=public_base(),
-            max_delay_ms=current_app.config["RECEIVER_MAX_RESPONSE_DELAY_MS"],
         )
     except BinGone:
         abort(404, description="no such bin, or it has expired")

@@ -7,18 +7,17 @@ import re
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from actions import store_captures
+from flask import current_app
 from sqlalchemy import func
 from sqlalchemy import select
 
 from receiver.bins import lifecycle as bins
 from receiver.bins import retention
-from receiver.bins.responses import bin_response
 from receiver.capture.request import RawRequest
-from receiver.capture.request import build_row
 from receiver.storage.db import db
 from receiver.storage.models import Bin
 from receiver.storage.models import CapturedRequest
@@ -33,14 +32,13 @@ def create(**fields: Any) -> Bin:
     return bins.create_bin(db.session, now=fields.pop("now", T0), ttl_days=TTL, **fields)
 
 
-def capture(bin_id: str, count: int = 1) -> list[int]:
-    rows = [
-        CapturedRequest(**build_row(RawRequest("POST", "/", "", [], b"x"), bin_id, T0))
-        for _ in range(count)
-    ]
-    db.session.add_all(rows)
-    db.session.flush()
-    return [row.id for row in rows]
+def capture(found: Bin, count: int = 1) -> list[int]:
+    """Commit ``count`` one-byte captures through the capture store, leaving the expiry alone."""
+    db.session.commit()  # the store writes on a connection of its own
+    raws = [RawRequest("POST", "/", "", [], b"x") for _ in range(count)]
+    ids = store_captures(current_app._get_current_object(), found.id, raws, found.created_at)
+    db.session.expire_all()
+    return ids
 
 
 def count_requests(bin_id: str | None = None) -> int:
@@ -136,7 +134,7 @@ def test_prune_removes_expired_bins_and_their_requests():
     at_boundary = create(bin_id="boundary", now=T0 - timedelta(days=TTL))
     live = create(bin_id="live", now=T0 - timedelta(days=TTL - 1))
     for found in (expired, at_boundary, live):
-        capture(found.id, 2)
+        capture(found, 2)
     assert retention.prune_expired(db.session, T0) == 2
     db.session.commit()
     assert db.session.scalars(select(Bin.id)).all() == ["live"]
@@ -155,29 +153,26 @@ def test_prune_with_nothing_expired_removes_nothing():
 
 def test_clear_requests_deletes_only_that_bins_requests():
     mine, other = create(bin_id="mine"), create(bin_id="other")
-    capture(mine.id, 3)
-    capture(other.id, 1)
-    mine.request_count = 3
-    db.session.flush()
+    capture(mine, 3)
+    capture(other, 1)
+    assert (mine.request_count, mine.stored_bytes) == (3, 3)
     assert retention.clear_requests(db.session, "mine") == 3
     db.session.expire_all()
     assert count_requests("mine") == 0
     assert count_requests("other") == 1
-    assert db.session.get(Bin, "mine").request_count == 0
+    assert (mine.request_count, mine.stored_bytes) == (0, 0)
 
 
 def test_delete_request_only_within_its_bin():
-    mine, other = create(bin_id="mine"), create(bin_id="other")
-    (rid,) = capture(other.id)
-    mine.request_count = 0
-    other.request_count = 1
-    db.session.flush()
+    create(bin_id="mine")
+    other = create(bin_id="other")
+    (rid,) = capture(other)
     assert retention.delete_request(db.session, "mine", rid) is False
     assert count_requests("other") == 1
     assert retention.delete_request(db.session, "other", rid) is True
     db.session.expire_all()
     assert count_requests("other") == 0
-    assert db.session.get(Bin, "other").request_count == 0
+    assert (other.request_count, other.stored_bytes) == (0, 0)
     assert retention.delete_request(db.session, "other", rid) is False
 
 
@@ -303,56 +298,3 @@ def test_every_signature_scheme_of_the_contract_is_accepted():
 
 
 # the answer -----------------------------------------------------------------------------
-
-
-def target(**fields: Any) -> SimpleNamespace:
-    values = {
-        "response_status": 200,
-        "response_headers": [],
-        "response_body": None,
-        "response_delay_ms": 0,
-    }
-    values.update(fields)
-    return SimpleNamespace(**values)
-
-
-def test_default_answer_is_ok_json_with_the_request_id():
-    answer = bin_response(target(), 42, max_delay_ms=1000)
-    assert answer.status == 200
-    assert answer.body == b'{"ok": true, "request_id": "42"}'
-    assert answer.headers == [("Content-Type", "application/json")]
-    assert answer.delay_ms == 0
-
-
-def test_custom_answer_is_given_as_configured():
-    answer = bin_response(
-        target(
-            response_status=418,
-            response_headers=[["X-Dup", "1"], ["X-Dup", "2"]],
-            response_body="I'm a teapot ☕",
-            response_delay_ms=300,
-        ),
-        7,
-        max_delay_ms=1000,
-    )
-    assert answer.status == 418
-    assert answer.headers == [("X-Dup", "1"), ("X-Dup", "2")]
-    assert answer.body == "I'm a teapot ☕".encode()
-    assert answer.delay_ms == 300
-
-
-def test_default_body_keeps_a_custom_content_type():
-    answer = bin_response(target(response_headers=[["content-type", "text/plain"]]), 1, 0)
-    assert answer.headers == [("content-type", "text/plain")]
-
-
-@pytest.mark.parametrize(("configured", "cap", "given"), [(5000, 100, 100), (-5, 100, 0)])
-def test_the_delay_is_clamped_to_the_cap(configured, cap, given):
-    answer = bin_response(target(response_delay_ms=configured), 1, max_delay_ms=cap)
-    assert answer.delay_ms == given
-
-
-def test_an_empty_custom_body_is_sent_empty():
-    answer = bin_response(target(response_body=""), 1, max_delay_ms=0)
-    assert answer.body == b""
-    assert answer.headers == []

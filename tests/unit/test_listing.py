@@ -8,13 +8,14 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from flask import current_app
 
 from receiver.bins import lifecycle as bins
 from receiver.capture import listing
 from receiver.capture.request import RawRequest
 from receiver.capture.request import build_row
+from receiver.capture.search import search_text
 from receiver.storage.db import db
-from receiver.storage.models import CapturedRequest
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -23,20 +24,21 @@ pytestmark = pytest.mark.usefixtures("app_ctx")
 
 @pytest.fixture
 def bin_id() -> str:
-    return bins.create_bin(db.session, now=T0, ttl_days=7, bin_id="listed").id
+    created = bins.create_bin(db.session, now=T0, ttl_days=7, bin_id="listed").id
+    db.session.commit()  # the capture store writes on a connection of its own
+    return created
 
 
 def add(
     bin_id: str, *, method: str = "POST", path: str = "/", query: str = "", **extra: Any
 ) -> int:
-    """Store one captured request and return its id."""
+    """Commit one captured request through the capture store and return its id."""
     headers = extra.pop("headers", [])
     body = extra.pop("body", b"")
     raw = RawRequest(method, path, query, headers, body)
-    row = CapturedRequest(**build_row(raw, bin_id, T0 + timedelta(seconds=1)), **extra)
-    db.session.add(row)
-    db.session.flush()
-    return row.id
+    row = build_row(raw, bin_id, T0 + timedelta(seconds=1))
+    row.update(search_text=search_text(raw, body), forward_url=None, rejection=None, **extra)
+    return current_app.extensions["receiver.capture"].store(row).id
 
 
 def ids(page: listing.Page) -> list[int]:
@@ -80,6 +82,7 @@ def test_an_exactly_full_last_page_has_no_next(bin_id):
 
 def test_requests_of_other_bins_never_appear(bin_id):
     other = bins.create_bin(db.session, now=T0, ttl_days=7, bin_id="other").id
+    db.session.commit()
     mine = add(bin_id)
     add(other)
     assert ids(listing.list_requests(db.session, bin_id)) == [mine]
@@ -111,14 +114,17 @@ def test_bodies_are_loaded_only_when_asked(bin_id):
     assert with_body.body == b"payload"
 
 
-def test_has_newer(bin_id):
+def test_latest_seq_numbers_the_captures_of_a_bin_in_commit_order(bin_id):
+    assert listing.latest_seq(db.session, bin_id) == 0
     first, second = add(bin_id), add(bin_id)
-    assert listing.has_newer(db.session, bin_id, first) is True
-    assert listing.has_newer(db.session, bin_id, second) is False
+    numbered = {r.id: r.seq for r in listing.list_requests(db.session, bin_id).requests}
+    assert (numbered[first], numbered[second]) == (1, 2)
+    assert listing.latest_seq(db.session, bin_id) == 2
 
 
 def test_get_request_only_within_its_bin(bin_id):
     other = bins.create_bin(db.session, now=T0, ttl_days=7, bin_id="other").id
+    db.session.commit()
     theirs = add(other)
     assert listing.get_request(db.session, bin_id, theirs) is None
     assert listing.get_request(db.session, other, theirs).id == theirs
@@ -233,7 +239,7 @@ def test_search_in_path_query_and_headers_ignores_case(bin_id):
     assert sorted(search(bin_id, "nEEDLE")) == [in_path, in_header]
 
 
-def test_search_finds_bytes_anywhere_in_a_binary_body(bin_id):
+def test_search_finds_text_inside_a_binary_body(bin_id):
     found = add(bin_id, body=b"\x00\xff binary with a needle \x00")
     add(bin_id, body=b"\x00\xff nothing \x00")
     assert search(bin_id, "needle") == [found]

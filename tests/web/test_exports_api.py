@@ -10,22 +10,17 @@ from __future__ import annotations
 import base64
 import json
 import shutil
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
+from actions import store_captures
 from haralyzer import HarParser
 from servers import run
-from sqlalchemy import insert
 
 from receiver.capture.request import RawRequest
-from receiver.capture.request import build_row
 from receiver.delivery import recordings
-from receiver.storage.db import db
-from receiver.storage.models import CapturedRequest
-from receiver.storage.models import utcnow
 from receiver.web.serving import RAW_HEADERS_KEY
 
 BINARY = bytes(range(256)) * 3 + b"\xff\xfe"
@@ -293,18 +288,8 @@ def test_har_uses_the_public_url_when_one_is_configured(make_app):
 
 def test_har_holds_every_request_the_bin_keeps(app, bins, client):
     bin_id = bins.create()["id"]
-    now = utcnow()
-    rows = [
-        build_row(
-            RawRequest("POST", "/", "", [("X-N", str(n))], str(n).encode()),
-            bin_id,
-            now + timedelta(microseconds=n),
-        )
-        for n in range(501)
-    ]
-    with app.app_context():
-        db.session.execute(insert(CapturedRequest), rows)
-        db.session.commit()
+    raws = [RawRequest("POST", "/", "", [("X-N", str(n))], str(n).encode()) for n in range(501)]
+    store_captures(app, bin_id, raws)
     assert app.config["RECEIVER_MAX_REQUESTS_PER_BIN"] >= 501
 
     document, _ = read_har(client.get(f"/api/bins/{bin_id}/export.har"))

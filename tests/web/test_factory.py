@@ -100,8 +100,11 @@ def test_migrations_create_the_same_schema_as_the_models(app):
     from alembic.migration import MigrationContext
 
     from receiver.storage.db import db
+    from receiver.storage.migrate import include_name
 
     with app.app_context(), db.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": False})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": False, "include_name": include_name}
+        )
         diff = compare_metadata(context, db.metadata)
     assert diff == []

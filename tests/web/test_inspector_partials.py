@@ -12,18 +12,16 @@ from urllib.parse import parse_qs
 from urllib.parse import urlsplit
 
 import pytest
+from actions import store_captures
 from flask import Flask
 from htmltree import Node
 from htmltree import parse
-from sqlalchemy import insert
 from sqlalchemy import update
 
 from receiver.capture import listing
 from receiver.capture.request import RawRequest
-from receiver.capture.request import build_row
 from receiver.storage.db import db
 from receiver.storage.models import Bin
-from receiver.storage.models import CapturedRequest
 from receiver.storage.models import utcnow
 
 HTMX = {"HX-Request": "true"}
@@ -54,14 +52,8 @@ def row_ids(tree: Node) -> list[int]:
 
 def insert_requests(app: Flask, bin_id: str, count: int, method: str = "POST") -> list[int]:
     """Store ``count`` captures directly (fast setup for paging past a page size)."""
-    with app.app_context():
-        rows = []
-        for index in range(count):
-            raw = RawRequest(method, f"/bulk/{index}", "", [], b"")
-            rows.append(CapturedRequest(**build_row(raw, bin_id, utcnow())))
-        db.session.add_all(rows)
-        db.session.commit()
-        return [row.id for row in rows]
+    raws = [RawRequest(method, f"/bulk/{index}", "", [], b"") for index in range(count)]
+    return store_captures(app, bin_id, raws)
 
 
 # the detail pane --------------------------------------------------------------------------
@@ -264,26 +256,24 @@ def test_filtered_poll_catches_up_on_a_burst_without_skipping(app, client, bins)
 
 
 def test_filtered_poll_never_skips_a_match_committed_while_it_answers(
-    app, client, bins, monkeypatch
+    app, make_app, client, bins, monkeypatch
 ):
-    """Another worker commits a matching request right after the poll read its rows: the
-    cursor must not jump past it, or the browser never sees it."""
+    """Another worker commits a matching request right after the poll read the bin's newest
+    number: the cursor must not jump past it, or the browser never sees it."""
     bin_id = bins.create()["id"]
     url = page_poller(client, f"/bins/{bin_id}?method=PUT")
     bins.ingest(bin_id, method="POST")
-    list_requests = listing.list_requests
+    latest_seq = listing.latest_seq
+    other = make_app()
     late: list[int] = []
 
-    def list_then_another_worker_commits(*args: Any, **kwargs: Any) -> Any:
-        page = list_requests(*args, **kwargs)
+    def read_then_another_worker_commits(*args: Any, **kwargs: Any) -> Any:
+        newest = latest_seq(*args, **kwargs)
         if not late:
-            row = build_row(RawRequest("PUT", "/late", "", [], b""), bin_id, utcnow())
-            with db.engine.begin() as connection:
-                statement = insert(CapturedRequest.__table__).returning(CapturedRequest.id)
-                late.append(connection.execute(statement, row).scalar_one())
-        return page
+            late.extend(store_captures(other, bin_id, [RawRequest("PUT", "/late", "", [], b"")]))
+        return newest
 
-    monkeypatch.setattr(listing, "list_requests", list_then_another_worker_commits)
+    monkeypatch.setattr(listing, "latest_seq", read_then_another_worker_commits)
     shown, url, _ = follow(client, url)
     assert late
     monkeypatch.undo()
@@ -316,7 +306,7 @@ def test_poll_of_a_private_bin_by_a_stranger_answers_404(app, client):
 def test_poll_with_a_bad_cursor_answers_400(client, bins):
     bin_id = bins.create()["id"]
     assert client.get(f"/bins/{bin_id}/requests/poll?after=x", headers=HTMX).status_code == 400
-    assert client.get(f"/bins/{bin_id}/requests/poll?seen=a,b", headers=HTMX).status_code == 400
+    assert client.get(f"/bins/{bin_id}/requests/poll?after=-1", headers=HTMX).status_code == 400
 
 
 # older pages and the list -----------------------------------------------------------------

@@ -1,14 +1,16 @@
-"""The live poller: a cursor that never skips a request, even one committed out of id order."""
+"""The live poller: a cursor over the bin's capture numbers, which never skips a capture.
+
+Captures are numbered in their bin under the bin's row lock in the capture's own transaction, so
+numbers become visible in the order they were handed out, whichever process committed them.
+"""
 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
-from receiver.capture.listing import SETTLE
-from receiver.storage.db import db
-from receiver.storage.models import CapturedRequest
-from receiver.storage.models import utcnow
+from actions import store_captures
+
+from receiver.capture.request import RawRequest
 
 HTMX = {"HX-Request": "true"}
 
@@ -23,36 +25,8 @@ def row_ids(html: str) -> list[int]:
     return [int(x) for x in re.findall(r'id="row-(\d+)"', html)]
 
 
-def insert(app, bin_id: str, request_id: int, age: timedelta = timedelta(0)) -> None:
-    """Commit a captured row with a chosen id, as a slower transaction would."""
-    with app.app_context():
-        db.session.add(
-            CapturedRequest(
-                id=request_id,
-                bin_id=bin_id,
-                received_at=utcnow() - age,
-                method="POST",
-                path="/",
-                query_string="",
-                headers=[],
-                body=b"{}",
-                size=2,
-            )
-        )
-        db.session.commit()
-
-
-def test_a_request_committed_after_a_higher_id_still_reaches_the_page(app, client, bins):
-    bin_id = bins.create()["id"]
-    url = poller_url(client.get(f"/bins/{bin_id}").get_data(as_text=True))
-    insert(app, bin_id, 11)  # id 11 commits first ...
-    first = client.get(url, headers=HTMX).get_data(as_text=True)
-    assert row_ids(first) == [11]
-    insert(app, bin_id, 10)  # ... id 10, handed out earlier, commits later
-    second = client.get(poller_url(first), headers=HTMX).get_data(as_text=True)
-    assert row_ids(second) == [10]
-    third = client.get(poller_url(second), headers=HTMX).get_data(as_text=True)
-    assert row_ids(third) == []
+def post(path: str = "/") -> RawRequest:
+    return RawRequest("POST", path, "", [], b"{}")
 
 
 def test_each_request_is_shown_once_across_polls(app, client, bins):
@@ -67,24 +41,41 @@ def test_each_request_is_shown_once_across_polls(app, client, bins):
     assert len(shown) == 3 and len(set(shown)) == 3
 
 
-def test_the_cursor_moves_past_settled_requests_and_the_seen_list_stays_short(app, client, bins):
+def test_captures_committed_by_other_processes_all_reach_the_page(app, make_app, client, bins):
     bin_id = bins.create()["id"]
-    insert(app, bin_id, 5, age=SETTLE + timedelta(seconds=1))
     url = poller_url(client.get(f"/bins/{bin_id}").get_data(as_text=True))
-    assert "after=5" in url and "seen" not in url
-    insert(app, bin_id, 6)
+    others = [make_app(), make_app()]
+    sent: list[int] = []
+    shown: list[int] = []
+    for round_ in range(4):
+        for other in others:
+            sent += store_captures(other, bin_id, [post(f"/{round_}")])
+        html = client.get(url, headers=HTMX).get_data(as_text=True)
+        shown += row_ids(html)
+        url = poller_url(html)
+    assert sorted(shown) == sorted(sent) and len(shown) == len(set(shown))
+
+
+def test_the_page_and_its_poller_split_the_captures_at_the_cursor(app, client, bins):
+    bin_id = bins.create()["id"]
+    before = store_captures(app, bin_id, [post(), post()])
+    page = client.get(f"/bins/{bin_id}").get_data(as_text=True)
+    assert sorted(row_ids(page)) == sorted(before)
+    url = poller_url(page)
+    assert "after=2" in url
+    after = store_captures(app, bin_id, [post()])
     html = client.get(url, headers=HTMX).get_data(as_text=True)
-    assert row_ids(html) == [6]
-    assert "after=5" in poller_url(html) and "seen=6" in poller_url(html)
+    assert row_ids(html) == after
+    assert "after=3" in poller_url(html)
 
 
 def test_a_burst_larger_than_a_batch_is_delivered_in_batches(app, client, bins):
     bin_id = bins.create()["id"]
     url = poller_url(client.get(f"/bins/{bin_id}").get_data(as_text=True))
-    for number in range(1, 131):
-        insert(app, bin_id, number)
+    sent = store_captures(app, bin_id, [post() for _ in range(130)])
     first = client.get(url, headers=HTMX).get_data(as_text=True)
     assert len(row_ids(first)) == 100
     assert 'hx-trigger="load"' in first  # ask again at once
     second = client.get(poller_url(first), headers=HTMX).get_data(as_text=True)
-    assert sorted(row_ids(first) + row_ids(second)) == list(range(1, 131))
+    assert sorted(row_ids(first) + row_ids(second)) == sorted(sent)
+    assert row_ids(first) == sorted(row_ids(first), reverse=True)  # newest first on the page

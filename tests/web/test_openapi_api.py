@@ -305,8 +305,9 @@ def test_recording_names_documented_as_enforced(
     [
         ("acme", "thing.happened", True),
         ("a.b_c-d", "E_1", True),
-        ("p" * 128, "e", True),
-        ("p" * 129, "e", False),
+        ("p" * 64, "e" * 128, True),
+        ("p" * 65, "e", False),
+        ("p", "e" * 129, False),
         (".acme", "e", False),
         ("acme", "_e", False),
         ("ac me", "e", False),

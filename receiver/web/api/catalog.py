@@ -9,7 +9,6 @@ from flask import current_app
 from flask import jsonify
 from flask import request
 
-from receiver.capture import listing
 from receiver.catalog.model import Event
 from receiver.catalog.user_schemas import UserSchemaError
 from receiver.catalog.user_schemas import save_user_schema
@@ -20,6 +19,7 @@ from receiver.web.access import load_bin
 from receiver.web.api.common import ApiError
 from receiver.web.api.common import bp
 from receiver.web.api.common import json_body
+from receiver.web.api.common import load_request
 from receiver.web.errors import json_error
 from receiver.web.shapes import request_json
 from receiver.web.state import current_catalog
@@ -119,8 +119,7 @@ def bin_send(bin_id: str) -> tuple[Response, int]:
     if not isinstance(provider, str) or not isinstance(event, str):
         raise ApiError(400, "invalid_request", "send needs {provider, event} as strings")
     request_id = deliver_sample(load_event(provider, event), bin_id)
-    captured = listing.get_request(db.session, bin_id, request_id)
-    return jsonify(request_json(captured, with_body=True)), 201
+    return jsonify(request_json(load_request(bin_id, request_id), with_body=True)), 201
 
 
 @bp.get("/openapi.json")

@@ -1,9 +1,4 @@
-"""The ``receiver`` command: the app's Flask CLI group (``python -m receiver`` too).
-
-Every ``flask --app app X`` command is also ``receiver X``: ``serve``, ``send``, ``prune``,
-``forward-worker``, Flask-Migrate's ``db`` and Flask's own ``run``, ``shell`` and ``routes``.
-
-``receiver send`` fires catalog examples (or saved recordings) at a URL::
+"""``receiver send``: catalog examples (or saved recordings) fired at a URL::
 
     receiver send appery PROJECT_BUILD_IOS_FAIL --to http://localhost:8000/hooks
     receiver send qovery --all --to http://localhost:8000/hooks --secret s3cret
@@ -15,40 +10,22 @@ body. Exit status: 0 when every target answered below 400, 1 when a send failed 
 or status >= 400), 2 for usage errors (unknown provider or event, a bad ``--set``, an unreadable
 fixture, a target URL that cannot be used). Everything is prepared before the first send, so a
 usage error sends nothing.
-
-The request builders (`resolve_scheme`, `parse_assignment`, `catalog_outgoing`,
-`recording_outgoing`) are plain functions shared with the pytest plugin.
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import threading
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from datetime import timedelta
-from types import FrameType
 from typing import Any
 
 import click
-from flask import Flask
 from flask import current_app
-from flask.cli import FlaskGroup
 from flask.cli import with_appcontext
-from sqlalchemy.orm import Session
 
-from receiver.bins import retention
 from receiver.catalog.model import Catalog
 from receiver.catalog.model import Event
-from receiver.config import load_settings
 from receiver.delivery import recordings
-from receiver.delivery.forwarding import ForwardPolicy
-from receiver.delivery.forwarding import ForwardWorker
-from receiver.delivery.forwarding import claim_jobs
-from receiver.delivery.forwarding import deliver
 from receiver.delivery.http import OutgoingError
 from receiver.delivery.http import OutgoingRequest
 from receiver.delivery.http import SendOutcome
@@ -58,26 +35,11 @@ from receiver.delivery.sending import parse_assignment
 from receiver.delivery.sending import recording_outgoing
 from receiver.signatures.registry import ALIASES
 from receiver.signatures.registry import SCHEME_NAMES
-from receiver.storage.db import db
 from receiver.storage.migrate import prepare_database
 from receiver.storage.models import utcnow
-from receiver.web.serving import serve
 from receiver.web.state import current_catalog
 
 BODY_EXCERPT = 500
-
-
-@click.command("prune")
-@with_appcontext
-def prune_command() -> None:
-    """Delete expired bins and everything captured in them."""
-    prepare_database(current_app)
-    removed = retention.prune_expired(db.session, utcnow())
-    db.session.commit()
-    click.echo(f"pruned {removed} expired bin{'' if removed == 1 else 's'}")
-
-
-# --- receiver send -------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -300,123 +262,3 @@ def _report(label: str, outcome: SendOutcome, verbose: bool) -> bool:
         more = len(text) > BODY_EXCERPT or outcome.truncated
         click.echo("    " + excerpt.replace("\n", "\n    ") + (" …" if more else ""))
     return ok
-
-
-# --- receiver forward-worker --------------------------------------------------------------------
-
-
-@click.command("forward-worker")
-@click.option("--once", is_flag=True, help="Forward what is due now, then exit.")
-@with_appcontext
-def forward_worker_command(once: bool) -> None:
-    """Forward captured requests to their bins' forward URLs until Ctrl-C (or SIGTERM).
-
-    Run it instead of the per-process forwarding threads (RECEIVER_FORWARD_WORKER=0); several
-    workers may run at once, each job is claimed by one of them.
-    """
-    prepare_database(current_app)
-    worker: ForwardWorker = current_app.extensions["receiver.forwarder"]
-    if once:
-        counts = forward_once(db.engine, worker.policy)
-        total = sum(counts.values())
-        parts = ", ".join(f"{counts[status]} {status}" for status in sorted(counts))
-        noun = "attempt" if total == 1 else "attempts"
-        click.echo(f"forwarded: {total} {noun}" + (f" ({parts})" if parts else ""))
-        return
-    _run_until_stopped(worker)
-
-
-def forward_once(engine: Any, policy: ForwardPolicy) -> Counter[str]:
-    """Deliver every job that is due as of now; the jobs' new statuses, counted.
-
-    Due is judged at the start: a job that fails is rescheduled into the future and is not tried
-    again in this run, however slow the run is; a job that waited for an earlier one of its bin
-    is sent once that one is done.
-    """
-    lease = timedelta(seconds=policy.timeout * 2 + 5)
-    counts: Counter[str] = Counter()
-    started = utcnow()
-    with Session(engine) as session:
-        # one claim per delivery, so that no lease runs out while it waits its turn
-        while ids := claim_jobs(session, started, limit=1, lease=lease):
-            counts[deliver(session, ids[0], policy, utcnow())] += 1
-    return counts
-
-
-def _run_until_stopped(worker: ForwardWorker) -> None:
-    """Run the app's forwarding thread until Ctrl-C or SIGTERM, then let it finish its job."""
-    stop = threading.Event()
-
-    def on_sigterm(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
-    worker.start()
-    click.echo("forwarding queued requests; Ctrl-C to stop")
-    try:
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        worker.stop()
-        signal.signal(signal.SIGTERM, previous)
-    click.echo("stopped")
-
-
-# --- receiver serve ------------------------------------------------------------------------------
-
-
-@click.command("serve")
-@click.option("--bind", metavar="HOST:PORT", help="Where to listen (default: RECEIVER_BIND).")
-@click.option(
-    "--workers",
-    type=click.IntRange(1, 64),
-    help="Server processes (default: RECEIVER_WORKERS).",
-)
-@click.option(
-    "--threads",
-    type=click.IntRange(1, 256),
-    help="Request threads per process (default: RECEIVER_THREADS).",
-)
-def serve_command(bind: str | None, workers: int | None, threads: int | None) -> None:
-    """Serve receiver with its production server (gunicorn, receiver's settings and hooks).
-
-    The tables are created or upgraded once, before the workers start.
-    """
-    try:
-        settings = load_settings(os.environ)
-    except ValueError as error:
-        raise click.UsageError(str(error)) from None
-    overrides: dict[str, Any] = {}
-    if bind:
-        overrides["bind"] = [bind]
-    if workers:
-        overrides["workers"] = workers
-    if threads:
-        overrides["threads"] = threads
-    serve(settings, **overrides)
-
-
-def init_app(app: Flask) -> None:
-    """Register the commands on the app's CLI group (``flask --app app …``)."""
-    for command in COMMANDS:
-        app.cli.add_command(command)
-
-
-COMMANDS = (serve_command, prune_command, send_command, forward_worker_command)
-
-
-def create_cli_app() -> Flask:
-    """The app the ``receiver`` group runs its commands against."""
-    from receiver import create_app
-
-    return create_app()
-
-
-@click.group(cls=FlaskGroup, create_app=create_cli_app, add_version_option=False)
-def main() -> None:
-    """receiver: a self-hosted webhook receiver and test inspector."""
-
-
-main.add_command(serve_command)
