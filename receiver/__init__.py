@@ -17,6 +17,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """
     from receiver import cli
     from receiver import config
+    from receiver.capture.indexer import SearchIndexer
     from receiver.capture.store import CaptureStore
     from receiver.catalog.user_schemas import CatalogCache
     from receiver.delivery.forwarding import ForwardWorker
@@ -54,8 +55,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         ttl_days=app.config["RECEIVER_BIN_TTL_DAYS"],
         max_delay_ms=app.config["RECEIVER_MAX_RESPONSE_DELAY_MS"],
     )
+    app.extensions["receiver.indexer"] = SearchIndexer(
+        engine, app.extensions["receiver.capture"].lock_path
+    )
     app.extensions["receiver.catalog"] = CatalogCache()
-    # started by the serving entry points, not by every command
+    # these threads are started by the serving entry points, not by every command
     app.extensions["receiver.forwarder"] = ForwardWorker(engine, forward_policy(app.config))
     register_blueprints(app)
     cli.init_app(app)

@@ -10,7 +10,6 @@ from flask.testing import FlaskClient
 
 from receiver.capture.request import RawRequest
 from receiver.capture.request import build_row
-from receiver.capture.search import search_text
 from receiver.storage.models import utcnow
 from receiver.web.serving import RAW_HEADERS_KEY
 
@@ -67,6 +66,20 @@ def store_captures(
     ids = []
     for raw in raws:
         row = build_row(raw, bin_id, received_at or utcnow())
-        row.update(search_text=search_text(raw, raw.body), forward_url=None, rejection=None)
+        row.update(forward_url=None, rejection=None)
         ids.append(store.store(row).id)
     return ids
+
+
+def index_all(app: Flask) -> int:
+    """Run the text indexer until nothing is queued (the serving processes do it in the
+    background); returns how many captures it indexed."""
+    from receiver.capture.indexer import index_pending
+    from receiver.storage.db import db
+
+    store = app.extensions["receiver.capture"]
+    total = 0
+    with app.app_context():
+        while done := index_pending(db.engine, lock_path=store.lock_path):
+            total += done
+    return total

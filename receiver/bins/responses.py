@@ -45,16 +45,21 @@ class AnswerSettings:
 
 @dataclass(frozen=True)
 class BinResponse:
-    """What a bin answers to one captured request; ``step`` is the script step that answered."""
+    """What a bin answers to one captured request; ``step`` is the script step that answered,
+    ``default`` whether it is the default answer (kept as nothing: it is known from the id)."""
 
     status: int
     headers: list[tuple[str, str]]
     body: bytes
     delay_ms: int
     step: int | None = None
+    default: bool = False
 
-    def stored(self) -> dict[str, Any]:
-        """The form kept with the capture: the body as text, at most ``KEPT_BODY`` characters."""
+    def stored(self) -> dict[str, Any] | None:
+        """The form kept with the capture: None for the default answer, else the answer with its
+        body as text, at most ``KEPT_BODY`` characters."""
+        if self.default:
+            return None
         text = self.body.decode("utf-8", "replace")
         return {
             "status": self.status,
@@ -64,6 +69,29 @@ class BinResponse:
             "delay_ms": self.delay_ms,
             "step": self.step,
         }
+
+
+def default_body(request_id: int) -> bytes:
+    """The default answer's body."""
+    return b'{"ok": true, "request_id": "%d"}' % request_id
+
+
+def kept_answer(stored: dict[str, Any] | None, request_id: int) -> dict[str, Any] | None:
+    """What a capture was answered, from what was kept with it (None when it was not recorded,
+    for captures older than the record of answers)."""
+    if stored is None:
+        body = default_body(request_id)
+        return {
+            "status": 200,
+            "headers": [["Content-Type", "application/json"]],
+            "body": body.decode("ascii"),
+            "body_size": len(body),
+            "delay_ms": 0,
+            "step": None,
+        }
+    if stored.get("unknown"):
+        return None
+    return stored
 
 
 def answer(
@@ -84,6 +112,10 @@ def answer(
     step = script[index] if 0 <= index < len(script) else None
     if rejection is not None:
         return strict_rejection(request_id, rejection, None if step is None else index)
+    if step is None and _is_default(settings):
+        return BinResponse(
+            200, [("Content-Type", "application/json")], default_body(request_id), 0, None, True
+        )
     status = settings.status
     headers: list[list[str]] | list[tuple[str, str]] = settings.headers or []
     body = settings.body
@@ -100,13 +132,22 @@ def answer(
         if str(name).lower() not in FORBIDDEN_RESPONSE_HEADERS
     ]
     if body is None:
-        raw = b'{"ok": true, "request_id": "%d"}' % request_id
+        raw = default_body(request_id)
         if not any(name.lower() == "content-type" for name, _ in pairs):
             pairs.append(("Content-Type", "application/json"))
     else:
         raw = body.encode("utf-8")
     delay = max(0, min(delay, max_delay_ms))
     return BinResponse(status, pairs, raw, delay, None if step is None else index)
+
+
+def _is_default(settings: AnswerSettings) -> bool:
+    return (
+        settings.status == 200
+        and not settings.headers
+        and settings.body is None
+        and settings.delay_ms <= 0
+    )
 
 
 def strict_rejection(request_id: int, verdict: dict[str, Any], step: int | None) -> BinResponse:

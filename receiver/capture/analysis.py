@@ -16,7 +16,6 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from receiver.capture.bodies import DecodedBody
 from receiver.capture.bodies import decode_body
 from receiver.capture.request import RawRequest
 from receiver.capture.request import header_value
@@ -36,8 +35,6 @@ class Analysis:
 
     validation: ValidationResult
     signature: SignatureResult
-    # the body with its Content-Encoding undone (bounded), for the search text
-    decoded: DecodedBody
     # whether the bin expects a JSON event (so a body that is not one breaks its contract)
     expects_event: bool = False
 
@@ -94,7 +91,7 @@ def analyze(
         header=target.signature_header,
         url=url,
     )
-    return Analysis(validation, signature, decoded, expects_event)
+    return Analysis(validation, signature, expects_event)
 
 
 def says_json(headers: Any) -> bool:

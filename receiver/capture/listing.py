@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import BigInteger
+from sqlalchemy import LargeBinary
 from sqlalchemy import Select
 from sqlalchemy import String
+from sqlalchemy import and_
 from sqlalchemy import cast
 from sqlalchemy import column
 from sqlalchemy import func
@@ -29,11 +31,12 @@ from receiver.catalog.validation import VERDICTS
 from receiver.httpspec import TOKEN
 from receiver.storage.db import AnySession
 from receiver.storage.models import CapturedRequest
+from receiver.storage.models import SearchQueue
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 MAX_QUERY_TEXT = 200
-# the text index works on trigrams: shorter searches look through paths, queries and headers
+# the text index works on trigrams: shorter searches look through the bin's captures directly
 SEARCH_INDEX_MIN = 3
 
 
@@ -123,18 +126,12 @@ def _search_clause(session: AnySession, bin_id: str, text: str) -> ColumnElement
     """Case-insensitive text search, answered by the database's text index.
 
     The index holds each capture's path and query (raw and decoded), headers and the start of
-    its body (see ``capture.search``); it works on trigrams, so a search of one or two
-    characters looks through the bin's paths, queries and headers instead.
+    its body (see ``capture.search``); captures not indexed yet (``search_queue``, see
+    ``capture.indexer``) are matched directly. The index works on trigrams, so a search of one or
+    two characters looks through the bin's captures directly.
     """
     if len(text) < SEARCH_INDEX_MIN:
-        pattern = f"%{_like_escape(text.lower())}%"
-        # headers are stored as JSON text, where a quote or backslash appears escaped
-        header_pattern = f"%{_like_escape(json.dumps(text.lower())[1:-1])}%"
-        return or_(
-            func.lower(CapturedRequest.path).like(pattern, escape="\\"),
-            func.lower(CapturedRequest.query_string).like(pattern, escape="\\"),
-            func.lower(cast(CapturedRequest.headers, String)).like(header_pattern, escape="\\"),
-        )
+        return _direct_match(session, text)
     if session.get_bind().dialect.name == "sqlite":
         # FTS5 with trigrams: a quoted phrase is a literal, case-insensitive substring
         phrase = '"' + text.replace('"', '""') + '"'
@@ -146,7 +143,30 @@ def _search_clause(session: AnySession, bin_id: str, text: str) -> ColumnElement
         found = sql_text(
             "SELECT request_id FROM request_search WHERE bin_id = :bin_id AND text ILIKE :pattern"
         ).bindparams(pattern=f"%{_like_escape(text)}%", bin_id=bin_id)
-    return CapturedRequest.id.in_(found.columns(column("id", BigInteger)))
+    queued = select(SearchQueue.request_id).where(SearchQueue.bin_id == bin_id)
+    return or_(
+        CapturedRequest.id.in_(found.columns(column("id", BigInteger))),
+        and_(CapturedRequest.id.in_(queued), _direct_match(session, text)),
+    )
+
+
+def _direct_match(session: AnySession, text: str) -> ColumnElement[bool]:
+    """Case-insensitive in the path, query and headers; the exact bytes in the raw body."""
+    pattern = f"%{_like_escape(text.lower())}%"
+    # headers are stored as JSON text, where a quote or backslash appears escaped
+    header_pattern = f"%{_like_escape(json.dumps(text.lower())[1:-1])}%"
+    needle = text.encode("utf-8")
+    if session.get_bind().dialect.name == "postgresql":
+        # position(needle IN body): bytea has no two-argument position()
+        in_body = func.position(literal(needle, LargeBinary).op("IN")(CapturedRequest.body)) > 0
+    else:
+        in_body = func.instr(CapturedRequest.body, needle) > 0
+    return or_(
+        func.lower(CapturedRequest.path).like(pattern, escape="\\"),
+        func.lower(CapturedRequest.query_string).like(pattern, escape="\\"),
+        func.lower(cast(CapturedRequest.headers, String)).like(header_pattern, escape="\\"),
+        in_body,
+    )
 
 
 def _filtered(

@@ -16,7 +16,6 @@ from receiver.capture.analysis import Analysis
 from receiver.capture.analysis import analyze
 from receiver.capture.request import RawRequest
 from receiver.capture.request import build_row
-from receiver.capture.search import search_text
 from receiver.capture.store import BinGone
 from receiver.capture.store import CaptureStore
 from receiver.capture.store import IngestTarget
@@ -63,7 +62,6 @@ def record(
     rejected = target.strict_validation and analysis.breaks_expectation
     row.update(analysis.columns)
     row["forward_url"] = target.forward_url
-    row["search_text"] = search_text(raw, analysis.decoded.data)
     row["rejection"] = analysis.validation.to_dict() if rejected else None
     stored = store.store(row)
     return Recorded(stored.id, stored.seq, analysis, stored.answer, rejected)

@@ -19,8 +19,10 @@ Each transaction first updates the bins of its rows (``UPDATE … RETURNING``), 
 row locks until the commit: that is where each capture gets its number in the bin's sequence
 (so numbers become visible in the order they were handed out, on PostgreSQL too, where ids are
 not), and where the bin's answer settings are read, so a response script's steps are taken one
-per capture across every process. The answer is then decided and stored with the row, the text
-search index gets the row's text, and the bin is kept within its count and byte bounds.
+per capture across every process. The answer is then decided and stored with the row (nothing for
+the default answer), the row is queued for the text index (built in the background by
+``capture.indexer``: indexing costs more than the capture itself), and the bin is kept within its
+count and byte bounds.
 
 SQL text and value conversion come from SQLAlchemy itself (statements compiled once for the
 engine's dialect, each column type's own bind and result processors), so the rows are exactly
@@ -30,6 +32,7 @@ what the ORM would have written and read.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import threading
 import weakref
@@ -42,6 +45,7 @@ from typing import Any
 from typing import NamedTuple
 from typing import cast
 
+from sqlalchemy import JSON
 from sqlalchemy import Table
 from sqlalchemy import bindparam
 from sqlalchemy import insert
@@ -56,12 +60,14 @@ from receiver.catalog.user_schemas import version_query
 from receiver.storage.models import Bin
 from receiver.storage.models import CapturedRequest
 from receiver.storage.models import ForwardJob
+from receiver.storage.models import SearchQueue
 
 MAX_BATCH = 256
 EVICTION_PAGE = 256
 bins_table = cast(Table, Bin.__table__)
 requests_table = cast(Table, CapturedRequest.__table__)
 forward_table = cast(Table, ForwardJob.__table__)
+search_queue_table = cast(Table, SearchQueue.__table__)
 
 NEXT_SQLITE_ID = (
     "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'captured_request'), 0),"
@@ -211,6 +217,13 @@ def _result_processors(engine: Engine, columns: list[Any]) -> list[Any]:
     return [column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns]
 
 
+def _json_value(raw: Any) -> Any:
+    """A JSON column's value from the driver: SQLite gives text, psycopg decoded values."""
+    if raw is None or not isinstance(raw, str | bytes):
+        return raw
+    return [] if raw == "[]" else json.loads(raw)
+
+
 def _processed(processors: list[Any], row: Any) -> list[Any]:
     return [
         processor(value) if processor is not None else value
@@ -306,7 +319,14 @@ class CaptureStore:
                 "expires_at": bins_table.c.expires_at.type,
             },
         )
-        self._touch_processors = _result_processors(engine, TOUCH_RETURNS)
+        # the answer settings' JSON columns are decoded by _json_value: most bins hold an empty
+        # list or nothing there, and this runs for every commit
+        self._touch_processors = [
+            _json_value if isinstance(column.type, JSON) else processor
+            for column, processor in zip(
+                TOUCH_RETURNS, _result_processors(engine, TOUCH_RETURNS), strict=True
+            )
+        ]
         self._oldest = CompiledStatement(
             engine,
             select(requests_table.c.id, requests_table.c.size)
@@ -333,11 +353,12 @@ class CaptureStore:
             .values(request_count=bindparam("count"), stored_bytes=bindparam("bytes")),
             {"bin_id": bins_table.c.id.type},
         )
-        marker = "?" if self.is_sqlite else "%s"
-        key = "rowid" if self.is_sqlite else "request_id"
-        self._index_text = (
-            f"INSERT INTO request_search ({key}, text, bin_id) "
-            f"VALUES ({marker}, {marker}, {marker})"
+        self._enqueue_search = CompiledStatement(
+            engine,
+            insert(search_queue_table).values(
+                request_id=bindparam("request_id"), bin_id=bindparam("bin_id")
+            ),
+            {"bin_id": search_queue_table.c.bin_id.type},
         )
 
     # -- connections ---------------------------------------------------------------------------
@@ -450,9 +471,8 @@ class CaptureStore:
     def store(self, row: dict[str, Any]) -> Stored:
         """Commit ``row`` and return its id, number and answer once it is durable.
 
-        ``row`` holds the captured_request columns (``ROW_COLUMNS``), plus ``forward_url``,
-        ``search_text`` (what a text search finds it by) and ``rejection`` (the verdict a strict
-        bin refuses, or None).
+        ``row`` holds the captured_request columns (``ROW_COLUMNS``), plus ``forward_url`` and
+        ``rejection`` (the verdict a strict bin refuses, or None).
 
         Group commit without a writer thread: the first thread to find no commit under way
         becomes the leader and commits every row queued so far (its own included) in one
@@ -651,17 +671,24 @@ class CaptureStore:
                 )
             after.append((bin_id, count, size))
         inserts = []
+        to_json = self._insert.processors["response"]
         for index, converted in enumerate(prepared.values):
-            stored_answer = answers[index]
-            assert stored_answer is not None
-            late = self._insert.convert(
-                {"id": ids[index], "seq": seqs[index], "response": stored_answer.stored()}
-            )
+            kept = cast(BinResponse, answers[index]).stored()
+            late = {
+                "id": ids[index],
+                "seq": seqs[index],
+                # SQL NULL for the default answer (a JSON null would need the processor too)
+                "response": None if kept is None else to_json(kept),
+            }
             inserts.append(self._insert.bind({**converted, **late}))
         cursor.executemany(self._insert.sql, inserts)
+        # the text index is built in the background (capture.indexer); the queue is cheap
         cursor.executemany(
-            self._index_text,
-            [(ids[i], row.get("search_text") or "", row["bin_id"]) for i, row in enumerate(rows)],
+            self._enqueue_search.sql,
+            [
+                self._enqueue_search.params({"request_id": ids[i], "bin_id": row["bin_id"]})
+                for i, row in enumerate(rows)
+            ],
         )
         forwards = [
             self._enqueue_forward.params(

@@ -4,7 +4,8 @@ user schemas and providers.
 Raw data is kept exactly as it arrived (body bytes, raw query, header pairs); the derived columns
 (event, validation status, signature status) exist because the list filters on them. The text
 search index (``request_search``) is not a model: it is a full-text table of its own on each
-database (SQLite FTS5, PostgreSQL pg_trgm), written by the capture store and read by listing.
+database (SQLite FTS5, PostgreSQL pg_trgm), filled in the background from ``search_queue`` by
+``capture.indexer`` and read by listing.
 """
 
 from __future__ import annotations
@@ -145,11 +146,28 @@ class CapturedRequest(Model):
     validation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     signature_status: Mapped[str | None] = mapped_column(String(16))
     signature: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    # what the bin answered: {status, headers, body, delay_ms, step}; body null means the
-    # default {"ok": true, "request_id": ...}; null for captures older than this column
+    # what the bin answered when it was not its default answer: {status, headers, body (head),
+    # body_size, delay_ms, step}; null means the default 200 {"ok": true, "request_id": ...}
+    # (see bins.responses); {"unknown": true} for captures older than this column
     response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     bin: Mapped[Bin] = relationship(back_populates="requests")
+
+
+class SearchQueue(Model):
+    """A capture waiting for the text index (the indexer works through these in the background,
+    and a search looks at queued captures directly, so it never misses one)."""
+
+    __tablename__ = "search_queue"
+    __table_args__ = (Index("ix_search_queue_bin_id", "bin_id"),)
+
+    request_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"),
+        ForeignKey("captured_request.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    )
+    bin_id: Mapped[str] = mapped_column(String(64))
 
 
 class Replay(Model):

@@ -183,7 +183,9 @@ def raw_query(environ: dict[str, Any]) -> str:
 
 
 def start_background_work(app: Flask) -> None:
-    """Start the forwarding thread of a serving process, unless the settings turn it off."""
+    """Start the threads of a serving process: the text indexer, and the forwarder unless the
+    settings turn it off."""
+    app.extensions["receiver.indexer"].start()
     if app.config["RECEIVER_FORWARD_WORKER"]:
         app.extensions["receiver.forwarder"].start()
 
@@ -235,6 +237,7 @@ def close_app(app: Flask) -> None:
     from receiver.storage.db import db
 
     app.extensions["receiver.forwarder"].stop()
+    app.extensions["receiver.indexer"].stop()
     app.extensions["receiver.capture"].close()
     with app.app_context():
         db.engine.dispose()

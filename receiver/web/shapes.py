@@ -6,6 +6,7 @@ import base64
 from datetime import datetime
 from typing import Any
 
+from receiver.bins.responses import kept_answer
 from receiver.capture.bodies import as_text
 from receiver.storage.models import Bin
 from receiver.storage.models import CapturedRequest
@@ -83,7 +84,7 @@ def request_json(captured: CapturedRequest, *, with_body: bool) -> dict[str, Any
         "signature": captured.signature
         or {"status": "not_configured", "scheme": None, "reason": None},
         # what the bin answered (null for captures older than the record of answers)
-        "response": captured.response,
+        "response": kept_answer(captured.response, captured.id),
     }
     if with_body:
         shape["body_text"] = as_text(captured.body)

@@ -8,13 +8,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from actions import index_all
 from flask import current_app
 
 from receiver.bins import lifecycle as bins
 from receiver.capture import listing
 from receiver.capture.request import RawRequest
 from receiver.capture.request import build_row
-from receiver.capture.search import search_text
 from receiver.storage.db import db
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -37,7 +37,7 @@ def add(
     body = extra.pop("body", b"")
     raw = RawRequest(method, path, query, headers, body)
     row = build_row(raw, bin_id, T0 + timedelta(seconds=1))
-    row.update(search_text=search_text(raw, body), forward_url=None, rejection=None, **extra)
+    row.update(forward_url=None, rejection=None, **extra)
     return current_app.extensions["receiver.capture"].store(row).id
 
 
@@ -45,9 +45,18 @@ def ids(page: listing.Page) -> list[int]:
     return [item.id for item in page.requests]
 
 
-def search(bin_id: str, q: str) -> list[int]:
-    filters = listing.parse_filter(None, None, None, q)
-    return ids(listing.list_requests(db.session, bin_id, filters=filters))
+@pytest.fixture(params=["indexed", "queued"])
+def search(request: pytest.FixtureRequest) -> Any:
+    """Search a bin: once the indexer has taken every capture, and while they are all queued
+    (both answer alike)."""
+
+    def run(bin_id: str, q: str) -> list[int]:
+        if request.param == "indexed":
+            index_all(current_app._get_current_object())
+        filters = listing.parse_filter(None, None, None, q)
+        return ids(listing.list_requests(db.session, bin_id, filters=filters))
+
+    return run
 
 
 # paging ---------------------------------------------------------------------------------
@@ -224,7 +233,7 @@ def test_parse_limit_refuses_out_of_range(value):
 # text search ----------------------------------------------------------------------------
 
 
-def test_search_finds_text_in_path_query_headers_and_body(bin_id):
+def test_search_finds_text_in_path_query_headers_and_body(bin_id, search):
     in_path = add(bin_id, path="/orders/Needle")
     in_query = add(bin_id, query="x=NEEDLE")
     in_header = add(bin_id, headers=[("X-Trace", "the needle")])
@@ -233,13 +242,13 @@ def test_search_finds_text_in_path_query_headers_and_body(bin_id):
     assert sorted(search(bin_id, "needle")) == [in_path, in_query, in_header, in_body]
 
 
-def test_search_in_path_query_and_headers_ignores_case(bin_id):
+def test_search_in_path_query_and_headers_ignores_case(bin_id, search):
     in_path = add(bin_id, path="/Needle")
     in_header = add(bin_id, headers=[("X-Needle", "v")])
     assert sorted(search(bin_id, "nEEDLE")) == [in_path, in_header]
 
 
-def test_search_finds_text_inside_a_binary_body(bin_id):
+def test_search_finds_text_inside_a_binary_body(bin_id, search):
     found = add(bin_id, body=b"\x00\xff binary with a needle \x00")
     add(bin_id, body=b"\x00\xff nothing \x00")
     assert search(bin_id, "needle") == [found]
@@ -256,13 +265,13 @@ def test_search_finds_text_inside_a_binary_body(bin_id):
         ("%_", []),
     ],
 )
-def test_search_treats_like_wildcards_and_escapes_literally(bin_id, q, matches):
+def test_search_treats_like_wildcards_and_escapes_literally(bin_id, q, matches, search):
     paths = ["/100%", "/1000", "/a_b", "/axb", "/back\\slash", "/backslash"]
     by_path = {add(bin_id, path=path): path for path in paths}
     assert sorted(by_path[rid] for rid in search(bin_id, q)) == sorted(matches)
 
 
-def test_search_treats_wildcards_literally_in_headers_and_query(bin_id):
+def test_search_treats_wildcards_literally_in_headers_and_query(bin_id, search):
     header = add(bin_id, headers=[("X-Rate", "50%")])
     query = add(bin_id, query="under_score=1")
     add(bin_id, headers=[("X-Rate", "50")], query="underscore=1")
@@ -270,7 +279,7 @@ def test_search_treats_wildcards_literally_in_headers_and_query(bin_id):
     assert search(bin_id, "_") == [query]
 
 
-def test_search_finds_header_values_with_quotes_and_backslashes(bin_id):
+def test_search_finds_header_values_with_quotes_and_backslashes(bin_id, search):
     quoted = add(bin_id, headers=[("ETag", '"v1"')])
     slashed = add(bin_id, headers=[("X-Path", "C:\\temp")])
     add(bin_id, headers=[("ETag", "v1")])

@@ -5,7 +5,8 @@ Revises: 6a9a79e4d0c8
 Create Date: 2026-11-29 21:40:00
 
 Existing captures get their sequence numbers in id order, per bin, and each bin's counter
-continues after its highest. The text search index is built for existing captures too.
+continues after its highest. Existing captures are queued for the text index, which the
+background indexer builds.
 """
 
 import sqlalchemy as sa
@@ -57,6 +58,9 @@ def upgrade():
         batch_op.create_index(
             "ix_captured_request_bin_id_seq", ["bin_id", "seq"], unique=True
         )
+
+    # what older captures were answered was not kept
+    op.execute("""UPDATE captured_request SET response = '{"unknown": true}'""")
 
     with op.batch_alter_table("user_schema", schema=None) as batch_op:
         batch_op.alter_column("schema", existing_type=sa.JSON(), nullable=True)
@@ -120,7 +124,23 @@ def upgrade():
             ondelete="CASCADE",
         )
 
+    op.create_table(
+        "search_queue",
+        sa.Column("request_id", BigId, autoincrement=False, nullable=False),
+        sa.Column("bin_id", sa.String(length=64), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["request_id"],
+            ["captured_request.id"],
+            name=op.f("fk_search_queue_request_id_captured_request"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("request_id", name=op.f("pk_search_queue")),
+    )
+    with op.batch_alter_table("search_queue", schema=None) as batch_op:
+        batch_op.create_index("ix_search_queue_bin_id", ["bin_id"], unique=False)
     create_search_index()
+    # existing captures are indexed by the background indexer like new ones
+    op.execute("INSERT INTO search_queue (request_id, bin_id) SELECT id, bin_id FROM captured_request")
 
 
 def create_search_index():
@@ -138,7 +158,6 @@ def create_search_index():
             "CREATE TRIGGER request_search_delete AFTER DELETE ON captured_request BEGIN"
             " DELETE FROM request_search WHERE rowid = old.id; END"
         )
-        insert = "INSERT INTO request_search (rowid, text, bin_id)"
     else:
         op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
         # the operator class lives where the extension was installed, maybe outside search_path
@@ -165,18 +184,15 @@ def create_search_index():
             f' USING gin (text "{schema}".gin_trgm_ops)'
         )
         op.execute("CREATE INDEX ix_request_search_bin_id ON request_search (bin_id)")
-        insert = "INSERT INTO request_search (request_id, text, bin_id)"
-    # existing captures become searchable by path, query and headers (new ones by body too)
-    op.execute(
-        f"{insert} SELECT id, path || ' ' || query_string || ' ' || CAST(headers AS TEXT),"
-        " bin_id FROM captured_request"
-    )
 
 
 def downgrade():
     op.execute("DROP TABLE IF EXISTS request_search")
     if op.get_bind().dialect.name == "sqlite":
         op.execute("DROP TRIGGER IF EXISTS request_search_delete")
+    with op.batch_alter_table("search_queue", schema=None) as batch_op:
+        batch_op.drop_index("ix_search_queue_bin_id")
+    op.drop_table("search_queue")
     with op.batch_alter_table("replay", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("fk_replay_scenario_id_scenario"), type_="foreignkey")
         batch_op.drop_column("listener_name")

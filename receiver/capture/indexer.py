@@ -1,0 +1,241 @@
+"""The text index, built in the background from the captures queued for it.
+
+Each capture is queued (``search_queue``) in its own transaction, which costs little; turning its
+text into index entries costs more than the capture itself (every character of the text becomes a
+trigram in the index), so it happens here, in batches, in a thread of the serving processes. A
+search also looks at the captures still queued (``capture.listing``), so a capture can be found
+from the moment it is committed; the index only makes that fast.
+
+Capture comes first: while captures keep arriving, the indexer takes a small share of one core;
+when they stop, it catches up with a larger one. One indexer works at a time per database (the
+others find the election lock taken and wait), and each capture leaves the queue in the
+transaction that indexes it, so it is indexed once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy import LargeBinary
+from sqlalchemy import Select
+from sqlalchemy import func
+from sqlalchemy import select
+from sqlalchemy import text
+from sqlalchemy import type_coerce
+from sqlalchemy.engine import Engine
+
+from receiver.capture.bodies import decode_body
+from receiver.capture.request import RawRequest
+from receiver.capture.request import header_value
+from receiver.capture.search import SEARCHED_BODY
+from receiver.capture.search import search_text
+from receiver.storage.models import CapturedRequest
+from receiver.storage.models import SearchQueue
+
+log = logging.getLogger(__name__)
+BATCH = 64
+# the share of one core's time the indexer takes while captures arrive, and once they stopped
+BUSY_SHARE = 0.05
+IDLE_SHARE = 0.5
+IDLE_SECONDS = 0.5
+# the PostgreSQL advisory lock that elects the one indexer at work
+ELECTION_KEY = 0x52435649  # "RCVI"
+
+
+def queued(limit: int) -> Select[Any]:
+    """The oldest queued captures, with the head of their bodies only."""
+    head = type_coerce(func.substr(CapturedRequest.body, 1, SEARCHED_BODY), LargeBinary)
+    return (
+        select(
+            CapturedRequest.id,
+            CapturedRequest.bin_id,
+            CapturedRequest.method,
+            CapturedRequest.path,
+            CapturedRequest.query_string,
+            CapturedRequest.headers,
+            head.label("head"),
+        )
+        .join(SearchQueue, SearchQueue.request_id == CapturedRequest.id)
+        .order_by(SearchQueue.request_id)
+        .limit(limit)
+    )
+
+
+def newest_queued(engine: Engine) -> int | None:
+    """The newest queued capture's id (None when nothing is queued): one probe of the key."""
+    with engine.connect() as connection:
+        return connection.execute(select(func.max(SearchQueue.request_id))).scalar()
+
+
+def index_pending(engine: Engine, *, lock_path: str | None = None, limit: int = BATCH) -> int:
+    """Index up to ``limit`` queued captures; returns how many were taken off the queue (0 when
+    nothing is queued, or when another indexer holds the election lock).
+
+    ``lock_path`` is the capture store's write lock on SQLite: the text is worked out before it
+    is taken, so captures wait for an indexer no longer than its inserts take.
+    """
+    with _elected(engine, lock_path) as connection:
+        if connection is None:
+            return 0
+        rows = connection.execute(queued(limit)).all()
+        connection.commit()
+        if not rows:
+            return 0
+        texts = [(row.id, row.bin_id, text_of(row)) for row in rows]
+        if engine.dialect.name == "sqlite":
+            return _write_sqlite(connection, lock_path, texts)
+        with connection.begin():
+            return _write_postgresql(connection, texts)
+
+
+@contextmanager
+def _elected(engine: Engine, lock_path: str | None) -> Iterator[Connection | None]:
+    """A connection for the one indexer at work, or None when another one is."""
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            if lock_path is None:
+                yield connection
+                return
+            with open(f"{lock_path}.indexer", "a+b") as election:
+                try:
+                    fcntl.flock(election, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    yield None
+                    return
+                try:
+                    yield connection
+                finally:
+                    fcntl.flock(election, fcntl.LOCK_UN)
+            return
+        won = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": ELECTION_KEY})
+        connection.commit()
+        if not won.scalar():
+            yield None
+            return
+        try:
+            yield connection
+        finally:
+            connection.rollback()
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": ELECTION_KEY})
+            connection.commit()
+
+
+def text_of(row: Any) -> str:
+    """The searchable text of a stored capture (its body's head, its encoding undone)."""
+    headers = [(str(name), str(value)) for name, value in row.headers or []]
+    head = bytes(row.head or b"")
+    decoded = decode_body(head, header_value(headers, "Content-Encoding"), limit=SEARCHED_BODY)
+    raw = RawRequest(row.method, row.path, row.query_string, headers, b"")
+    # a head cut inside a compressed stream does not decode: then the body is left out
+    usable = decoded.error is None or decoded.truncated
+    return search_text(raw, decoded.data if usable else b"")
+
+
+def _write_sqlite(
+    connection: Connection, lock_path: str | None, texts: list[tuple[int, str, str]]
+) -> int:
+    lock_file = open(lock_path, "a+b") if lock_path else None  # noqa: SIM115
+    try:
+        if lock_file is not None:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        indexed = 0
+        try:
+            for request_id, bin_id, content in texts:
+                taken = connection.execute(
+                    text("DELETE FROM search_queue WHERE request_id = :id"), {"id": request_id}
+                )
+                if taken.rowcount:
+                    connection.execute(
+                        text(
+                            "INSERT INTO request_search (rowid, text, bin_id)"
+                            " VALUES (:id, :text, :bin_id)"
+                        ),
+                        {"id": request_id, "text": content, "bin_id": bin_id},
+                    )
+                    indexed += 1
+            connection.exec_driver_sql("COMMIT")
+        except BaseException:
+            connection.exec_driver_sql("ROLLBACK")
+            raise
+        return indexed
+    finally:
+        if lock_file is not None:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
+            lock_file.close()
+
+
+def _write_postgresql(connection: Connection, texts: list[tuple[int, str, str]]) -> int:
+    ids = [request_id for request_id, _, _ in texts]
+    taken = set(
+        connection.execute(
+            text("DELETE FROM search_queue WHERE request_id = ANY(:ids) RETURNING request_id"),
+            {"ids": ids},
+        ).scalars()
+    )
+    chosen = [
+        {"id": request_id, "text": content, "bin_id": bin_id}
+        for request_id, bin_id, content in texts
+        if request_id in taken
+    ]
+    if chosen:
+        connection.execute(
+            text(
+                "INSERT INTO request_search (request_id, text, bin_id)"
+                " VALUES (:id, :text, :bin_id) ON CONFLICT DO NOTHING"
+            ),
+            chosen,
+        )
+    return len(chosen)
+
+
+class SearchIndexer:
+    """A daemon thread that indexes queued captures until stopped, yielding to capture."""
+
+    def __init__(self, engine: Engine, lock_path: str | None) -> None:
+        self.engine = engine
+        self.lock_path = lock_path
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the thread (once)."""
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(target=self.run, name="receiver-indexer", daemon=True)
+            self._thread.start()
+
+    def run(self) -> None:
+        """Index until stopped; a database hiccup is logged and tried again later.
+
+        Captures are arriving when the newest queued one changed since the last look: then the
+        indexer paces itself to ``BUSY_SHARE`` of a core, else to ``IDLE_SHARE``.
+        """
+        last_newest: int | None = None
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                newest = newest_queued(self.engine)
+                indexed = index_pending(self.engine, lock_path=self.lock_path) if newest else 0
+            except Exception:  # the indexer must outlive a transient database error
+                log.exception("indexing round failed; trying again")
+                newest, indexed = None, 0
+            busy, last_newest = newest != last_newest, newest
+            if not indexed:
+                self._stop.wait(IDLE_SECONDS)
+                continue
+            share = BUSY_SHARE if busy else IDLE_SHARE
+            self._stop.wait((time.monotonic() - started) * (1 / share - 1))
+
+    def stop(self) -> None:
+        """Ask the thread to stop and wait for it."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
