@@ -30,6 +30,7 @@ from sqlalchemy import select
 from sqlalchemy import text
 from sqlalchemy import type_coerce
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
 from receiver.capture.bodies import decode_body
 from receiver.capture.request import RawRequest
@@ -219,14 +220,24 @@ class SearchIndexer:
         indexer paces itself to ``BUSY_SHARE`` of a core, else to ``IDLE_SHARE``.
         """
         last_newest: int | None = None
+        unreachable = False
         while not self._stop.is_set():
             started = time.monotonic()
             try:
                 newest = newest_queued(self.engine)
                 indexed = index_pending(self.engine, lock_path=self.lock_path) if newest else 0
-            except Exception:  # the indexer must outlive a transient database error
+            except DBAPIError as error:  # the database is away: one line, not one per round
+                if not unreachable:
+                    log.warning("text index paused, the database is unreachable: %s", error.orig)
+                unreachable = True
+                newest, indexed = None, 0
+            except Exception:  # a bug: the indexer must still outlive it
                 log.exception("indexing round failed; trying again")
                 newest, indexed = None, 0
+            else:
+                if unreachable:
+                    log.warning("text index resumed, the database is back")
+                unreachable = False
             busy, last_newest = newest != last_newest, newest
             if not indexed:
                 self._stop.wait(IDLE_SECONDS)

@@ -38,6 +38,15 @@ Decisions:
   timeouts and a deadline check between body chunks only.
 - The response body is kept raw (Content-Encoding not undone), at most ``max_body`` bytes; the
   read stops once ``max_body + 1`` bytes are in and the connection is then closed.
+- In a public deployment (`configure_outgoing` with ``public=True``, from ``RECEIVER_PUBLIC``)
+  every connection goes only to public addresses: each address a host name resolves to is
+  checked just before it is connected to (so a name that resolves to a private address, or a
+  DNS answer that changes between two lookups, cannot reach inside), and an IP literal is
+  checked the same way. Loopback, private (RFC 1918, unique-local, shared CGNAT), link-local,
+  cloud metadata (169.254.169.254, fd00:ec2::254, 100.100.100.200, 168.63.129.16), multicast,
+  unspecified and reserved addresses are refused, also when embedded in IPv6 (IPv4-mapped,
+  6to4, NAT64). The refusal is the attempt's ``error``, in words. Redirects are never followed,
+  so no later hop escapes the check; the process is configured once, as the app is built.
 """
 
 from __future__ import annotations
@@ -60,12 +69,78 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
+from receiver.capture.request import MAX_METHOD_LENGTH
 from receiver.httpspec import TOKEN
 from receiver.signatures import standard
 from receiver.signatures.registry import SCHEMES
 from receiver.signatures.registry import sign_headers
 
 DEFAULT_MAX_BODY = 64 * 1024
+# cloud providers' instance metadata services, refused in a public deployment (most are also
+# link-local or private; Alibaba's and Azure's are not)
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(text)
+    for text in (
+        "169.254.169.254",  # AWS, GCP, Azure, OpenStack, DigitalOcean, Oracle
+        "169.254.170.2",  # AWS ECS task metadata
+        "fd00:ec2::254",  # AWS over IPv6
+        "100.100.100.200",  # Alibaba Cloud
+        "168.63.129.16",  # Azure's wire server
+    )
+)
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+@dataclass(frozen=True)
+class OutgoingPolicy:
+    """Where outgoing requests may connect: anywhere (local use), or public addresses only."""
+
+    public: bool = False
+
+
+_policy = OutgoingPolicy()
+
+
+def configure_outgoing(*, public: bool) -> None:
+    """Set this process's policy (the app does, from ``RECEIVER_PUBLIC``, when it is built)."""
+    global _policy
+    _policy = OutgoingPolicy(public=public)
+
+
+def outgoing_policy() -> OutgoingPolicy:
+    """This process's policy."""
+    return _policy
+
+
+def refused_address(address: str) -> str | None:
+    """Why a public deployment must not connect to ``address`` (words), or None when it may."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return "not an IP address"
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour
+        if embedded is None and ip in _NAT64:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is not None:
+            reason = refused_address(str(embedded))
+            return f"{reason} (inside {ip})" if reason else None
+    if ip in METADATA_ADDRESSES:
+        return "a cloud metadata address"
+    if ip.is_loopback:
+        return "a loopback address"
+    if ip.is_link_local:
+        return "a link-local address"
+    if ip.is_unspecified:
+        return "the unspecified address"
+    if ip.is_multicast:
+        return "a multicast address"
+    if ip.is_private or ip in ipaddress.ip_network("100.64.0.0/10"):
+        return "a private address"
+    if not ip.is_global:
+        return "a reserved address"
+    return None
+
 
 HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade"}
@@ -145,8 +220,12 @@ def prepare_outgoing(
 ) -> OutgoingRequest:
     """Build the request that replays ``source`` at ``target_url`` with the person's edits."""
     final_method = source.method if method is None else method
-    if not TOKEN.fullmatch(final_method or ""):
-        raise OutgoingError("invalid_method", f"method {final_method!r} is not an HTTP token")
+    if not TOKEN.fullmatch(final_method or "") or len(final_method) > MAX_METHOD_LENGTH:
+        raise OutgoingError(
+            "invalid_method",
+            f"method {final_method[:40]!r} is not an HTTP token of at most "
+            f"{MAX_METHOD_LENGTH} characters",
+        )
     final_body = bytes(source.body if body is None else body)
     url = _final_url(target_url, source, append_path)
 
@@ -309,7 +388,10 @@ def send(
 
     own = client is None
     if client is None:
-        client = httpx.Client(transport=_DeadlineTransport(deadline), trust_env=False)
+        transport = _DeadlineTransport(deadline, public=_policy.public)
+        client = httpx.Client(transport=transport, trust_env=False)
+    elif _policy.public:
+        return SendOutcome(None, error="a public deployment sends only through its own transport")
     status: int | None = None
     response_headers: list[tuple[str, str]] = []
     chunks: list[bytes] = []
@@ -395,6 +477,8 @@ def _describe(exc: BaseException, url: str, timeout: float, phase: str) -> str:
         chain.append(current)
         current = current.__cause__ or current.__context__
     for item in chain:
+        if isinstance(item, _RefusedAddress):
+            return str(item)
         if isinstance(item, _ResolveTimeout):
             return f"timed out after {_seconds(timeout)} s resolving host {host!r}"
         if isinstance(item, _HandshakeTimeout):
@@ -452,10 +536,14 @@ class _ResolveError(httpcore.ConnectError):
     """The host name did not resolve (httpcore's pool drops ``__cause__``, so it is a type)."""
 
 
+class _RefusedAddress(httpcore.ConnectError):
+    """Every address of the target is one a public deployment does not connect to."""
+
+
 class _DeadlineTransport(httpx.HTTPTransport):
     """httpx's transport, over a network backend that clamps every wait to the deadline."""
 
-    def __init__(self, deadline: float) -> None:
+    def __init__(self, deadline: float, *, public: bool = False) -> None:
         context = _ssl_context()
         super().__init__(verify=context, http1=True, http2=False, trust_env=False, retries=0)
         # HTTPTransport takes no network backend, so its pool is swapped for one that has ours;
@@ -468,7 +556,7 @@ class _DeadlineTransport(httpx.HTTPTransport):
             http2=False,
             retries=0,
             max_keepalive_connections=0,
-            network_backend=_DeadlineBackend(deadline),
+            network_backend=_DeadlineBackend(deadline, public=public),
         )
 
 
@@ -476,6 +564,12 @@ class _DeadlineTransport(httpx.HTTPTransport):
 def _ssl_context() -> ssl.SSLContext:
     """Return the verifying TLS context, built once (loading the CA bundle takes ~30 ms)."""
     return httpx.create_ssl_context(trust_env=False)
+
+
+def warm_up() -> None:
+    """Build what the first send of a process builds (the TLS context), so that the first send
+    of a timed sequence (a scenario) is not late."""
+    _ssl_context()
 
 
 def _remaining(deadline: float, timeout: float | None, exc: type[Exception]) -> float:
@@ -529,9 +623,10 @@ class _DeadlineStream(httpcore.NetworkStream):
 class _DeadlineBackend(httpcore.NetworkBackend):
     """httpcore's sync backend with a bounded DNS lookup and deadline-clamped streams."""
 
-    def __init__(self, deadline: float) -> None:
+    def __init__(self, deadline: float, *, public: bool = False) -> None:
         self._inner = httpcore.SyncBackend()
         self._deadline = deadline
+        self._public = public
 
     def connect_tcp(
         self,
@@ -544,6 +639,16 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         """Resolve within the deadline, then connect to each address in turn."""
         addresses = _resolve(host, port, _remaining(self._deadline, timeout, _ResolveTimeout))
         last: Exception | None = None
+        if self._public:
+            allowed = [address for address in addresses if refused_address(address) is None]
+            if not allowed:
+                reason = refused_address(addresses[0])
+                shown = host if host == addresses[0] else f"{host} ({addresses[0]})"
+                raise _RefusedAddress(
+                    f"refused to connect to {shown}: {reason}; this receiver is public "
+                    "(RECEIVER_PUBLIC=1) and sends only to public addresses"
+                )
+            addresses = allowed
         for address in addresses:
             wait = _remaining(self._deadline, timeout, httpcore.ConnectTimeout)
             try:

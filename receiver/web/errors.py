@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask
 from flask import Response
 from flask import jsonify
 from flask import render_template
 from flask import request
+from gunicorn.http.errors import NoMoreData
+from gunicorn.http.errors import ParseException
+from sqlalchemy.exc import DBAPIError
+from werkzeug.exceptions import BadRequest
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import InternalServerError
+from werkzeug.exceptions import RequestTimeout
+from werkzeug.exceptions import ServiceUnavailable
+
+from receiver.capture.store import DatabaseUnavailable
+from receiver.web.deadlines import SlowSender
 
 JSON_PREFIXES = ("/api/", "/b/")
+# what a client that waits should wait before trying again while the database is away
+RETRY_AFTER_SECONDS = 5
 
 
 def error_code(error: HTTPException) -> str:
@@ -47,7 +60,66 @@ def handle_unexpected(error: Exception) -> Response | HTTPException | tuple[str,
     return handle_http_error(InternalServerError())
 
 
+def handle_database_error(error: Exception) -> Response | HTTPException | tuple[str, int]:
+    """The database cannot be reached or written (stopped, unreachable, disk full): 503 in the
+    surface's format with ``Retry-After``, never a 500; the next request reconnects.
+
+    SQLAlchemy wraps what the driver raised (``OperationalError``, ``InterfaceError``); the
+    capture store raises its own `DatabaseUnavailable`. Other database errors are bugs, and stay
+    500s with their traceback.
+    """
+    from flask import current_app
+
+    if isinstance(error, DBAPIError) and not _is_outage(error):
+        return handle_unexpected(error)
+    current_app.logger.error("database unavailable: %s", str(error).splitlines()[0])
+    response = handle_http_error(
+        ServiceUnavailable("the database is not available right now; try again shortly")
+    )
+    answer = response if isinstance(response, Response) else _as_response(response)
+    answer.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return answer
+
+
+def _is_outage(error: DBAPIError) -> bool:
+    """An error that says the database is away, not that a statement is wrong."""
+    from sqlalchemy.exc import InterfaceError
+    from sqlalchemy.exc import OperationalError
+
+    if error.connection_invalidated or isinstance(error, InterfaceError):
+        return True
+    if not isinstance(error, OperationalError):
+        return False
+    # SQLite reports a missing table or column as an OperationalError too: those are bugs
+    message = str(error.orig).lower()
+    return not message.startswith(("no such table", "no such column", "near ", "syntax error"))
+
+
+def _as_response(value: Any) -> Response:
+    from flask import make_response
+
+    return make_response(value)
+
+
+def handle_unreadable_body(error: Exception) -> Response | HTTPException | tuple[str, int]:
+    """A body that broke its framing mid-way, or came too slowly, outside ingest (which answers
+    these itself): 400 or 408, and the connection is closed (where the next request starts is
+    unknown)."""
+    refused: HTTPException
+    if isinstance(error, SlowSender):
+        refused = RequestTimeout(f"{error}")
+    else:
+        refused = BadRequest(f"the body could not be read ({error or type(error).__name__})")
+    answer = _as_response(handle_http_error(refused))
+    answer.headers["Connection"] = "close"
+    return answer
+
+
 def init_app(app: Flask) -> None:
     """Register the handlers."""
     app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(DatabaseUnavailable, handle_database_error)
+    app.register_error_handler(DBAPIError, handle_database_error)
+    app.register_error_handler(ParseException, handle_unreadable_body)
+    app.register_error_handler(NoMoreData, handle_unreadable_body)
     app.register_error_handler(Exception, handle_unexpected)

@@ -246,10 +246,13 @@ def test_every_error_response_is_the_error_shape(doc: dict[str, Any]) -> None:
                 if int(status) < 400:
                     continue
                 statuses.add(status)
+                if status == "414":  # gunicorn's own answer to a long request line
+                    assert "content" not in response, (method, path)
+                    continue
                 shared = resolve_pointer(doc, response["$ref"].removeprefix("#"))
                 assert list(shared["content"]) == ["application/json"], (method, path, status)
                 assert shared["content"]["application/json"]["schema"] == error
-    assert statuses == {"400", "404", "409", "413", "415"}
+    assert statuses == {"400", "404", "409", "413", "414", "415"}
     for response in doc["components"]["responses"].values():
         assert list(response["content"]) == ["application/json"]
         assert response["content"]["application/json"]["schema"] == error

@@ -16,6 +16,24 @@ from receiver.web.access import load_bin
 from receiver.web.errors import json_error
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+# the filters of the two lists, each read once (the feed's event may repeat: one per event)
+FILTERS_READ_ONCE = {
+    "api.request_list": frozenset(
+        {"method", "event", "validation", "q", "before", "after", "limit"}
+    ),
+    "api.feed_read": frozenset({"after", "limit", "wait", "path_prefix", "listener"}),
+}
+
+
+@bp.before_request
+def refuse_repeated_filters() -> Response | None:
+    """400 for a filter given twice (it would otherwise silently use the first value)."""
+    once = FILTERS_READ_ONCE.get(request.endpoint or "")
+    if once:
+        for name, values in request.args.lists():
+            if len(values) > 1 and name in once:
+                return json_error(400, "invalid_filter", f"{name} may be given only once")
+    return None
 
 
 class ApiError(Exception):

@@ -1,0 +1,95 @@
+"""A deadline for reading each request from its sender, under gunicorn.
+
+gunicorn's threaded worker reads a request's head and body with blocking ``recv`` calls and no
+timeout once the first byte has arrived: a sender that stops half-way, or trickles a byte now and
+then, holds a request thread for as long as it likes, and a handful of them stop a server.
+Bounding each ``recv`` alone is not enough (a byte every few seconds renews it), so every
+request gets one deadline, ``RECEIVER_READ_TIMEOUT`` seconds after its first byte, for its head
+and its body together; each ``recv`` waits at most for the time that is left.
+
+How: gunicorn's HTTP/1.x parser reads through its unreader's ``sock.recv``. receiver's worker
+(``web.serving``) calls `start_request` for every request it parses; the unreader's socket is
+then a `DeadlineSocket` (installed once per connection) whose deadline is renewed. A sender past
+it gets `SlowSender`: during the head gunicorn closes the connection quietly (it is a
+``NoMoreData``); during the body the app answers 408 (``web.ingest``, ``web.errors``) and closes.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from typing import Any
+
+from gunicorn.http.errors import NoMoreData
+
+from receiver.config import SETTINGS
+
+READ_TIMEOUT_SETTING = "RECEIVER_READ_TIMEOUT"
+
+
+class SlowSender(NoMoreData):
+    """The request did not arrive within its read deadline."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+
+    def __str__(self) -> str:
+        return f"the request did not arrive within {self.seconds:g} s"
+
+
+@functools.cache
+def read_timeout() -> float:
+    """Seconds a sender has for one request (the setting, read once per process)."""
+    setting = next(s for s in SETTINGS if s.name == READ_TIMEOUT_SETTING)
+    raw = os.environ.get(setting.env)
+    return float(setting.parse(raw) if raw else setting.default)
+
+
+class DeadlineSocket:
+    """A socket whose ``recv`` never waits past the current request's deadline.
+
+    Everything else is the socket's own. A timeout the caller set itself (gunicorn's drain of an
+    unread body sets one) is kept when it is the shorter wait.
+    """
+
+    def __init__(self, sock: Any, seconds: float) -> None:
+        self._sock = sock
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds
+
+    def recv(self, size: int, *flags: int) -> bytes:
+        """Receive, waiting at most until the deadline.
+
+        :raise SlowSender: the deadline passed before any byte came.
+        """
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise SlowSender(self.seconds)
+        outer = self._sock.gettimeout()
+        if outer is not None and outer <= left:
+            return self._sock.recv(size, *flags)
+        self._sock.settimeout(left)
+        try:
+            return self._sock.recv(size, *flags)
+        except TimeoutError:
+            raise SlowSender(self.seconds) from None
+        finally:
+            self._sock.settimeout(outer)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+def start_request(unreader: Any) -> None:
+    """A request begins on this connection: its deadline starts now."""
+    sock = getattr(unreader, "sock", None)
+    if sock is None:
+        return
+    seconds = read_timeout()
+    if isinstance(sock, DeadlineSocket):
+        sock.seconds = seconds
+        sock.deadline = time.monotonic() + seconds
+    else:
+        unreader.sock = DeadlineSocket(sock, seconds)

@@ -1,0 +1,163 @@
+"""The edge: ids beyond 64 bits answer 404 on every route, filters are checked (empty, unknown
+or repeated values answer 400), wrong JSON types answer 400, and deeply nested JSON never
+raises a RecursionError anywhere (ingest, the detail page, the API, HAR)."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+from actions import BinActions
+
+from receiver.web.converters import ID_MAX
+from receiver.web.converters import digits_at_most
+
+TOO_LARGE = (ID_MAX + 1, 2**64, 10**30)
+
+
+@pytest.fixture
+def bins(client):
+    return BinActions(client)
+
+
+def test_the_id_pattern_takes_exactly_the_numbers_up_to_its_limit():
+    pattern = re.compile(digits_at_most(ID_MAX))
+    rng = random.Random(63)
+    near = [ID_MAX - rng.randrange(10**6) for _ in range(200)]
+    near += [ID_MAX + rng.randrange(1, 10**6) for _ in range(200)]
+    anywhere = [rng.randrange(10 ** rng.randrange(1, 22)) for _ in range(500)]
+    for number in [0, 9, 10, ID_MAX, ID_MAX + 1, *near, *anywhere]:
+        assert bool(pattern.fullmatch(str(number))) == (number <= ID_MAX), number
+
+
+ID_ROUTES = [
+    ("GET", "/api/bins/{bin}/requests/{id}"),
+    ("DELETE", "/api/bins/{bin}/requests/{id}"),
+    ("GET", "/api/bins/{bin}/requests/{id}/raw"),
+    ("GET", "/api/bins/{bin}/requests/{id}/export.har"),
+    ("GET", "/api/bins/{bin}/requests/{id}/replays"),
+    ("POST", "/api/bins/{bin}/requests/{id}/replay"),
+    ("POST", "/api/bins/{bin}/requests/{id}/promote"),
+]
+
+
+def test_a_request_id_beyond_64_bits_is_404_json_on_every_api_route(bins, client):
+    bin_id = bins.create()["id"]
+    for method, template in ID_ROUTES:
+        for large in TOO_LARGE:
+            path = template.format(bin=bin_id, id=large)
+            response = client.open(path, method=method, json={"url": "http://x/"})
+            assert response.status_code == 404, (method, path)
+            assert response.get_json()["error"]["code"] == "not_found"
+
+
+def test_the_inspector_with_a_request_id_beyond_64_bits_shows_the_bin(bins, client):
+    bin_id = bins.create()["id"]
+    for large in TOO_LARGE:
+        assert client.get(f"/bins/{bin_id}?request={large}").status_code == 200
+
+
+BAD_FILTERS = [
+    "validation=",
+    "method=",
+    "event=",
+    "q=",
+    "q=%20%20",
+    "validation=maybe",
+    "method=GE%20T",
+    "before=-1",
+    f"after={ID_MAX + 1}",
+    "limit=0",
+    "limit=1.5",
+    "method=GET&method=POST",
+    "limit=5&limit=6",
+]
+
+
+def test_empty_unknown_or_repeated_filters_are_400(bins, client):
+    bin_id = bins.create()["id"]
+    for query in BAD_FILTERS:
+        response = client.get(f"/api/bins/{bin_id}/requests?{query}")
+        assert response.status_code == 400, (query, response.get_json())
+        assert response.get_json()["error"]["code"] == "invalid_filter"
+
+
+def test_wrong_json_types_in_bin_fields_are_400(bins, client):
+    for label in ({}, [], 0, False, 1.5):
+        assert client.post("/api/bins", json={"label": label}).status_code == 400, label
+    bin_id = bins.create()["id"]
+    for change in (
+        {"provider": 0},
+        {"forward_url": {}},
+        {"forward_url": "http://a b c"},
+        {"forward_url": "http://"},
+        {"signature": {"scheme": "hmac-sha256", "secret": "s", "unknown": 1}},
+    ):
+        assert client.patch(f"/api/bins/{bin_id}", json=change).status_code == 400, change
+    assert client.put("/api/catalog/someone", json={"detection": False}).status_code == 400
+
+
+def test_a_whole_number_float_counts_as_an_integer(bins, client):
+    bin_id = bins.create()["id"]
+    response = client.patch(f"/api/bins/{bin_id}", json={"response": {"status": 202.0}})
+
+    assert response.status_code == 200
+    assert response.get_json()["response"]["status"] == 202
+
+
+def test_a_catch_up_url_of_the_wrong_type_is_400(bins, client):
+    bin_id = bins.create(forward_url="http://127.0.0.1:9/hooks")["id"]
+    response = client.post(f"/api/bins/{bin_id}/forward", json={"url": {}})
+
+    assert response.status_code == 400
+
+
+def test_the_import_route_allows_only_post(client):
+    response = client.options("/api/catalog/import")
+
+    assert set(response.headers["Allow"].split(", ")) == {"POST", "OPTIONS"}
+
+
+def test_the_openapi_version_is_the_package_version(client):
+    from importlib.metadata import version
+
+    assert client.get("/api/openapi.json").get_json()["info"]["version"] == version("receiver")
+
+
+DEEP = 100_000
+
+
+@pytest.mark.parametrize(
+    "body", [b"[" * DEEP + b"]" * DEEP, b'{"a":' * DEEP + b"1" + b"}" * DEEP, b"[" * DEEP]
+)
+def test_deep_json_is_stored_and_shown_without_a_recursion_error(bins, client, body):
+    bin_id = bins.create()["id"]
+    captured = bins.ingest(bin_id, body=body, headers=[("Content-Type", "application/json")])
+    assert captured.status_code == 200
+    request_id = captured.get_json()["request_id"]
+
+    shown = bins.request(bin_id, request_id)
+    assert shown["validation"]["status"] in ("not_json", "unknown_event")
+    for path in (
+        f"/bins/{bin_id}?request={request_id}",
+        f"/api/bins/{bin_id}/requests/{request_id}/export.har",
+        f"/api/bins/{bin_id}/export.har",
+    ):
+        assert client.get(path).status_code == 200, path
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/api/bins"),
+        ("PUT", "/api/catalog/appery/DEEP"),
+        ("POST", "/api/validate?provider=appery&event=PROJECT_BUILD_IOS_FAIL"),
+    ],
+)
+def test_deep_json_sent_to_the_api_is_a_400_not_a_500(client, method, path):
+    body = b"[" * DEEP + b"]" * DEEP
+    response = client.open(path, method=method, data=body, content_type="application/json")
+
+    assert response.status_code in (200, 400)
+    assert response.is_json
