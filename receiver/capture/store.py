@@ -17,12 +17,13 @@ and wait in growing sleeps. So this module:
 
 Each transaction first updates the bins of its rows (``UPDATE … RETURNING``), which takes their
 row locks until the commit: that is where each capture gets its number in the bin's sequence
-(so numbers become visible in the order they were handed out, on PostgreSQL too, where ids are
-not), and where the bin's answer settings are read, so a response script's steps are taken one
-per capture across every process. The answer is then decided and stored with the row (nothing for
-the default answer), the row is queued for the text index (built in the background by
-``capture.indexer``: indexing costs more than the capture itself), and the bin is kept within its
-count and byte bounds.
+(so numbers become visible in the order they were handed out, on PostgreSQL too; the ids are
+taken after these locks, so within a bin they too become visible in increasing order, which a
+reader following ``id > last seen`` relies on), and where the bin's answer settings are
+read, so a response script's steps are taken one per capture across every process. The answer
+is then decided and stored with the row (nothing for the default answer), the row is queued for
+the text index (built in the background by ``capture.indexer``: indexing costs more than the
+capture itself), and the bin is kept within its count and byte bounds.
 
 SQL text and value conversion come from SQLAlchemy itself (statements compiled once for the
 engine's dialect, each column type's own bind and result processors), so the rows are exactly
@@ -648,18 +649,22 @@ class CaptureStore:
         """Number the rows, decide their answers, insert them with their search text and
         forwards, and keep their bins within bounds."""
         rows = prepared.rows
-        ids = self._next_ids(cursor, len(rows))
         seqs = [0] * len(rows)
         answers: list[BinResponse | None] = [None] * len(rows)
         after: list[tuple[str, int, int]] = []
+        numbered: list[tuple[list[int], AnswerSettings, int]] = []
         for bin_id, (indexes, touch) in prepared.bins.items():
             cursor.execute(self._touch.sql, touch)
             returned = cursor.fetchone()
             if returned is None:
                 raise BinGone(bin_id)
             count, size, last_seq, *answer_values = _processed(self._touch_processors, returned)
-            settings = AnswerSettings(*answer_values)
-            first = last_seq - len(indexes) + 1
+            numbered.append((indexes, AnswerSettings(*answer_values), last_seq - len(indexes) + 1))
+            after.append((bin_id, count, size))
+        # ids are taken under the bins' row locks too, so within a bin they also become visible
+        # in increasing order: a reader asking for ids above the last one it saw skips nothing
+        ids = self._next_ids(cursor, len(rows))
+        for indexes, settings, first in numbered:
             for offset, index in enumerate(indexes):
                 seqs[index] = first + offset
                 answers[index] = answer(
@@ -669,7 +674,6 @@ class CaptureStore:
                     max_delay_ms=self.max_delay_ms,
                     rejection=rows[index].get("rejection"),
                 )
-            after.append((bin_id, count, size))
         inserts = []
         to_json = self._insert.processors["response"]
         for index, converted in enumerate(prepared.values):

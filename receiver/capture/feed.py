@@ -1,0 +1,571 @@
+"""The change feed: a cursor over a bin's captures that never passes over a committed one, and
+the named listeners (``receiver listen``) that follow it.
+
+Why the cursor can be trusted: it is the capture number (``seq``). The capture store numbers a
+bin's captures while it holds the bin's row lock (``UPDATE bin … RETURNING``), and the lock is
+released only after the commit has become visible; the next transaction into that bin waits for
+the lock before it takes a number. So in every bin the numbers become visible strictly in the
+order they were handed out, on SQLite (one writer) and on PostgreSQL with any number of
+processes and servers: a snapshot that shows capture ``n`` shows every capture below ``n``.
+``bin.last_seq`` is written in the same transaction as the captures it counts, so reading it
+first and then the captures at or below it never misses one. Ids are not a cursor for this on
+their own; the store takes them after the lock too (see ``capture.store``), which is what gives
+the request list's ``after=<id>`` the same guarantee within a bin.
+
+Captures can still go before a listener reads them: evicted (the bin's count and byte bounds) or
+deleted. The feed says how many numbers after the cursor were gone (``removed``) instead of
+passing over them silently.
+
+A listener's position is the number of the last capture it delivered. It lives on the server
+under the listener's name, so a listener that stops, crashes or loses its connection resumes
+where it was; each local answer it reports is kept as a ``Replay`` of kind ``listen``.
+
+Long polls wait on `FeedWatcher`: one thread per server process reads the ``last_seq`` of the
+bins being waited on a few times a second (the database is the only thing servers share) and
+wakes the waiters of a bin that moved; a semaphore bounds how many polls a process holds.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from collections.abc import Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement
+from sqlalchemy import Select
+from sqlalchemy import case
+from sqlalchemy import delete
+from sqlalchemy import func
+from sqlalchemy import literal
+from sqlalchemy import or_
+from sqlalchemy import select
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from receiver.storage.db import AnySession
+from receiver.storage.models import Bin
+from receiver.storage.models import CapturedRequest
+from receiver.storage.models import Listener
+from receiver.storage.models import Replay
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+# bodies per answer: a page stops before this many bytes (a larger capture still comes alone)
+MAX_PAGE_BYTES = 4 * 1024 * 1024
+# the longest a poll may wait for a capture, in seconds
+MAX_WAIT = 30
+# a poll whose filter left out every capture that woke it reads at most this often (seconds),
+# after pauses that double from FIRST_IDLE_GAP
+FIRST_IDLE_GAP = 0.1
+MAX_IDLE_GAP = 1.0
+MAX_EVENTS = 20
+EVENT_MAX = 128
+PATH_PREFIX_MAX = 1024
+# a listener that polled or reported within this many seconds counts as connected
+CONNECTED_SECONDS = MAX_WAIT + 15
+LISTENER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+# what a report may carry (the listener's own record of a local delivery)
+REPORT_URL_MAX = 8192
+REPORT_HEADERS_MAX = 200
+REPORT_HEADER_BYTES = 64 * 1024
+REPORT_BODY_MAX = 64 * 1024
+REPORT_ERROR_MAX = 2000
+MAX_SEQ = 2**63 - 1
+
+
+class FeedError(ValueError):
+    """A feed or listener parameter that cannot be used; the message says which and why."""
+
+
+class FeedGone(LookupError):
+    """The bin no longer exists (deleted while a poll waited)."""
+
+
+@dataclass(frozen=True)
+class FeedFilter:
+    """Which captures a listener wants: detected events (any of them) and a sub-path prefix."""
+
+    events: tuple[str, ...] = ()
+    path_prefix: str | None = None
+
+
+@dataclass(frozen=True)
+class FeedPage:
+    """Captures after a cursor, oldest first, and where to continue.
+
+    ``next`` is the cursor of the following call: the last capture given, or, when everything
+    up to ``latest`` was looked at, ``latest`` itself (captures the filter left out are passed).
+    ``removed`` counts the numbers right after the cursor whose captures were evicted or deleted
+    before they could be read.
+    """
+
+    requests: Sequence[CapturedRequest]
+    next: int
+    latest: int
+    removed: int
+
+
+def parse_filter(events: Sequence[str], path_prefix: str | None) -> FeedFilter:
+    """Check a listener's filters.
+
+    :raise FeedError: too many events, an event id or prefix too long, a prefix without "/".
+    """
+    cleaned = tuple(dict.fromkeys(event.strip() for event in events if event.strip()))
+    if len(cleaned) > MAX_EVENTS:
+        raise FeedError(f"at most {MAX_EVENTS} event filters")
+    if any(len(event) > EVENT_MAX for event in cleaned):
+        raise FeedError(f"an event id is at most {EVENT_MAX} characters")
+    prefix = path_prefix or None
+    if prefix is not None:
+        if not prefix.startswith("/"):
+            raise FeedError("path_prefix starts with /")
+        if len(prefix) > PATH_PREFIX_MAX:
+            raise FeedError(f"path_prefix is at most {PATH_PREFIX_MAX} characters")
+    return FeedFilter(cleaned, prefix)
+
+
+def parse_number(value: str | None, name: str, *, default: int, low: int, high: int) -> int:
+    """An integer query parameter within bounds (``default`` when absent).
+
+    :raise FeedError: not an integer, or out of bounds.
+    """
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise FeedError(f"{name} is an integer from {low} to {high}") from None
+    if not low <= number <= high:
+        raise FeedError(f"{name} is an integer from {low} to {high}")
+    return number
+
+
+def check_listener_name(name: str) -> str:
+    """A listener name: letters, digits, '.', '_' or '-', 1 to 64, not starting with a symbol.
+
+    :raise FeedError: anything else.
+    """
+    if not LISTENER_NAME.fullmatch(name):
+        raise FeedError(
+            "a listener name is 1 to 64 letters, digits, '.', '_' or '-', starting with a letter "
+            "or digit"
+        )
+    return name
+
+
+def _filtered(query: Select[Any], filters: FeedFilter) -> Select[Any]:
+    if filters.events:
+        # an ambiguous capture stores every candidate, joined by "|"
+        joined = literal("|") + CapturedRequest.event_id + literal("|")
+        query = query.where(
+            or_(
+                CapturedRequest.event_id.in_(filters.events),
+                *(joined.like(f"%|{_like_escape(e)}|%", escape="\\") for e in filters.events),
+            )
+        )
+    if filters.path_prefix:
+        prefix = filters.path_prefix
+        # exact and case-sensitive on both databases (SQLite's LIKE ignores ASCII case)
+        query = query.where(func.substr(CapturedRequest.path, 1, len(prefix)) == prefix)
+    return query
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def latest_number(session: AnySession, bin_id: str) -> int | None:
+    """The bin's last capture number (None when the bin does not exist)."""
+    return session.execute(select(Bin.last_seq).where(Bin.id == bin_id)).scalar()
+
+
+def oldest_number(session: AnySession, bin_id: str) -> int | None:
+    """The number of the oldest capture the bin still holds (None when it holds none)."""
+    return session.execute(
+        select(func.min(CapturedRequest.seq)).where(CapturedRequest.bin_id == bin_id)
+    ).scalar()
+
+
+def read_feed(
+    session: AnySession,
+    bin_id: str,
+    *,
+    after: int,
+    limit: int = DEFAULT_LIMIT,
+    filters: FeedFilter | None = None,
+    max_bytes: int = MAX_PAGE_BYTES,
+) -> FeedPage:
+    """The bin's captures numbered above ``after`` that match ``filters``, oldest first, with
+    their bodies: at most ``limit`` of them and, past the first, ``max_bytes`` of bodies.
+
+    The bin's ``last_seq`` is read first: every capture numbered up to it is committed and
+    visible to the reads that follow, so ``next`` never passes over one.
+
+    :raise FeedGone: the bin does not exist.
+    """
+    latest = latest_number(session, bin_id)
+    if latest is None:
+        raise FeedGone(bin_id)
+    if latest <= after:
+        return FeedPage([], after, latest, 0)
+    oldest = oldest_number(session, bin_id)
+    removed = max(0, (latest if oldest is None else min(oldest - 1, latest)) - after)
+    heads = session.execute(
+        _filtered(
+            select(CapturedRequest.id, CapturedRequest.seq, CapturedRequest.size).where(
+                CapturedRequest.bin_id == bin_id,
+                CapturedRequest.seq > after,
+                CapturedRequest.seq <= latest,
+            ),
+            filters or FeedFilter(),
+        )
+        .order_by(CapturedRequest.seq)
+        .limit(limit)
+    ).all()
+    taken: list[int] = []
+    size = 0
+    for head in heads:
+        if taken and size + head.size > max_bytes:
+            break
+        taken.append(head.id)
+        size += head.size
+    if not taken:
+        return FeedPage([], latest, latest, removed)
+    rows = list(
+        session.execute(
+            select(CapturedRequest)
+            .where(CapturedRequest.id.in_(taken))
+            .order_by(CapturedRequest.seq)
+        ).scalars()
+    )
+    complete = len(taken) == len(heads) and len(heads) < limit
+    return FeedPage(rows, latest if complete else rows[-1].seq, latest, removed)
+
+
+# -- listeners ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """What a listener did with one capture: the request it sent and the local answer, or the
+    transport error in words. ``delivered`` moves its position to ``seq``."""
+
+    request_id: int
+    seq: int
+    delivered: bool
+    url: str
+    method: str
+    request_headers: list[tuple[str, str]]
+    status_code: int | None
+    response_headers: list[tuple[str, str]]
+    response_body: bytes
+    elapsed_ms: float
+    error: str | None
+
+
+def get_listener(session: AnySession, bin_id: str, name: str) -> Listener | None:
+    """The bin's listener of that name, or None."""
+    return session.execute(
+        select(Listener).where(Listener.bin_id == bin_id, Listener.name == name)
+    ).scalar_one_or_none()
+
+
+def list_listeners(session: AnySession, bin_id: str) -> list[Listener]:
+    """The bin's listeners, the most recently seen first."""
+    query = (
+        select(Listener)
+        .where(Listener.bin_id == bin_id)
+        .order_by(Listener.last_seen_at.desc(), Listener.id.desc())
+        .limit(200)
+    )
+    return list(session.execute(query).scalars())
+
+
+def is_connected(listener: Listener, now: datetime) -> bool:
+    """True when the listener polled or reported recently (a poll waits up to MAX_WAIT)."""
+    seen = listener.last_seen_at
+    return seen is not None and now - seen <= timedelta(seconds=CONNECTED_SECONDS)
+
+
+def open_listener(
+    session: AnySession,
+    bin_id: str,
+    name: str,
+    *,
+    now: datetime,
+    from_start: bool = False,
+    position: int | None = None,
+) -> tuple[Listener, bool]:
+    """The listener of that name, created when new; and whether it was created.
+
+    A listener that exists keeps its position (a restart resumes). A new one starts after the
+    bin's last capture, or before its oldest one with ``from_start``, or at ``position`` (a
+    listener re-creating itself after it was deleted). Two clients creating the same name at
+    once get the same listener (the loser's transaction is rolled back: call this first).
+    """
+    found = get_listener(session, bin_id, name)
+    if found is not None:
+        found.last_seen_at = now
+        return found, False
+    latest = latest_number(session, bin_id) or 0
+    if position is not None:
+        start = min(position, latest)
+    elif from_start:
+        oldest = oldest_number(session, bin_id)
+        start = latest if oldest is None else oldest - 1
+    else:
+        start = latest
+    created = Listener(bin_id=bin_id, name=name, position=start, created_at=now, last_seen_at=now)
+    session.add(created)
+    try:
+        session.flush()
+    except IntegrityError:  # created by another client meanwhile: that one is ours too
+        session.rollback()
+        found = get_listener(session, bin_id, name)
+        if found is None:
+            raise
+        return found, False
+    return created, True
+
+
+def touch_listener(
+    session: AnySession, bin_id: str, name: str, *, position: int, now: datetime
+) -> bool:
+    """A poll from ``position`` says the listener has dealt with everything up to it: note the
+    time and move its position forward (never back). False when there is no such listener."""
+    result = session.execute(
+        update(Listener)
+        .where(Listener.bin_id == bin_id, Listener.name == name)
+        .values(last_seen_at=now, position=_forward(position))
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+def _forward(position: int) -> ColumnElement[int]:
+    return case((Listener.position < position, position), else_=Listener.position)
+
+
+def record_delivery(
+    session: AnySession, listener: Listener, report: DeliveryReport, *, latest: int, now: datetime
+) -> Replay | None:
+    """Keep one report: the listener's last answer and, when delivered, its new position; and
+    the attempt as a ``Replay`` of kind ``listen`` beside the capture's replays and forwards.
+
+    A failure that repeats the listener's previous failure on the same capture (a target that
+    stays down while the listener backs off) updates the listener only, so a long outage does
+    not bury the capture's history.
+
+    :raise FeedError: ``seq`` beyond the bin's last capture.
+    """
+    if report.seq > latest:
+        raise FeedError(f"seq {report.seq} is beyond the bin's last capture ({latest})")
+    repeated = (
+        not report.delivered
+        and listener.last_request_id == report.request_id
+        and listener.last_error is not None
+        and listener.last_status is None
+    )
+    values: dict[str, Any] = {
+        "last_seen_at": now,
+        "last_request_id": report.request_id,
+        "last_status": report.status_code,
+        "last_error": report.error,
+        "last_elapsed_ms": report.elapsed_ms,
+    }
+    if report.delivered:
+        values["position"] = _forward(report.seq)
+    session.execute(
+        update(Listener)
+        .where(Listener.id == listener.id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    session.expire(listener)
+    if repeated:
+        return None
+    captured = session.execute(
+        select(CapturedRequest.id).where(
+            CapturedRequest.id == report.request_id, CapturedRequest.bin_id == listener.bin_id
+        )
+    ).scalar()
+    if captured is None:  # evicted or deleted meanwhile: the listener's own row says enough
+        return None
+    attempt = Replay(
+        request_id=report.request_id,
+        kind="listen",
+        url=report.url,
+        method=report.method,
+        request_headers=[list(pair) for pair in report.request_headers],
+        status_code=report.status_code,
+        response_headers=[list(pair) for pair in report.response_headers],
+        response_body=report.response_body,
+        elapsed_ms=report.elapsed_ms,
+        error=report.error,
+        created_at=now,
+        listener_name=listener.name,
+    )
+    session.add(attempt)
+    return attempt
+
+
+def delete_listener(session: AnySession, bin_id: str, name: str) -> bool:
+    """Forget a listener (its recorded deliveries stay); False when there is none."""
+    result = session.execute(
+        delete(Listener).where(Listener.bin_id == bin_id, Listener.name == name)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+@contextmanager
+def write_turn(lock_path: str | None) -> Iterator[None]:
+    """Take the capture store's write lock around a short write (SQLite only; ``None`` on
+    PostgreSQL): the committers of every process take turns through it, so this write neither
+    waits in SQLite's busy-handler sleeps nor makes a capture wait in them."""
+    if lock_path is None:
+        yield
+        return
+    with open(lock_path, "a+b") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+# -- waiting for captures ---------------------------------------------------------------------
+
+GONE = MAX_SEQ  # a bin that disappeared wakes its waiters (their next read answers 404)
+
+
+class FeedWatcher:
+    """Long polls of one server process: a bounded number of waiters, woken when their bin's
+    ``last_seq`` moves.
+
+    One thread reads the ``last_seq`` of every bin someone waits on, every ``interval`` seconds
+    while anyone waits (one query for all of them), and sleeps otherwise. ``slots`` bounds the
+    waiters: a poll beyond it is not held, so the threads that serve senders are never taken
+    by listeners (``receiver serve`` adds ``slots`` threads to each process for them).
+    """
+
+    def __init__(self, engine: Engine, *, slots: int, interval: float = 0.1) -> None:
+        self.engine = engine
+        self.interval = interval
+        self._slots = threading.BoundedSemaphore(slots) if slots > 0 else None
+        self._changed = threading.Condition()
+        self._waiting: Counter[str] = Counter()
+        self._latest: dict[str, int] = {}
+        self._closed = False
+        self._closing = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def wait(
+        self, bin_id: str, seen: int, timeout: float, *, not_before: float = 0.0
+    ) -> bool | None:
+        """Wait until the bin's ``last_seq`` is above ``seen`` (True), ``timeout`` seconds
+        pass or the watcher closes (False); None at once when every slot is taken.
+
+        ``not_before`` (a `time.monotonic` moment) holds a wake-up back until then: a poll
+        whose filter keeps leaving out what woke it need not read on every capture.
+        """
+        if self._slots is None or not self._slots.acquire(blocking=False):
+            return None
+        try:
+            deadline = time.monotonic() + timeout
+            with self._changed:
+                if self._closed:
+                    return False
+                self._waiting[bin_id] += 1
+                self._start()
+                self._changed.notify_all()
+                try:
+                    while not self._closed:
+                        now = time.monotonic()
+                        left = deadline - now
+                        moved = self._latest.get(bin_id, 0) > seen
+                        if moved and now >= not_before:
+                            return True
+                        if left <= 0:
+                            return False
+                        if not moved:
+                            self._changed.wait(left)
+                            continue
+                        # held back: sleep out of reach of the watcher's wake-ups (close() ends it)
+                        self._changed.release()
+                        try:
+                            self._closing.wait(min(left, not_before - now))
+                        finally:
+                            self._changed.acquire()
+                    return False
+                finally:
+                    self._waiting[bin_id] -= 1
+                    if self._waiting[bin_id] <= 0:
+                        del self._waiting[bin_id]
+                        self._latest.pop(bin_id, None)
+        finally:
+            self._slots.release()
+
+    @property
+    def waiting(self) -> int:
+        """How many polls are waiting now."""
+        with self._changed:
+            return sum(self._waiting.values())
+
+    def close(self) -> None:
+        """Wake every waiter and hold no more (a server shutting down); stops the thread."""
+        with self._changed:
+            self._closed = True
+            self._closing.set()
+            self._changed.notify_all()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
+
+    def _start(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._run, name="receiver-feed", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                while not self._waiting and not self._closed:
+                    self._changed.wait()
+                if self._closed:
+                    return
+                bins = sorted(self._waiting)
+            try:
+                latest = self._read(bins)
+            except Exception:  # a database hiccup: the waiters time out and poll again
+                log.exception("reading the feed's bins failed; retrying")
+                latest = None
+            with self._changed:
+                changed = False
+                if latest is not None:
+                    for bin_id in bins:
+                        if bin_id in self._waiting:
+                            value = latest.get(bin_id, GONE)
+                            changed = changed or self._latest.get(bin_id) != value
+                            self._latest[bin_id] = value
+                if changed:  # wake the waiters only when a bin moved
+                    self._changed.notify_all()
+                # sleep on the condition: close() wakes the thread at once
+                self._changed.wait(self.interval)
+
+    def _read(self, bins: list[str]) -> dict[str, int]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(Bin.id, Bin.last_seq).where(Bin.id.in_(bins))).all()
+        return {row.id: int(row.last_seq or 0) for row in rows}

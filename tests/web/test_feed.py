@@ -1,0 +1,327 @@
+"""The change feed (``GET /api/bins/<id>/feed``): a cursor over capture numbers that never skips
+a committed capture, its filters, its long poll and the bound on how many polls a process holds.
+
+The concurrent proof (two ``receiver serve`` processes, concurrent senders, a follower) is in
+tests/system/test_feed_servers.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+from typing import Any
+
+import pytest
+from actions import store_captures
+from flask import Flask
+from flask.testing import FlaskClient
+
+from receiver.capture import feed
+from receiver.capture.request import RawRequest
+from receiver.storage.db import db
+from receiver.web.api.feed import feed_watcher
+
+
+def post(path: str = "/", body: bytes = b"{}", query: str = "") -> RawRequest:
+    return RawRequest("POST", path, query, [("Content-Type", "application/json")], body)
+
+
+def read(client: FlaskClient, bin_id: str, **params: Any) -> dict[str, Any]:
+    response = client.get(f"/api/bins/{bin_id}/feed", query_string=params)
+    assert response.status_code == 200, response.get_json()
+    assert response.headers["Cache-Control"] == "no-store"
+    return response.get_json()
+
+
+def test_the_feed_gives_captures_after_the_cursor_oldest_first_with_their_bodies(
+    app: Flask, client: FlaskClient, bins: Any
+) -> None:
+    bin_id = bins.create()["id"]
+    ids = store_captures(app, bin_id, [post(f"/{n}", f'{{"n": {n}}}'.encode()) for n in range(5)])
+    page = read(client, bin_id, after=2)
+    assert [item["seq"] for item in page["requests"]] == [3, 4, 5]
+    assert [item["id"] for item in page["requests"]] == ids[2:]
+    assert base64.b64decode(page["requests"][0]["body_base64"]) == b'{"n": 2}'
+    assert page["requests"][0]["path"] == "/2"
+    assert (page["next"], page["latest"], page["removed"], page["retry_after"]) == (5, 5, 0, None)
+    assert read(client, bin_id, after=5)["requests"] == []
+    assert read(client, bin_id, after=5)["next"] == 5
+
+
+def test_following_next_gives_every_capture_once_page_by_page(
+    app: Flask, client: FlaskClient, bins: Any
+) -> None:
+    bin_id = bins.create()["id"]
+    ids = store_captures(app, bin_id, [post() for _ in range(7)])
+    seen: list[int] = []
+    cursor = 0
+    for _ in range(4):
+        page = read(client, bin_id, after=cursor, limit=3)
+        seen += [item["id"] for item in page["requests"]]
+        cursor = page["next"]
+    assert seen == ids
+    assert cursor == 7
+
+
+def test_a_page_stops_at_its_byte_budget_but_a_large_capture_still_comes(
+    app: Flask, bins: Any
+) -> None:
+    bin_id = bins.create()["id"]
+    store_captures(app, bin_id, [post(body=b"x" * 1000) for _ in range(3)])
+    with app.app_context():
+        page = feed.read_feed(db.session, bin_id, after=0, max_bytes=1500)
+        assert [row.seq for row in page.requests] == [1]
+        assert page.next == 1
+        page = feed.read_feed(db.session, bin_id, after=1, max_bytes=2000)
+        assert [row.seq for row in page.requests] == [2, 3]
+        assert page.next == 3
+
+
+def test_filters_pick_captures_and_the_cursor_passes_the_others(
+    app: Flask, client: FlaskClient, bins: Any
+) -> None:
+    bin_id = bins.create()["id"]
+    store_captures(
+        app,
+        bin_id,
+        [post("/github/push"), post("/GitHub/x"), post("/stripe"), post("/github"), post("/")],
+    )
+    page = read(client, bin_id, path_prefix="/github")
+    assert [item["path"] for item in page["requests"]] == ["/github/push", "/github"]
+    assert page["next"] == 5
+    none = read(client, bin_id, after=0, path_prefix="/nothing")
+    assert none["requests"] == [] and none["next"] == 5
+
+
+def test_the_event_filter_matches_detected_and_ambiguous_events(
+    app: Flask, client: FlaskClient, bins: Any
+) -> None:
+    bin_id = bins.create()["id"]
+    sent = client.post(
+        f"/api/bins/{bin_id}/send", json={"provider": "appery", "event": "PROJECT_BUILD_IOS_FAIL"}
+    )
+    assert sent.status_code == 201, sent.get_json()
+    store_captures(app, bin_id, [post()])
+    page = read(client, bin_id, event=["PROJECT_BUILD_IOS_FAIL", "other"])
+    assert [item["event"]["event"] for item in page["requests"]] == ["PROJECT_BUILD_IOS_FAIL"]
+    assert page["next"] == 2
+
+
+def test_evicted_captures_are_counted_not_passed_over_silently(
+    client: FlaskClient, bins: Any, make_app: Any
+) -> None:
+    bin_id = bins.create()["id"]
+    keeping_three = make_app(RECEIVER_MAX_REQUESTS_PER_BIN=3)
+    ids = store_captures(keeping_three, bin_id, [post() for _ in range(5)])
+    page = read(client, bin_id, after=0)
+    assert page["removed"] == 2
+    assert [item["id"] for item in page["requests"]] == ids[2:]
+    assert read(client, bin_id, after=page["next"])["removed"] == 0
+    client.delete(f"/api/bins/{bin_id}/requests")
+    cleared = read(client, bin_id, after=4)
+    assert (cleared["removed"], cleared["next"], cleared["requests"]) == (1, 5, [])
+
+
+def test_a_private_bin_without_its_token_answers_like_a_missing_bin(
+    client: FlaskClient, bins: Any
+) -> None:
+    made = bins.create(private=True)
+    hidden = client.get(f"/api/bins/{made['id']}/feed")
+    missing = client.get("/api/bins/no-such-bin/feed")
+    assert hidden.status_code == missing.status_code == 404
+    assert hidden.get_json() == missing.get_json()
+    wrong = client.get(
+        f"/api/bins/{made['id']}/feed", headers={"Authorization": "Bearer not-the-token"}
+    )
+    assert wrong.status_code == 404
+    shown = client.get(
+        f"/api/bins/{made['id']}/feed", headers={"Authorization": f"Bearer {made['token']}"}
+    )
+    assert shown.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"after": "-1"}, "after"),
+        ({"after": "x"}, "after"),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "101"}, "limit"),
+        ({"wait": "31"}, "wait"),
+        ({"wait": "1.5"}, "wait"),
+        ({"path_prefix": "github"}, "path_prefix"),
+        ({"path_prefix": "/" + "x" * 1024}, "path_prefix"),
+        ({"event": [f"e{n}" for n in range(21)]}, "event"),
+        ({"event": "e" * 129}, "event"),
+        ({"listener": "-bad"}, "listener name"),
+    ],
+)
+def test_unusable_parameters_answer_400_json(
+    client: FlaskClient, bins: Any, params: dict[str, Any], message: str
+) -> None:
+    bin_id = bins.create()["id"]
+    response = client.get(f"/api/bins/{bin_id}/feed", query_string=params)
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["code"] == "invalid_request" and message in error["message"]
+
+
+def test_a_long_poll_answers_as_soon_as_a_capture_arrives(
+    app: Flask, client: FlaskClient, bins: Any, make_app: Any
+) -> None:
+    bin_id = bins.create()["id"]
+    other = make_app()  # another process's store, as far as the feed can tell
+    timer = threading.Timer(0.4, lambda: store_captures(other, bin_id, [post("/late")]))
+    started = time.monotonic()
+    timer.start()
+    try:
+        page = read(client, bin_id, after=0, wait=10)
+    finally:
+        timer.join()
+    took = time.monotonic() - started
+    assert [item["path"] for item in page["requests"]] == ["/late"]
+    assert 0.3 < took < 5, took
+
+
+def test_a_long_poll_with_nothing_new_waits_the_seconds_asked(
+    client: FlaskClient, bins: Any
+) -> None:
+    bin_id = bins.create()["id"]
+    started = time.monotonic()
+    page = read(client, bin_id, wait=1)
+    assert 0.9 < time.monotonic() - started < 4
+    assert (page["requests"], page["next"], page["retry_after"]) == ([], 0, None)
+
+
+def test_a_long_poll_keeps_waiting_past_captures_its_filter_leaves_out(
+    app: Flask, client: FlaskClient, bins: Any
+) -> None:
+    bin_id = bins.create()["id"]
+    timer = threading.Timer(0.2, lambda: store_captures(app, bin_id, [post("/other")]))
+    timer.start()
+    try:
+        page = read(client, bin_id, wait=1, path_prefix="/wanted")
+    finally:
+        timer.join()
+    assert page["requests"] == []
+    assert page["next"] == 1
+
+
+def test_a_poll_beyond_the_process_budget_is_answered_at_once(make_app: Any, bins: Any) -> None:
+    app = make_app(RECEIVER_FEED_WAITERS=1)
+    client = app.test_client()
+    bin_id = client.post("/api/bins", json={}).get_json()["id"]
+    holder = threading.Thread(target=read, args=(client, bin_id), kwargs={"wait": 2})
+    holder.start()
+    try:
+        deadline = time.monotonic() + 5
+        while feed_watcher(app).waiting < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        started = time.monotonic()
+        page = read(client, bin_id, wait=3)
+        assert time.monotonic() - started < 1
+        assert page["retry_after"] == 1 and page["requests"] == []
+    finally:
+        holder.join()
+
+
+def test_without_waiting_slots_every_poll_is_answered_at_once(make_app: Any) -> None:
+    app = make_app(RECEIVER_FEED_WAITERS=0)
+    client = app.test_client()
+    bin_id = client.post("/api/bins", json={}).get_json()["id"]
+    started = time.monotonic()
+    page = read(client, bin_id, wait=5)
+    assert time.monotonic() - started < 1
+    assert page["retry_after"] == 1
+
+
+def test_a_bin_deleted_during_a_long_poll_answers_404(
+    app: Flask, client: FlaskClient, bins: Any, make_app: Any
+) -> None:
+    bin_id = bins.create()["id"]
+    other = make_app().test_client()
+    timer = threading.Timer(0.3, lambda: other.delete(f"/api/bins/{bin_id}"))
+    timer.start()
+    try:
+        response = client.get(f"/api/bins/{bin_id}/feed", query_string={"wait": 10})
+    finally:
+        timer.join()
+    assert response.status_code == 404
+
+
+def test_closing_the_watcher_wakes_its_waiters(app: Flask, bins: Any) -> None:
+    bin_id = bins.create()["id"]
+    with app.app_context():
+        watcher = feed.FeedWatcher(db.engine, slots=2)
+    woke: list[bool | None] = []
+    waiter = threading.Thread(target=lambda: woke.append(watcher.wait(bin_id, 0, 30)))
+    waiter.start()
+    deadline = time.monotonic() + 5
+    while watcher.waiting < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    started = time.monotonic()
+    watcher.close()
+    waiter.join(5)
+    assert woke == [False]
+    assert time.monotonic() - started < 2
+    assert watcher.wait(bin_id, 0, 5) is False
+
+
+def test_the_request_lists_after_cursor_continues_from_the_newest_id_seen(
+    app: Flask, client: FlaskClient, bins: Any
+) -> None:
+    bin_id = bins.create()["id"]
+    ids = store_captures(app, bin_id, [post() for _ in range(5)])
+    page = bins.requests(bin_id, after=ids[1], limit=2)
+    assert [item["id"] for item in page["requests"]] == [ids[3], ids[2]]
+    assert page["next"] is None
+    following = bins.requests(bin_id, after=page["requests"][0]["id"])
+    assert [item["id"] for item in following["requests"]] == [ids[4]]
+
+
+def test_a_filtered_long_poll_woken_for_nothing_reads_less_and_less_often(
+    app: Flask, client: FlaskClient, bins: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bin_id = bins.create()["id"]
+    reads: list[float] = []
+    original = feed.read_feed
+
+    def counted(*args: Any, **kwargs: Any) -> feed.FeedPage:
+        reads.append(time.monotonic())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(feed, "read_feed", counted)
+    stop = threading.Event()
+
+    def stream() -> None:  # a capture the filter leaves out every 50 ms
+        while not stop.wait(0.05):
+            store_captures(app, bin_id, [post("/other")])
+
+    sender = threading.Thread(target=stream)
+    sender.start()
+    try:
+        page = read(client, bin_id, wait=2, path_prefix="/wanted")
+    finally:
+        stop.set()
+        sender.join()
+    assert page["requests"] == [] and page["next"] > 10
+    # woken every 0.1 s it would read about 20 times; the pauses double up to 1 s
+    assert 3 <= len(reads) <= 8, [round(b - a, 2) for a, b in zip(reads, reads[1:], strict=False)]
+
+
+def test_closing_the_watcher_also_wakes_a_waiter_held_back(app: Flask, bins: Any) -> None:
+    bin_id = bins.create()["id"]
+    with app.app_context():
+        watcher = feed.FeedWatcher(db.engine, slots=1)
+    woke: list[bool | None] = []
+    started = time.monotonic()
+    held_back = threading.Thread(
+        target=lambda: woke.append(watcher.wait(bin_id, -1, 30, not_before=started + 30))
+    )
+    held_back.start()
+    time.sleep(0.3)  # the watcher has read the bin: it "moved", but not before 30 s
+    watcher.close()
+    held_back.join(5)
+    assert woke == [False]
+    assert time.monotonic() - started < 3
