@@ -12,6 +12,10 @@ Rules live in data, in each provider's ``provider.json`` under ``"detection"``::
         "fallback": true}                            # see below
      ]}
 
+User providers add ``"event_header": "X-GitHub-Event"`` (the header's value names the event, or
+a family of events that the payload's ``const``/``enum`` fields narrow down; see
+``model.user_detection``).
+
 A payload matches a rule when all its conditions hold; the candidates of a provider are the
 events of every rule that matches, in rule order, without duplicates. Fallback rules count only
 when no other rule matched, and then only the first fallback rule that matches: they name the
@@ -22,6 +26,7 @@ an undocumented status), so that it is checked against them and found invalid, n
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
@@ -88,7 +93,9 @@ def detect_event(
         provider = _provider_from_headers(catalog, headers)
     if provider is not None:
         found = catalog.provider(provider)
-        detection = _match_provider(found, payload) if found is not None else None
+        if found is None:
+            return Detection(provider, None, [])
+        detection = _match_event_header(found, headers, payload) or _match_provider(found, payload)
         return detection or Detection(provider, None, [])
     for candidate in catalog.providers.values():
         detection = _match_provider(candidate, payload)
@@ -106,6 +113,76 @@ def _provider_from_headers(catalog: Catalog, headers: Sequence[tuple[str, str]])
             if header.lower() in names:
                 return provider.id
     return None
+
+
+def _match_event_header(
+    provider: Provider, headers: Sequence[tuple[str, str]], payload: Any
+) -> Detection | None:
+    """A user provider's ``event_header`` rule: the header's value is the event id, or the
+    family of several (GitHub's ``X-GitHub-Event: pull_request`` with ``"action": "opened"``
+    is the event ``pull-request-opened``), narrowed by the payload's ``const``/``enum`` fields.
+    """
+    name = provider.detection.get("event_header")
+    if not name:
+        return None
+    value = next((v.strip() for k, v in headers if k.lower() == name.lower()), None)
+    if not value:
+        return None
+    if value in provider.events:
+        return Detection(provider.id, value, [value])
+    family = _normalise(value)
+    members = [e for e in provider.events.values() if _normalise(e.id).startswith(family + "-")]
+    matching: list[str] = []
+    exact: list[str] = []
+    for event in members:
+        found = _discriminators(event.schema, payload)
+        if found is None:
+            continue
+        matching.append(event.id)
+        if any(_normalise(event.id) == f"{family}-{_normalise(v)}" for v in found):
+            exact.append(event.id)
+    candidates = exact or matching
+    if not candidates:
+        return Detection(provider.id, None, [], unlisted=value[:100])
+    return Detection(provider.id, candidates[0] if len(candidates) == 1 else None, candidates)
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def _discriminators(schema: Any, payload: Any) -> list[str] | None:
+    """The string values by which the payload matches the schema's top-level ``const``/``enum``
+    fields; None when one of them contradicts it."""
+    node = _follow(schema, schema)
+    properties = node.get("properties") if isinstance(node, dict) else None
+    if not isinstance(properties, dict):
+        return []
+    matched: list[str] = []
+    for key, sub in properties.items():
+        sub = _follow(schema, sub)
+        if not isinstance(sub, dict) or not ("const" in sub or "enum" in sub):
+            continue
+        if not isinstance(payload, dict) or key not in payload:
+            continue
+        allowed = [sub["const"]] if "const" in sub else sub.get("enum")
+        if not isinstance(allowed, list) or payload[key] not in allowed:
+            return None
+        if isinstance(payload[key], str):
+            matched.append(payload[key])
+    return matched
+
+
+def _follow(root: Any, node: Any) -> Any:
+    for _ in range(8):
+        ref = node.get("$ref") if isinstance(node, dict) else None
+        if not isinstance(ref, str) or not ref.startswith("#"):
+            return node
+        target = resolve_pointer(root, ref[1:])
+        if target is MISSING:
+            return node
+        node = target
+    return node
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Iterable
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,9 +23,9 @@ from dataclasses import field
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
+import jsonschema_rs
 
 from receiver.catalog.pointers import MISSING
 from receiver.catalog.pointers import parse_pointer
@@ -32,6 +33,17 @@ from receiver.catalog.pointers import resolve_pointer
 from receiver.resources import resource_dir
 
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
+# the drafts a user schema may name in "$schema", as their authors publish them
+DRAFTS = {
+    "http://json-schema.org/draft-04/schema": "draft-04",
+    "http://json-schema.org/draft-06/schema": "draft-06",
+    "http://json-schema.org/draft-07/schema": "draft-07",
+    "https://json-schema.org/draft/2019-09/schema": "2019-09",
+    DRAFT_2020_12: "2020-12",
+}
+# where an event's schema and example come from
+ORIGINS = ("shipped", "user", "override")
+DEFAULT_BUDGET_MS = 250
 DOCUMENTED_LEVELS = ("full", "envelope-only", "undocumented")
 ENVELOPE_FILE = "_envelope.schema.json"
 
@@ -41,7 +53,7 @@ class CatalogError(Exception):
 
 
 class InvalidSchemaError(ValueError):
-    """A user-supplied schema is not a usable JSON Schema (draft 2020-12) object."""
+    """A user-supplied schema is not a usable JSON Schema object (drafts 4 to 2020-12)."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -50,7 +62,13 @@ class InvalidSchemaError(ValueError):
 
 @dataclass(frozen=True, eq=False)
 class Event:
-    """One event id of a provider, with its schema and example payload."""
+    """One event id of a provider, with its schema and example payload.
+
+    ``origin`` says whose the schema is: ``shipped`` (read-only catalog data), ``user`` (an
+    event people added) or ``override`` (a user schema beside a shipped one, which ``shipped``
+    keeps). ``example_origin`` is ``user`` when people chose the example (e.g. a promoted
+    capture), else the schema's origin.
+    """
 
     provider_id: str
     id: str
@@ -60,6 +78,9 @@ class Event:
     source: str
     documented: str
     user_defined: bool = False
+    origin: str = "shipped"
+    example_origin: str = "shipped"
+    shipped: Event | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,14 +102,26 @@ class Provider:
 
 @dataclass(frozen=True)
 class UserSchemaSpec:
-    """A user-supplied schema for one provider event (as stored in the database)."""
+    """A user-supplied schema for one provider event (as stored in the database).
+
+    ``schema`` None is an example-only row over a shipped event.
+    """
 
     provider: str
     event: str
-    schema: dict[str, Any]
+    schema: dict[str, Any] | None
     example: Any = None
     source: str = "user"
     description: str = ""
+
+
+@dataclass(frozen=True)
+class UserProviderSpec:
+    """A provider people added: its display name and detection rules (see detection.py)."""
+
+    id: str
+    name: str = ""
+    detection: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,6 +129,8 @@ class Catalog:
     """Providers in display order, each with its events in display order."""
 
     providers: dict[str, Provider]
+    # how long one validation may take before its verdict is timed_out
+    validation_budget_ms: int = DEFAULT_BUDGET_MS
 
     def provider(self, provider_id: str) -> Provider | None:
         """Return the provider with this id, or None."""
@@ -111,27 +146,29 @@ class Catalog:
         for provider in self.providers.values():
             yield from provider.events.values()
 
-    def with_user_schemas(self, items: Iterable[UserSchemaSpec]) -> Catalog:
-        """Return a new catalog where user schemas add or replace events.
+    def with_user_schemas(
+        self, items: Iterable[UserSchemaSpec], providers: Iterable[UserProviderSpec] = ()
+    ) -> Catalog:
+        """Return a new catalog with user providers, user events and overrides merged in.
 
-        A provider id the catalog does not know yet becomes a new user-defined provider with no
-        signature scheme and no detection rules. Later items win over earlier ones.
+        A user schema for a shipped event is an override: the shipped event stays reachable
+        through ``Event.shipped``. An example-only item (schema None) replaces the example of
+        the event it names and is skipped when there is no such event. A provider id the
+        catalog does not know becomes a user-defined provider with no signature scheme; its
+        detection rules come from ``providers``. Later items win over earlier ones.
         """
-        providers = {pid: replace(p, events=dict(p.events)) for pid, p in self.providers.items()}
+        merged = {pid: replace(p, events=dict(p.events)) for pid, p in self.providers.items()}
+        rules = {spec.id: spec for spec in providers}
+        examples: list[UserSchemaSpec] = []
         for item in items:
-            provider = providers.get(item.provider)
+            if item.schema is None:
+                examples.append(item)
+                continue
+            provider = merged.get(item.provider)
             if provider is None:
-                provider = Provider(
-                    id=item.provider,
-                    name=item.provider,
-                    seed="",
-                    source="user",
-                    signature={"scheme": "none", "headers": [], "status": "none", "note": ""},
-                    notes=[],
-                    events={},
-                    user_defined=True,
-                )
-                providers[item.provider] = provider
+                provider = merged[item.provider] = _user_provider(item.provider, rules)
+            before = provider.events.get(item.event)
+            shipped = before.shipped if before is not None and before.user_defined else before
             documented = item.schema.get("x-documented")
             provider.events[item.event] = Event(
                 provider_id=item.provider,
@@ -142,33 +179,195 @@ class Catalog:
                 source=item.source,
                 documented=documented if documented in DOCUMENTED_LEVELS else "full",
                 user_defined=True,
+                origin="user" if shipped is None else "override",
+                example_origin="user",
+                shipped=shipped,
             )
-        return Catalog(providers=providers)
+        for spec in rules.values():
+            if spec.id not in merged:
+                merged[spec.id] = _user_provider(spec.id, rules)
+        for item in examples:
+            provider = merged.get(item.provider)
+            event = provider.events.get(item.event) if provider is not None else None
+            if provider is not None and event is not None:
+                provider.events[item.event] = replace(
+                    event, example=item.example, example_origin="user"
+                )
+        return replace(self, providers=merged)
+
+
+def _user_provider(provider_id: str, rules: dict[str, UserProviderSpec]) -> Provider:
+    spec = rules.get(provider_id)
+    return Provider(
+        id=provider_id,
+        name=(spec.name if spec is not None and spec.name else provider_id),
+        seed="",
+        source="user",
+        signature={"scheme": "none", "headers": [], "status": "none", "note": ""},
+        notes=[],
+        events={},
+        detection=user_detection(spec.detection) if spec is not None else {},
+        user_defined=True,
+    )
+
+
+def user_detection(rules: dict[str, Any]) -> dict[str, Any]:
+    """A user provider's rules in the shipped rules' shape (see detection.py).
+
+    ``{"event_header": NAME}`` names the event by a header's value, ``{"headers": [NAME, …]}``
+    recognises the provider by a header only it sends, ``{"event_pointer": "/type"}`` names the
+    event by the payload's value there.
+    """
+    detection: dict[str, Any] = {}
+    headers = [h for h in rules.get("headers", ()) if isinstance(h, str)]
+    event_header = rules.get("event_header")
+    if isinstance(event_header, str) and event_header:
+        detection["event_header"] = event_header
+        headers.append(event_header)
+    if headers:
+        detection["headers"] = headers
+    pointer = rules.get("event_pointer")
+    if isinstance(pointer, str) and parse_pointer(pointer) is not None and pointer:
+        detection["rules"] = [{"present": [pointer], "event_from": pointer}]
+    return detection
+
+
+def check_detection_rules(rules: Any) -> dict[str, Any]:
+    """Check a user provider's detection rules; return them normalised.
+
+    :raise InvalidSchemaError: unknown keys, names that are not HTTP header names, or a pointer
+        that is not a JSON Pointer.
+    """
+    if not isinstance(rules, dict):
+        raise InvalidSchemaError("detection must be an object")
+    unknown = set(rules) - {"event_header", "headers", "event_pointer"}
+    if unknown:
+        raise InvalidSchemaError(
+            f"unknown detection keys: {', '.join(sorted(unknown))} "
+            "(allowed: event_header, headers, event_pointer)"
+        )
+    checked: dict[str, Any] = {}
+    event_header = rules.get("event_header")
+    if event_header is not None:
+        if not isinstance(event_header, str) or not _HEADER_NAME.fullmatch(event_header):
+            raise InvalidSchemaError("event_header must be an HTTP header name")
+        checked["event_header"] = event_header
+    headers = rules.get("headers")
+    if headers is not None:
+        if (
+            not isinstance(headers, list)
+            or len(headers) > 16
+            or not all(isinstance(h, str) and _HEADER_NAME.fullmatch(h) for h in headers)
+        ):
+            raise InvalidSchemaError("headers must be a list of at most 16 HTTP header names")
+        checked["headers"] = list(headers)
+    pointer = rules.get("event_pointer")
+    if pointer is not None:
+        if not isinstance(pointer, str) or not pointer or parse_pointer(pointer) is None:
+            raise InvalidSchemaError("event_pointer must be a JSON Pointer such as '/type'")
+        if len(pointer) > 200:
+            raise InvalidSchemaError("event_pointer is at most 200 characters")
+        checked["event_pointer"] = pointer
+    return checked
+
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}")
 
 
 def check_user_schema(schema: Any) -> None:
-    """Check that ``schema`` is a JSON object and a valid draft 2020-12 schema.
+    """Check that ``schema`` is a JSON object and a valid JSON Schema of a supported draft.
 
-    :raise InvalidSchemaError: when it is not an object, declares another draft, fails the
-        draft 2020-12 metaschema, or has a ``$ref`` that cannot be resolved inside the document.
+    Drafts 4, 6, 7, 2019-09 and 2020-12 are accepted as they are published (``$schema`` names
+    the draft; none means 2020-12).
+
+    :raise InvalidSchemaError: when it is not an object, names another meta-schema, fails its
+        draft's meta-schema, has a pattern the regex engine refuses, or has a ``$ref`` that
+        cannot be resolved inside the document.
     """
     if not isinstance(schema, dict):
         raise InvalidSchemaError("the schema must be a JSON object")
     declared = schema.get("$schema")
-    if declared is not None and str(declared).rstrip("#") != DRAFT_2020_12:
+    if declared is not None and draft_of(declared) is None:
         raise InvalidSchemaError(
-            f"only JSON Schema draft 2020-12 is supported ($schema is {declared!r})"
+            f"$schema {str(declared)[:100]!r} is not a supported draft; use one of "
+            + ", ".join(DRAFTS)
         )
     try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as exc:
-        where = "/".join(str(part) for part in exc.absolute_path)
+        jsonschema_rs.meta.validate(schema)
+    except jsonschema_rs.ValidationError as exc:
+        where = "/".join(str(part) for part in exc.instance_path)
         at = f" at '/{where}'" if where else ""
-        raise InvalidSchemaError(
-            f"not a valid JSON Schema (draft 2020-12){at}: {exc.message}"
-        ) from None
+        message = exc.message.splitlines()[0][:200]
+        raise InvalidSchemaError(f"not a valid JSON Schema{at}: {message}") from None
     for ref in _iter_refs(schema):
         _check_ref(schema, ref)
+    try:
+        jsonschema_rs.validator_for(schema, validate_formats=True, retriever=_no_retrieval)
+    except (jsonschema_rs.ValidationError, jsonschema_rs.ReferencingError, ValueError) as exc:
+        first = str(exc).splitlines()[0][:200]
+        raise InvalidSchemaError(f"the schema cannot be compiled: {first}") from None
+
+
+def draft_uris() -> list[str]:
+    """Every ``$schema`` value :func:`draft_of` accepts."""
+    uris = [*DRAFTS, *("https://" + u.removeprefix("http://") for u in DRAFTS if "draft-0" in u)]
+    return [u + end for u in uris for end in ("", "#")]
+
+
+def draft_of(declared: Any) -> str | None:
+    """The draft a ``$schema`` value names ("draft-07", "2020-12", …), or None."""
+    if not isinstance(declared, str):
+        return None
+    uri = declared.rstrip("#")
+    found = DRAFTS.get(uri)
+    if found is None and uri.startswith("https://json-schema.org/draft-0"):
+        found = DRAFTS.get("http://" + uri.removeprefix("https://"))
+    return found
+
+
+def _no_retrieval(uri: str) -> Any:
+    raise ValueError(f"{uri} is outside the schema")
+
+
+def expanded_weight(schema: Any, limit: int) -> int:
+    """How many schema nodes a validator may visit for one payload node, roughly: the node
+    count with every local ``$ref`` counted as the size of its target (a reference cycle counts
+    once). Stops counting above ``limit``; a few shared ``$ref``s can make it exponential."""
+    sizes: dict[str, int] = {}
+
+    def size(node: Any, active: frozenset[str], depth: int) -> int:
+        if depth > 200:
+            return limit + 1
+        if isinstance(node, list):
+            total = 1
+            for item in node:
+                total += size(item, active, depth + 1)
+                if total > limit:
+                    break
+            return total
+        if not isinstance(node, dict):
+            return 1
+        total = 1
+        for key, value in node.items():
+            if key in _DATA_KEYWORDS:
+                total += 1
+            elif key == "$ref" and isinstance(value, str):
+                if value not in active:
+                    known = sizes.get(value)
+                    if known is None:
+                        target = resolve_pointer(schema, value[1:]) if value[:1] == "#" else None
+                        known = 1 if target is MISSING or target is None else 0
+                        if not known:
+                            known = size(target, active | {value}, depth + 1)
+                        sizes[value] = known
+                    total += known
+            else:
+                total += size(value, active, depth + 1)
+            if total > limit:
+                break
+        return min(total, limit + 1)
+
+    return size(schema, frozenset(), 0)
 
 
 def load_catalog(root: Path | None = None) -> Catalog:
@@ -301,7 +500,7 @@ def _iter_refs(node: Any, in_map: bool = False) -> Iterator[str]:
 
 
 def _check_ref(schema: dict[str, Any], ref: str) -> None:
-    own_id = str(schema.get("$id", ""))
+    own_id = str(schema.get("$id", schema.get("id", "")))
     fragment = None
     if ref.startswith("#"):
         fragment = ref[1:]
@@ -316,7 +515,7 @@ def _check_ref(schema: dict[str, Any], ref: str) -> None:
         if not any(a == fragment for a in _iter_anchors(schema)):
             raise InvalidSchemaError(f"$ref {ref!r} names an anchor that is not defined")
         return
-    if resolve_pointer(schema, fragment) is MISSING:
+    if resolve_pointer(schema, unquote(fragment)) is MISSING:
         raise InvalidSchemaError(f"$ref {ref!r} does not resolve inside the schema")
 
 

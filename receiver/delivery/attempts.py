@@ -56,9 +56,15 @@ def replay_request(
 
 
 def attempt_record(
-    request_id: int, kind: str, outgoing: OutgoingRequest, outcome: SendOutcome, now: datetime
+    request_id: int,
+    kind: str,
+    outgoing: OutgoingRequest,
+    outcome: SendOutcome,
+    now: datetime,
+    *,
+    scenario_id: int | None = None,
 ) -> Replay:
-    """The stored form of one replay or forward attempt."""
+    """The stored form of one replay, forward or scenario attempt."""
     return Replay(
         request_id=request_id,
         kind=kind,
@@ -71,6 +77,7 @@ def attempt_record(
         elapsed_ms=outcome.elapsed_ms,
         error=outcome.error,
         created_at=now,
+        scenario_id=scenario_id,
     )
 
 

@@ -9,7 +9,9 @@ Dispatching here keeps every caller free of per-scheme branches.
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import replace
 from datetime import datetime
 
 from receiver.signatures import apitree
@@ -17,17 +19,25 @@ from receiver.signatures import hex_hmac
 from receiver.signatures import shared_secret
 from receiver.signatures import standard
 from receiver.signatures.common import DEFAULT_TOLERANCE
+from receiver.signatures.common import MISSING
 from receiver.signatures.common import NOT_CONFIGURED
+from receiver.signatures.common import VERIFIED
 from receiver.signatures.common import Headers
+from receiver.signatures.common import Lab
 from receiver.signatures.common import SignatureResult
+from receiver.signatures.common import first_header
 from receiver.signatures.common import unix_seconds
 
 
 @dataclass(frozen=True)
 class Check:
-    """What a verification gets: the request, the bin's settings and the clock."""
+    """What a verification gets: the request, the bin's settings and the clock.
 
-    secret: str
+    ``secrets`` are the bin's secret first, then the previous ones being rotated out: a
+    signature made with any of them verifies.
+    """
+
+    secrets: tuple[str, ...]
     headers: Headers
     body: bytes
     now: float
@@ -76,11 +86,11 @@ SCHEMES: dict[str, Scheme] = {
     for scheme in (
         Scheme(
             name=standard.NAME,
-            label="Standard Webhooks (webhook-signature)",
+            label="Standard Webhooks (webhook-signature; v1 whsec_ or v1a whpk_)",
             headers=standard.HEADERS,
             header_configurable=False,
             verify=lambda c: standard.verify(
-                c.secret, c.headers, c.body, now=c.now, tolerance=c.tolerance
+                c.secrets, c.headers, c.body, now=c.now, tolerance=c.tolerance
             ),
             sign=lambda s: standard.sign(s.secret, s.body, timestamp=s.timestamp, msg_id=s.msg_id),
             generate_secret=standard.generate_secret,
@@ -92,7 +102,7 @@ SCHEMES: dict[str, Scheme] = {
             headers=(hex_hmac.HMAC_HEADER,),
             header_configurable=True,
             verify=lambda c: hex_hmac.verify_hmac(
-                c.secret, c.headers, c.body, header=c.header or hex_hmac.HMAC_HEADER
+                c.secrets, c.headers, c.body, header=c.header or hex_hmac.HMAC_HEADER
             ),
             sign=lambda s: hex_hmac.sign_hmac(
                 s.secret, s.body, header=s.header or hex_hmac.HMAC_HEADER
@@ -106,7 +116,7 @@ SCHEMES: dict[str, Scheme] = {
             headers=(hex_hmac.STRIPE_HEADER,),
             header_configurable=False,
             verify=lambda c: hex_hmac.verify_stripe(
-                c.secret, c.headers, c.body, now=c.now, tolerance=c.tolerance
+                c.secrets, c.headers, c.body, now=c.now, tolerance=c.tolerance
             ),
             sign=lambda s: hex_hmac.sign_stripe(s.secret, s.body, timestamp=s.timestamp),
             generate_secret=hex_hmac.generate_stripe_secret,
@@ -116,7 +126,7 @@ SCHEMES: dict[str, Scheme] = {
             label="Qovery shared secret header",
             headers=shared_secret.HEADERS,
             header_configurable=True,
-            verify=lambda c: shared_secret.verify(c.secret, c.headers, header=c.header),
+            verify=lambda c: shared_secret.verify(c.secrets, c.headers, header=c.header),
             sign=lambda s: shared_secret.sign(s.secret, header=s.header),
             generate_secret=shared_secret.generate_secret,
         ),
@@ -126,7 +136,7 @@ SCHEMES: dict[str, Scheme] = {
             headers=(apitree.HEADER,),
             header_configurable=True,
             verify=lambda c: apitree.verify(
-                c.secret, c.headers, c.body, header=c.header or apitree.HEADER, url=c.url
+                c.secrets, c.headers, c.body, header=c.header or apitree.HEADER, url=c.url
             ),
             sign=lambda s: apitree.sign(
                 s.secret, s.body, header=s.header or apitree.HEADER, url=s.url
@@ -161,12 +171,17 @@ def verify_signature(
     header: str | None = None,
     url: str | None = None,
     tolerance: int = DEFAULT_TOLERANCE,
+    previous_secrets: Sequence[str] | None = None,
 ) -> SignatureResult:
-    """Check a received request's signature with a bin's scheme and secret; never raises.
+    """Check a received request's signature with a bin's scheme and secrets; never raises.
 
     ``header`` overrides the header name for schemes that allow it. ``url`` is the URL the
     sender posted to (ApiTree's inferred recipe covers it). ``tolerance`` is how far, in
-    seconds, a signed timestamp may lie from ``now`` in either direction.
+    seconds, a signed timestamp may lie from ``now`` in either direction. ``previous_secrets``
+    still verify (key rotation); the result names the one that matched.
+
+    A missing signature header is looked for elsewhere: another scheme's headers, or this
+    scheme's under another name, are named in the result's findings.
     """
     if not scheme:
         return SignatureResult(NOT_CONFIGURED, None, "no signature scheme is set for this bin")
@@ -178,7 +193,79 @@ def verify_signature(
         )
     if not secret:
         return SignatureResult(NOT_CONFIGURED, scheme, "no signing secret is set for this bin")
-    return found.verify(Check(secret, headers, body, unix_seconds(now), tolerance, header, url))
+    secrets = (secret, *(previous_secrets or ()))
+    check = Check(secrets, headers, body, unix_seconds(now), tolerance, header, url)
+    result = found.verify(check)
+    if result.status == MISSING:
+        return _looked_elsewhere(found, check, result)
+    return result
+
+
+# signature headers of providers this receiver has no scheme for, named when they arrive
+OTHER_SIGNATURE_HEADERS = (
+    ("X-Hub-Signature", "GitHub's older HMAC-SHA1 header (sha1=…)"),
+    ("X-Shopify-Hmac-Sha256", "Shopify's base64 HMAC-SHA256"),
+    ("X-Slack-Signature", "Slack's v0= signature"),
+    ("X-Twilio-Signature", "Twilio's signature"),
+    ("svix-signature", "Svix's name for Standard Webhooks' webhook-signature"),
+)
+SIGNATURE_WORDS = ("signature", "hmac", "-sig")
+
+
+def _looked_elsewhere(scheme: Scheme, check: Check, result: SignatureResult) -> SignatureResult:
+    """A missing signature, with what the request carries instead: another scheme's headers
+    (and whether they verify with the bin's secret), or a header that looks like a signature."""
+    own = {name.lower() for name in scheme.header_names(check.header)}
+    findings: list[str] = []
+    for other in SCHEMES.values():
+        if other.name == scheme.name:
+            continue
+        present = [name for name in other.headers if first_header(check.headers, name) is not None]
+        signature_headers = [name for name in present if name.lower() not in own]
+        if not signature_headers or (other.name == shared_secret.NAME and len(present) < 1):
+            continue
+        if other.name == standard.NAME and standard.SIGNATURE_HEADER not in present:
+            continue
+        verdict = other.verify(replace(check, header=None))
+        outcome = (
+            "and it verifies with the bin's secret"
+            if verdict.status == VERIFIED
+            else ("though it does not verify with the bin's secret")
+        )
+        findings.append(
+            f"the request carries {', '.join(signature_headers)}, the {other.label} scheme's, "
+            f"{outcome}: set the bin's scheme to {other.name}"
+        )
+    if scheme.header_configurable:
+        for name, _ in check.headers:
+            lower = name.lower()
+            if lower in own or not any(word in lower for word in SIGNATURE_WORDS):
+                continue
+            if any(lower in (h.lower() for h in other.headers) for other in SCHEMES.values()):
+                continue
+            verdict = scheme.verify(replace(check, header=name))
+            if verdict.status == VERIFIED:
+                findings.append(
+                    f"the request carries {name[:64]}, which verifies as {scheme.name} with the "
+                    f"bin's secret: set the bin's signature header to {name[:64]}"
+                )
+    carried = {name.lower() for name, _ in check.headers}
+    for name, words in OTHER_SIGNATURE_HEADERS:
+        if name.lower() in carried and name.lower() not in own:
+            findings.append(f"the request carries {name} ({words})")
+    if not findings:
+        looks = [
+            name[:64]
+            for name, _ in check.headers
+            if any(word in name.lower() for word in SIGNATURE_WORDS) and name.lower() not in own
+        ]
+        if looks:
+            findings.append(f"the request carries {', '.join(dict.fromkeys(looks))}")
+    if not findings:
+        return result
+    details = {**(result.details or Lab().details()), "findings": findings}
+    reason = f"{result.reason}; {findings[0]}"
+    return SignatureResult(result.status, result.scheme, reason, details)
 
 
 def sign_headers(
@@ -193,8 +280,9 @@ def sign_headers(
 ) -> list[tuple[str, str]]:
     """The header pairs a sender using ``scheme`` adds to a request with this body.
 
-    :raise ValueError: an unknown scheme, a Standard Webhooks secret that is not base64, or an
-        ``apitree`` signature without the target ``url``.
+    :raise ValueError: an unknown scheme, a Standard Webhooks secret that is not base64 or a
+        ``whpk_`` public key (it verifies, it cannot sign), or an ``apitree`` signature without
+        the target ``url``.
     """
     timestamp = str(int(unix_seconds(now)))
     return get_scheme(scheme).sign(Signing(secret, body, timestamp, msg_id, header, url))

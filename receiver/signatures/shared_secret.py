@@ -8,13 +8,19 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Sequence
 
 from receiver.signatures.common import FAILED
 from receiver.signatures.common import MISSING
 from receiver.signatures.common import VERIFIED
 from receiver.signatures.common import Headers
+from receiver.signatures.common import Key
+from receiver.signatures.common import Lab
+from receiver.signatures.common import Received
 from receiver.signatures.common import SignatureResult
 from receiver.signatures.common import header_values
+from receiver.signatures.common import rotated
+from receiver.signatures.common import secret_label
 from receiver.signatures.common import utf8
 
 NAME = "qovery"
@@ -27,22 +33,37 @@ def header_names(header: str | None) -> tuple[str, ...]:
     return (header,) if header else HEADERS
 
 
-def verify(secret: str, headers: Headers, *, header: str | None) -> SignatureResult:
-    """Verify that the secret itself was sent in one of the header names."""
+def verify(configured: Sequence[str], headers: Headers, *, header: str | None) -> SignatureResult:
+    """Verify that a configured secret itself was sent in one of the header names.
+
+    The lab shows which headers arrived, never the expected value: it is the secret.
+    """
     names = header_names(header)
     found = [(name, value) for name in names for value in header_values(headers, name) if value]
     if not found:
         return SignatureResult(
             MISSING, NAME, f"missing header {' or '.join(names)} (the secret is sent as-is)"
         )
-    expected = utf8(secret)
-    for name, value in found:
-        if hmac.compare_digest(expected, utf8(value)):
-            return SignatureResult(
-                VERIFIED, NAME, f"{name} carries the configured secret; {UNVERIFIED_NOTE}"
-            )
+    lab = Lab()
+    lab.received = [Received(f"{name}: ({len(value)} characters)", None) for name, value in found]
+    keys = [Key(secret_label(i), utf8(secret)) for i, secret in enumerate(configured)]
+    for key in keys:
+        for (name, value), received in zip(found, lab.received, strict=True):
+            received.status = "no match" if received.status == "skipped" else received.status
+            if hmac.compare_digest(key.key, utf8(value)):
+                received.status, received.note = "matched", f"carries {key.label}"
+                return lab.result(
+                    VERIFIED,
+                    NAME,
+                    f"{name} carries the configured secret{rotated(key)}; {UNVERIFIED_NOTE}",
+                )
     sent = " and ".join(dict.fromkeys(name for name, _ in found))
-    return SignatureResult(
+    stripped = any(
+        hmac.compare_digest(key.key, utf8(value.strip("\"'"))) for key in keys for _, value in found
+    )
+    if stripped:
+        lab.findings.append(f"{sent} carries the secret wrapped in quotes: send it bare")
+    return lab.result(
         FAILED, NAME, f"{sent} does not carry the configured secret; {UNVERIFIED_NOTE}"
     )
 

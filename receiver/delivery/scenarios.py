@@ -1,0 +1,745 @@
+"""Scenario replay: a set of captured requests re-sent to a URL in capture order, with their
+timing, optionally out of order or twice (idempotency tests).
+
+A scenario is planned once, when it is asked for, and the plan is kept with it:
+
+- the captures: all of a bin's, those a filter matches (``capture.listing``'s filters), or
+  chosen ids; always in capture order (``seq``), taken as they are at that moment;
+- the timing: each send's offset from the start, either the original spacing of the captures
+  divided by ``speed`` (each gap capped at ``max_gap_ms`` when given), or a fixed interval;
+- disorder: ``shuffle_window`` shuffles the captures within consecutive blocks of that many
+  (with ``seed``, recorded, so a run can be repeated exactly); each position keeps its offset,
+  only which capture fills it changes; ``duplicates`` sends each capture that many more times,
+  right after itself (a redelivery, as providers do).
+
+A run sends the plan in order through the outgoing-HTTP engine (``delivery.http``), re-signed with
+the bin's scheme and secret when asked, and records one ``Replay`` of kind ``scenario`` per send;
+the scenario row carries the progress (``done`` of ``total``). A send that is slower than the gap
+to the next makes that one late: sends never overlap, so the order is kept.
+
+Runs happen in a background thread of the serving processes (`ScenarioRunner`): the API only
+queues a scenario (``pending``) and wakes the local runner; any serving process may claim it (an
+atomic ``pending`` -> ``running`` update), so scenarios run side by side across processes. A
+process that dies mid-run cannot say so: every runner sweeps for ``running`` scenarios whose next
+send is overdue by more than ``grace`` seconds and marks them ``interrupted``, naming how far they
+got; they are not resumed (a half-sent sequence resumed later would not be the recorded one:
+start a new scenario). A cancelled scenario stops before its next send.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from datetime import timedelta
+from typing import Any
+from typing import Protocol
+
+from sqlalchemy import select
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from receiver.bins.lifecycle import whole_number
+from receiver.capture import listing
+from receiver.delivery.attempts import attempt_record
+from receiver.delivery.http import OutgoingError
+from receiver.delivery.http import prepare_outgoing
+from receiver.delivery.http import send
+from receiver.delivery.http import warm_up
+from receiver.storage.db import AnySession
+from receiver.storage.models import Bin
+from receiver.storage.models import CapturedRequest
+from receiver.storage.models import Replay
+from receiver.storage.models import Scenario
+from receiver.storage.models import utcnow
+
+log = logging.getLogger(__name__)
+
+MAX_SENDS = 5000
+MAX_DUPLICATES = 4
+MAX_SHUFFLE_WINDOW = 1000
+MIN_SPEED = 0.01
+MAX_SPEED = 1000.0
+MAX_INTERVAL_MS = 3_600_000
+# the longest a scenario may take from its first send to its last
+MAX_DURATION_MS = 24 * 3_600_000
+URL_MAX = 2000
+SPEC_FIELDS = (
+    "url",
+    "request_ids",
+    "filter",
+    "timing",
+    "duplicates",
+    "shuffle_window",
+    "seed",
+    "resign",
+    "append_path",
+)
+FILTER_FIELDS = ("method", "event", "validation", "q")
+PENDING, RUNNING, DONE, FAILED, CANCELLED, INTERRUPTED = (
+    "pending",
+    "running",
+    "done",
+    "failed",
+    "cancelled",
+    "interrupted",
+)
+STATUSES = (PENDING, RUNNING, DONE, FAILED, CANCELLED, INTERRUPTED)
+UNFINISHED = (PENDING, RUNNING)
+# how often a runner looks for queued scenarios and stalled ones, and re-reads a long wait's status
+POLL_SECONDS = 1.0
+# scenarios one process runs at once
+RUNNING_PER_PROCESS = 4
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be planned; ``code`` names the reason, ``message`` says it."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _invalid(message: str) -> ScenarioError:
+    return ScenarioError("invalid_scenario", message)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """When the sends happen: the original spacing over ``speed``, or every ``interval_ms``."""
+
+    mode: str = "original"
+    speed: float = 1.0
+    interval_ms: int = 0
+    max_gap_ms: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        if self.mode == "interval":
+            return {"mode": "interval", "ms": self.interval_ms}
+        shape: dict[str, Any] = {"mode": "original", "speed": self.speed}
+        if self.max_gap_ms is not None:
+            shape["max_gap_ms"] = self.max_gap_ms
+        return shape
+
+
+@dataclass(frozen=True)
+class ScenarioSpec:
+    """What was asked for (the ``spec`` kept with the scenario, plus its plan)."""
+
+    url: str
+    request_ids: tuple[int, ...] | None = None
+    filter: listing.RequestFilter | None = None
+    timing: Timing = Timing()
+    duplicates: int = 0
+    shuffle_window: int = 0
+    seed: int = 0
+    resign: bool = False
+    append_path: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        """The spec as stored and shown (never a secret: re-signing reads the bin's at run time)."""
+        chosen = None
+        if self.filter is not None:
+            chosen = {
+                key: value
+                for key in FILTER_FIELDS
+                if (value := getattr(self.filter, key)) is not None
+            }
+        return {
+            "url": self.url,
+            "request_ids": list(self.request_ids) if self.request_ids is not None else None,
+            "filter": chosen,
+            "timing": self.timing.to_json(),
+            "duplicates": self.duplicates,
+            "shuffle_window": self.shuffle_window,
+            "seed": self.seed,
+            "resign": self.resign,
+            "append_path": self.append_path,
+        }
+
+
+class Planned(Protocol):
+    """What the plan reads of a capture: its id, its number and when it arrived."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def seq(self) -> int: ...
+
+    @property
+    def received_at(self) -> datetime: ...
+
+
+@dataclass(frozen=True)
+class Source:
+    """A capture as the plan sees it, read from the database."""
+
+    id: int
+    seq: int
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class Send:
+    """One planned send: which capture, when (ms after the start), and which copy (0: itself)."""
+
+    request_id: int
+    at_ms: float
+    copy: int = 0
+
+
+def _integer(value: Any, name: str, low: int, high: int) -> int:
+    number = whole_number(value)
+    if number is None or not low <= number <= high:
+        raise _invalid(f"{name} is a whole number from {low} to {high}")
+    return number
+
+
+def parse_timing(value: Any) -> Timing:
+    """``{"mode": "original", "speed"?, "max_gap_ms"?}`` or ``{"mode": "interval", "ms"}``.
+
+    :raise ScenarioError: anything else.
+    """
+    if value is None:
+        return Timing()
+    if not isinstance(value, dict):
+        raise _invalid("timing is an object: {mode: original, speed} or {mode: interval, ms}")
+    mode = value.get("mode", "original")
+    if mode == "interval":
+        if set(value) - {"mode", "ms"}:
+            raise _invalid("an interval timing takes mode and ms only")
+        if "ms" not in value:
+            raise _invalid("an interval timing needs ms, the time between two sends")
+        interval = _integer(value["ms"], "timing.ms", 0, MAX_INTERVAL_MS)
+        return Timing("interval", interval_ms=interval)
+    if mode != "original":
+        raise _invalid("timing.mode is original or interval")
+    if set(value) - {"mode", "speed", "max_gap_ms"}:
+        raise _invalid("an original timing takes mode, speed and max_gap_ms only")
+    speed = value.get("speed", 1.0)
+    if (
+        isinstance(speed, bool)
+        or not isinstance(speed, int | float)
+        or not MIN_SPEED <= speed <= MAX_SPEED
+    ):
+        raise _invalid(f"timing.speed is a number from {MIN_SPEED} to {MAX_SPEED:g}")
+    max_gap = value.get("max_gap_ms")
+    if max_gap is not None:
+        max_gap = _integer(max_gap, "timing.max_gap_ms", 0, MAX_INTERVAL_MS)
+    return Timing("original", speed=float(speed), max_gap_ms=max_gap)
+
+
+def parse_spec(body: dict[str, Any], *, seed: int | None = None) -> ScenarioSpec:
+    """Check a scenario request (the API's body) and turn it into a spec.
+
+    ``seed`` is used when the body gives none (a random one otherwise), so every run can be
+    repeated from its recorded spec.
+
+    :raise ScenarioError: a field of the wrong type or out of bounds, naming it.
+    """
+    unknown = set(body) - set(SPEC_FIELDS)
+    if unknown:
+        raise _invalid(f"unknown field(s): {', '.join(sorted(map(str, unknown)))}")
+    url = body.get("url")
+    if not isinstance(url, str) or not url.strip() or len(url) > URL_MAX:
+        raise _invalid(f"a scenario needs a target url (http or https, at most {URL_MAX} chars)")
+    ids = body.get("request_ids")
+    request_ids: tuple[int, ...] | None = None
+    if ids is not None:
+        if not isinstance(ids, list) or not ids or len(ids) > MAX_SENDS:
+            raise _invalid(f"request_ids is a list of 1 to {MAX_SENDS} request ids")
+        numbers = [whole_number(value) for value in ids]
+        if any(number is None or not 0 < number < 2**63 for number in numbers):
+            raise _invalid("request_ids holds request ids (positive whole numbers)")
+        request_ids = tuple(dict.fromkeys(n for n in numbers if n is not None))
+    chosen = body.get("filter")
+    filters = None
+    if chosen is not None:
+        if request_ids is not None:
+            raise _invalid("give request_ids or filter, not both")
+        if not isinstance(chosen, dict) or set(chosen) - set(FILTER_FIELDS):
+            raise _invalid(f"filter is an object with any of {', '.join(FILTER_FIELDS)}")
+        if not all(value is None or isinstance(value, str) for value in chosen.values()):
+            raise _invalid("each filter value is text")
+        try:
+            filters = listing.parse_filter(*(chosen.get(key) for key in FILTER_FIELDS))
+        except listing.FilterError as error:
+            raise _invalid(f"filter: {error}") from None
+    duplicates = body.get("duplicates", 0)
+    if duplicates is True:
+        duplicates = 1
+    duplicates = _integer(duplicates or 0, "duplicates", 0, MAX_DUPLICATES)
+    window = _integer(body.get("shuffle_window") or 0, "shuffle_window", 0, MAX_SHUFFLE_WINDOW)
+    given_seed = body.get("seed")
+    if given_seed is None:
+        given_seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
+    chosen_seed = _integer(given_seed, "seed", 0, 2**31 - 1)
+    for flag in ("resign", "append_path"):
+        if flag in body and not isinstance(body[flag], bool):
+            raise _invalid(f"{flag} is true or false")
+    return ScenarioSpec(
+        url=url.strip(),
+        request_ids=request_ids,
+        filter=filters,
+        timing=parse_timing(body.get("timing")),
+        duplicates=duplicates,
+        shuffle_window=window,
+        seed=chosen_seed,
+        resign=bool(body.get("resign", False)),
+        append_path=bool(body.get("append_path", True)),
+    )
+
+
+def plan(sources: Sequence[Planned], spec: ScenarioSpec) -> list[Send]:
+    """The sends of a scenario over these captures, in order, each with its offset.
+
+    :raise ScenarioError: no captures, too many sends, or a run longer than a day.
+    """
+    ordered = sorted(sources, key=lambda source: source.seq)
+    if not ordered:
+        raise ScenarioError("no_captures", "no captured request matches: nothing to replay")
+    total = len(ordered) * (1 + spec.duplicates)
+    if total > MAX_SENDS:
+        raise _invalid(f"the scenario would make {total} sends; at most {MAX_SENDS}")
+    slots = _offsets(ordered, spec.timing)
+    if slots[-1] > MAX_DURATION_MS:
+        hours = slots[-1] / 3_600_000
+        raise _invalid(
+            f"the scenario would take {hours:.1f} hours; speed it up, cap the gaps with "
+            "timing.max_gap_ms, or use an interval"
+        )
+    order = list(ordered)
+    if spec.shuffle_window > 1:
+        shuffler = random.Random(spec.seed)
+        for start in range(0, len(order), spec.shuffle_window):
+            block = order[start : start + spec.shuffle_window]
+            shuffler.shuffle(block)
+            order[start : start + spec.shuffle_window] = block
+    return [
+        Send(source.id, slots[position], copy)
+        for position, source in enumerate(order)
+        for copy in range(1 + spec.duplicates)
+    ]
+
+
+def _offsets(ordered: Sequence[Planned], timing: Timing) -> list[float]:
+    """Each position's offset from the start, in ms."""
+    if timing.mode == "interval":
+        return [float(position * timing.interval_ms) for position in range(len(ordered))]
+    offsets = [0.0]
+    for before, after in zip(ordered, ordered[1:], strict=False):
+        gap = max(0.0, (after.received_at - before.received_at).total_seconds() * 1000)
+        gap /= timing.speed
+        if timing.max_gap_ms is not None:
+            gap = min(gap, float(timing.max_gap_ms))
+        offsets.append(offsets[-1] + gap)
+    return offsets
+
+
+# -- the database side -----------------------------------------------------------------------
+
+
+def select_sources(session: AnySession, bin_id: str, spec: ScenarioSpec) -> list[Source]:
+    """The captures a scenario replays, in capture order.
+
+    :raise ScenarioError: chosen ids that are not in the bin, or more captures than a scenario
+        may send.
+    """
+    columns = (CapturedRequest.id, CapturedRequest.seq, CapturedRequest.received_at)
+    if spec.request_ids is not None:
+        rows = session.execute(
+            select(*columns).where(
+                CapturedRequest.bin_id == bin_id, CapturedRequest.id.in_(spec.request_ids)
+            )
+        ).all()
+        missing = set(spec.request_ids) - {row.id for row in rows}
+        if missing:
+            shown = ", ".join(str(value) for value in sorted(missing)[:10])
+            raise ScenarioError("unknown_requests", f"not captured in this bin: {shown}")
+        return sorted((Source(*row) for row in rows), key=lambda source: source.seq)
+    found: list[Source] = []
+    before: int | None = None
+    while True:
+        page = listing.list_requests(
+            session, bin_id, limit=listing.MAX_LIMIT, before=before, filters=spec.filter
+        )
+        found += [Source(r.id, r.seq, r.received_at) for r in page.requests]
+        if len(found) > MAX_SENDS:
+            raise _invalid(f"more than {MAX_SENDS} captures match; narrow the filter")
+        if page.next is None:
+            break
+        before = page.next
+    return sorted(found, key=lambda source: source.seq)
+
+
+def create_scenario(
+    session: AnySession, found: Bin, spec: ScenarioSpec, *, now: datetime, claimed: bool = False
+) -> Scenario:
+    """Plan a scenario over the bin's captures and queue it (``pending``), or, ``claimed``, mark
+    it ``running`` for the caller to run itself; flushed, not committed.
+
+    :raise ScenarioError: nothing to replay, out of bounds, unknown ids, or re-signing asked of a
+        bin without a scheme and secret.
+    :raise OutgoingError: the target URL cannot be used.
+    """
+    if spec.resign and not (found.signature_scheme and found.signature_secret):
+        raise ScenarioError("no_secret", "re-signing needs the bin's signing scheme and secret")
+    sources = select_sources(session, found.id, spec)
+    sends = plan(sources, spec)
+    # the URL is checked as a send would check it, before anything is queued
+    first = session.get(CapturedRequest, sends[0].request_id)
+    if first is not None:
+        prepare_outgoing(first, spec.url, append_path=spec.append_path, now=now)
+    scenario = Scenario(
+        bin_id=found.id,
+        url=spec.url,
+        spec={**spec.to_json(), "plan": [[s.request_id, round(s.at_ms, 3)] for s in sends]},
+        status=RUNNING if claimed else PENDING,
+        total=len(sends),
+        done=0,
+        created_at=now,
+        started_at=now if claimed else None,
+    )
+    session.add(scenario)
+    session.flush()
+    return scenario
+
+
+def planned(scenario: Scenario) -> list[Send]:
+    """The plan kept with a scenario."""
+    return [Send(int(rid), float(at)) for rid, at in (scenario.spec or {}).get("plan", [])]
+
+
+def cancel(session: AnySession, scenario: Scenario, *, now: datetime) -> bool:
+    """Stop a scenario before its next send; False when it had already finished."""
+    stopped = session.execute(
+        update(Scenario)
+        .where(Scenario.id == scenario.id, Scenario.status.in_(UNFINISHED))
+        .values(status=CANCELLED, finished_at=now, error="cancelled")
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(scenario)
+    return bool(getattr(stopped, "rowcount", 0))
+
+
+def attempts(session: AnySession, scenario: Scenario) -> list[dict[str, Any]]:
+    """One record per send made, in order: the capture, its place in the plan, when it was
+    planned and when it went (ms after the start), and what the target answered."""
+    replays = session.execute(
+        select(Replay).where(Replay.scenario_id == scenario.id).order_by(Replay.id)
+    ).scalars()
+    sends = planned(scenario)
+    position = 0
+    records = []
+    for replay in replays:
+        # a send skipped because its capture was deleted left no record: walk past it
+        while position < len(sends) and sends[position].request_id != replay.request_id:
+            position += 1
+        scheduled = sends[position].at_ms if position < len(sends) else None
+        offset = None
+        if scenario.started_at is not None:
+            offset = (replay.created_at - scenario.started_at).total_seconds() * 1000
+        records.append(
+            {
+                "position": position,
+                "request_id": replay.request_id,
+                "replay_id": replay.id,
+                "scheduled_ms": scheduled,
+                "sent_ms": None if offset is None else round(offset, 3),
+                "status_code": replay.status_code,
+                "elapsed_ms": replay.elapsed_ms,
+                "error": replay.error,
+            }
+        )
+        position += 1
+    return records
+
+
+def claim(session: Session, scenario_id: int, now: datetime) -> bool:
+    """Take a pending scenario for this process (one process wins it); committed."""
+    taken = session.execute(
+        update(Scenario)
+        .where(Scenario.id == scenario_id, Scenario.status == PENDING)
+        .values(status=RUNNING, started_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return bool(getattr(taken, "rowcount", 0))
+
+
+def pending_ids(session: Session, limit: int) -> list[int]:
+    """The oldest queued scenarios."""
+    found = session.execute(
+        select(Scenario.id).where(Scenario.status == PENDING).order_by(Scenario.id).limit(limit)
+    )
+    ids = list(found.scalars())
+    session.rollback()  # an idle runner holds no snapshot
+    return ids
+
+
+def sweep_interrupted(session: Session, now: datetime, grace: float) -> int:
+    """Mark ``running`` scenarios whose next send is overdue by more than ``grace`` seconds
+    ``interrupted`` (the process running them stopped); committed. Returns how many."""
+    running = session.execute(select(Scenario).where(Scenario.status == RUNNING)).scalars().all()
+    marked = 0
+    for scenario in running:
+        sends = planned(scenario)
+        if scenario.started_at is None or scenario.done >= len(sends):
+            due = scenario.started_at or scenario.created_at
+        else:
+            due = scenario.started_at + timedelta(milliseconds=sends[scenario.done].at_ms)
+        if now - due <= timedelta(seconds=grace):
+            continue
+        stopped = session.execute(
+            update(Scenario)
+            .where(
+                Scenario.id == scenario.id,
+                Scenario.status == RUNNING,
+                Scenario.done == scenario.done,
+            )
+            .values(
+                status=INTERRUPTED,
+                finished_at=now,
+                error=(
+                    f"interrupted after {scenario.done} of {scenario.total} sends: the process "
+                    "running it stopped (start a new scenario to send them again)"
+                ),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        marked += getattr(stopped, "rowcount", 0) or 0
+    session.commit()
+    return marked
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How a run sends: the timeout per send, the clocks (injected by tests), and who hears of
+    each send (``report(position, send, attempt)``; the attempt is None for a deleted capture).
+    """
+
+    timeout: float
+    monotonic: Callable[[], float] = time.monotonic
+    now: Callable[[], datetime] = utcnow
+    report: Callable[[int, Send, Replay | None], None] | None = None
+
+
+def run_scenario(
+    engine: Engine, scenario_id: int, settings: RunSettings, stop: threading.Event
+) -> str:
+    """Send a claimed (``running``) scenario's plan in order, with its timing; returns the
+    final status (``done``, ``cancelled``, ``failed``, or ``running`` when ``stop`` was set)."""
+    with Session(engine) as session:
+        scenario = session.get(Scenario, scenario_id)
+        if scenario is None:
+            return "gone"
+        try:
+            return _send_all(session, scenario, settings, stop)
+        except Exception as error:  # a run must end with a status, whatever went wrong
+            log.exception("scenario %s failed", scenario_id)
+            session.rollback()
+            _finish(session, scenario_id, FAILED, settings.now(), str(error)[:500])
+            return FAILED
+
+
+def _send_all(
+    session: Session, scenario: Scenario, settings: RunSettings, stop: threading.Event
+) -> str:
+    sends = planned(scenario)
+    spec = scenario.spec or {}
+    found = session.get(Bin, scenario.bin_id)
+    resign = None
+    if spec.get("resign") and found is not None:
+        resign = {
+            "scheme": found.signature_scheme,
+            "secret": found.signature_secret,
+            "header": found.signature_header,
+        }
+    warm_up()
+    started = settings.monotonic()
+    skipped = 0
+    session.commit()
+    for position, step in enumerate(sends):
+        # read before the wait, so that at its moment only the send itself remains
+        captured = session.get(CapturedRequest, step.request_id)
+        if captured is not None:
+            session.expunge(captured)  # kept as loaded through the wait's fresh snapshots
+        if not _wait_until(session, scenario.id, started + step.at_ms / 1000, settings, stop):
+            if stop.is_set():
+                # the server is stopping: say so now rather than leave it to a sweep
+                _finish(
+                    session,
+                    scenario.id,
+                    INTERRUPTED,
+                    settings.now(),
+                    f"interrupted after {position} of {len(sends)} sends: the server stopped",
+                )
+            return _status(session, scenario.id)
+        moment = settings.now()
+        attempt = None
+        if captured is None:
+            skipped += 1
+        else:
+            attempt = _send_one(session, scenario, captured, spec, resign, settings.timeout, moment)
+        if settings.report is not None:
+            settings.report(position, step, attempt)
+        session.execute(
+            update(Scenario)
+            .where(Scenario.id == scenario.id, Scenario.status == RUNNING)
+            .values(done=Scenario.done + 1)
+        )
+        session.commit()
+    error = f"{skipped} capture(s) were deleted before their turn" if skipped else None
+    _finish(session, scenario.id, DONE, settings.now(), error)
+    return _status(session, scenario.id)
+
+
+def _finish(
+    session: Session, scenario_id: int, status: str, now: datetime, error: str | None
+) -> None:
+    """End a running scenario with ``status`` (a cancelled one stays cancelled); committed."""
+    session.execute(
+        update(Scenario)
+        .where(Scenario.id == scenario_id, Scenario.status == RUNNING)
+        .values(status=status, finished_at=now, error=error)
+    )
+    session.commit()
+
+
+def _send_one(
+    session: Session,
+    scenario: Scenario,
+    captured: CapturedRequest,
+    spec: dict[str, Any],
+    resign: dict[str, Any] | None,
+    timeout: float,
+    moment: datetime,
+) -> Replay:
+    """Send one capture and record the attempt (a URL that cannot be used is one too)."""
+    try:
+        outgoing = prepare_outgoing(
+            captured,
+            scenario.url,
+            append_path=bool(spec.get("append_path", True)),
+            resign=resign,
+            now=moment,
+        )
+    except OutgoingError as error:
+        record = Replay(
+            request_id=captured.id,
+            kind="scenario",
+            url=scenario.url,
+            method=captured.method,
+            error=error.message,
+            created_at=moment,
+            scenario_id=scenario.id,
+        )
+    else:
+        outcome = send(outgoing, timeout=timeout)
+        record = attempt_record(
+            captured.id, "scenario", outgoing, outcome, moment, scenario_id=scenario.id
+        )
+    session.add(record)
+    return record
+
+
+def _wait_until(
+    session: Session,
+    scenario_id: int,
+    deadline: float,
+    settings: RunSettings,
+    stop: threading.Event,
+) -> bool:
+    """Wait for a send's time; False when the scenario was cancelled or the runner stops."""
+    while True:
+        if _status(session, scenario_id) != RUNNING:
+            return False
+        left = deadline - settings.monotonic()
+        if left <= 0:
+            return True
+        if stop.wait(min(left, POLL_SECONDS)):
+            return False
+
+
+def _status(session: Session, scenario_id: int) -> str:
+    status = session.execute(select(Scenario.status).where(Scenario.id == scenario_id)).scalar()
+    session.rollback()  # a fresh snapshot next time (a cancel commits elsewhere)
+    return status or "gone"
+
+
+class ScenarioRunner:
+    """The background thread of a serving process that claims queued scenarios and runs each
+    in a thread of its own (``RUNNING_PER_PROCESS`` at most), and marks stalled ones."""
+
+    def __init__(self, engine: Engine, *, timeout: float) -> None:
+        self.engine = engine
+        self.settings = RunSettings(timeout=timeout)
+        # a send may take the whole timeout; past twice that and half a minute, a run is dead
+        self.grace = timeout * 2 + 30
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._runs: list[threading.Thread] = []
+
+    def start(self) -> None:
+        """Start the thread (once)."""
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(target=self.run, name="receiver-scenarios", daemon=True)
+            self._thread.start()
+
+    def wake(self) -> None:
+        """Look for queued scenarios now (one was just asked for)."""
+        self._wake.set()
+
+    def run(self) -> None:
+        """Claim and start queued scenarios until stopped; sweep stalled ones."""
+        while not self._stop.is_set():
+            try:
+                self.round()
+            except Exception:  # the runner must outlive a transient database error
+                log.exception("scenario round failed; trying again")
+            self._wake.wait(POLL_SECONDS)
+            self._wake.clear()
+
+    def round(self) -> int:
+        """One look: mark stalled scenarios, then claim and start what fits; returns how many
+        were started."""
+        self._runs = [thread for thread in self._runs if thread.is_alive()]
+        free = RUNNING_PER_PROCESS - len(self._runs)
+        started = 0
+        with Session(self.engine) as session:
+            sweep_interrupted(session, self.settings.now(), self.grace)
+            if free <= 0:
+                return 0
+            for scenario_id in pending_ids(session, free):
+                if not claim(session, scenario_id, self.settings.now()):
+                    continue
+                thread = threading.Thread(
+                    target=run_scenario,
+                    args=(self.engine, scenario_id, self.settings, self._stop),
+                    name=f"receiver-scenario-{scenario_id}",
+                    daemon=True,
+                )
+                thread.start()
+                self._runs.append(thread)
+                started += 1
+        return started
+
+    def stop(self) -> None:
+        """Stop claiming, and stop the runs before their next send (marked ``interrupted``);
+        wait for the threads."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        for thread in self._runs:
+            thread.join(timeout=self.settings.timeout + 5)
