@@ -10,19 +10,24 @@ RECENT_BINS_SALT = "receiver.recent-bins"
 RECENT_BINS_MAX = 20
 
 
-def bin_token(secret_key: str, bin_id: str) -> str:
-    """The bearer token that opens a private bin."""
-    return URLSafeSerializer(secret_key, salt=BIN_TOKEN_SALT).dumps(bin_id)
+def bin_token(secret_key: str, bin_id: str, version: int = 0) -> str:
+    """The bearer token that opens a private bin, for the bin's current ``token_version``."""
+    return URLSafeSerializer(secret_key, salt=BIN_TOKEN_SALT).dumps([bin_id, version])
 
 
-def check_bin_token(secret_key: str, bin_id: str, token: str | None) -> bool:
-    """True when ``token`` was issued for ``bin_id`` by this installation."""
+def check_bin_token(secret_key: str, bin_id: str, token: str | None, version: int = 0) -> bool:
+    """True when ``token`` was issued for ``bin_id`` at its current ``version`` by this
+    installation (regenerating a bin's token bumps the version, revoking the older ones)."""
     if not token:
         return False
     try:
-        return URLSafeSerializer(secret_key, salt=BIN_TOKEN_SALT).loads(token) == bin_id
+        loaded = URLSafeSerializer(secret_key, salt=BIN_TOKEN_SALT).loads(token)
     except BadSignature:
         return False
+    if isinstance(loaded, list) and len(loaded) == 2:
+        return loaded[0] == bin_id and loaded[1] == version and not isinstance(loaded[1], bool)
+    # tokens given out before they carried a version hold the id alone: they are version 0
+    return version == 0 and loaded == bin_id
 
 
 def dump_recent_bins(secret_key: str, bins: list[tuple[str, str]]) -> str:

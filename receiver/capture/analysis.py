@@ -85,6 +85,7 @@ def analyze(
     signature = verify_signature(
         scheme=target.signature_scheme,
         secret=target.signature_secret,
+        previous_secrets=target.signature_previous_secrets,
         headers=raw.headers,
         body=raw.body,
         now=now,

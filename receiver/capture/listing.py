@@ -10,6 +10,8 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
+from urllib.parse import quote_plus
 
 from sqlalchemy import BigInteger
 from sqlalchemy import LargeBinary
@@ -23,6 +25,7 @@ from sqlalchemy import literal
 from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy import text as sql_text
+from sqlalchemy import type_coerce
 from sqlalchemy.orm import defer
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -30,14 +33,18 @@ from receiver.capture.request import MAX_METHOD_LENGTH
 from receiver.catalog.validation import VERDICTS
 from receiver.httpspec import TOKEN
 from receiver.storage.db import AnySession
+from receiver.storage.models import Bin
 from receiver.storage.models import CapturedRequest
 from receiver.storage.models import SearchQueue
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 MAX_QUERY_TEXT = 200
-# the text index works on trigrams: shorter searches look through the bin's captures directly
+MAX_EVENT_TEXT = 128
+# the text index works on trigrams: shorter searches look through the bin's captures directly,
+# the newest SHORT_SEARCH_WINDOW of them (so that they answer as fast as an indexed search)
 SEARCH_INDEX_MIN = 3
+SHORT_SEARCH_WINDOW = 5_000
 
 
 class FilterError(ValueError):
@@ -66,32 +73,50 @@ class Page:
     next: int | None
 
 
+def _given(value: str | None, name: str) -> str | None:
+    """A filter value with its surrounding spaces removed; None when the parameter is absent.
+
+    :raise FilterError: the parameter is present but empty (leave it out to mean "any").
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        raise FilterError(f"{name} is empty: leave it out to list every request")
+    return value
+
+
 def parse_filter(
     method: str | None, event: str | None, validation: str | None, q: str | None
 ) -> RequestFilter:
-    """Check and normalise filter values.
+    """Check and normalise filter values (None: the filter is not used).
 
-    :raise FilterError: an unknown method or validation status, or a search text too long.
+    :raise FilterError: an empty value, an unknown method or validation status, an event id or
+        search text too long.
     """
-    method = (method or "").strip().upper() or None
-    if method is not None and (len(method) > MAX_METHOD_LENGTH or not TOKEN.fullmatch(method)):
-        raise FilterError(f"method is an HTTP method of at most {MAX_METHOD_LENGTH} characters")
-    validation = (validation or "").strip() or None
+    method = _given(method, "method")
+    if method is not None:
+        method = method.upper()
+        if len(method) > MAX_METHOD_LENGTH or not TOKEN.fullmatch(method):
+            raise FilterError(f"method is an HTTP method of at most {MAX_METHOD_LENGTH} characters")
+    validation = _given(validation, "validation")
     if validation is not None and validation not in VERDICTS:
         raise FilterError(f"validation must be one of {', '.join(VERDICTS)}")
-    q = (q or "").strip() or None
+    q = _given(q, "q")
     if q is not None and len(q) > MAX_QUERY_TEXT:
         raise FilterError(f"q is at most {MAX_QUERY_TEXT} characters")
-    event = (event or "").strip()[:128] or None
+    event = _given(event, "event")
+    if event is not None and len(event) > MAX_EVENT_TEXT:
+        raise FilterError(f"event is an event id of at most {MAX_EVENT_TEXT} characters")
     return RequestFilter(method, event, validation, q)
 
 
 def parse_cursor(value: str | None, name: str) -> int | None:
-    """A request id cursor from a query parameter.
+    """A request id cursor from a query parameter (None when absent).
 
     :raise FilterError: not a non-negative integer.
     """
-    if not value:
+    if value is None:
         return None
     try:
         cursor = int(value)
@@ -107,7 +132,7 @@ def parse_limit(value: str | None) -> int:
 
     :raise FilterError: not an integer in range.
     """
-    if not value:
+    if value is None:
         return DEFAULT_LIMIT
     try:
         limit = int(value)
@@ -123,15 +148,27 @@ def _like_escape(text: str) -> str:
 
 
 def _search_clause(session: AnySession, bin_id: str, text: str) -> ColumnElement[bool]:
-    """Case-insensitive text search, answered by the database's text index.
+    """Case-insensitive text search as one condition (see ``_search_alternatives``)."""
+    return or_(*_search_alternatives(session, bin_id, text))
+
+
+def _search_alternatives(
+    session: AnySession, bin_id: str, text: str
+) -> tuple[ColumnElement[bool], ...]:
+    """Case-insensitive text search, answered by the database's text index, as conditions whose
+    union is the match: a page is fastest read once per condition and merged, because an OR of
+    the two keeps PostgreSQL from walking the bin newest first and stopping at a page.
 
     The index holds each capture's path and query (raw and decoded), headers and the start of
     its body (see ``capture.search``); captures not indexed yet (``search_queue``, see
     ``capture.indexer``) are matched directly. The index works on trigrams, so a search of one or
-    two characters looks through the bin's captures directly.
+    two characters looks through the newest ``SHORT_SEARCH_WINDOW`` captures of the bin directly.
     """
     if len(text) < SEARCH_INDEX_MIN:
-        return _direct_match(session, text)
+        newest = select(Bin.last_seq).where(Bin.id == bin_id).scalar_subquery()
+        return (
+            and_(CapturedRequest.seq > newest - SHORT_SEARCH_WINDOW, _direct_match(session, text)),
+        )
     if session.get_bind().dialect.name == "sqlite":
         # FTS5 with trigrams: a quoted phrase is a literal, case-insensitive substring
         phrase = '"' + text.replace('"', '""') + '"'
@@ -144,35 +181,54 @@ def _search_clause(session: AnySession, bin_id: str, text: str) -> ColumnElement
             "SELECT request_id FROM request_search WHERE bin_id = :bin_id AND text ILIKE :pattern"
         ).bindparams(pattern=f"%{_like_escape(text)}%", bin_id=bin_id)
     queued = select(SearchQueue.request_id).where(SearchQueue.bin_id == bin_id)
-    return or_(
+    return (
         CapturedRequest.id.in_(found.columns(column("id", BigInteger))),
         and_(CapturedRequest.id.in_(queued), _direct_match(session, text)),
     )
 
 
+def _encoded_forms(text: str) -> list[str]:
+    """The ways ``text`` can appear in a raw path or query: as typed, percent-encoded, and with
+    ``+`` for spaces (the index holds the decoded forms; a capture still queued is matched on
+    its raw columns)."""
+    safe = "/:=&?@!$'()*,;~"
+    forms = [text, quote(text, safe=safe), quote_plus(text, safe=safe)]
+    return list(dict.fromkeys(forms))
+
+
 def _direct_match(session: AnySession, text: str) -> ColumnElement[bool]:
-    """Case-insensitive in the path, query and headers; the exact bytes in the raw body."""
-    pattern = f"%{_like_escape(text.lower())}%"
-    # headers are stored as JSON text, where a quote or backslash appears escaped
-    header_pattern = f"%{_like_escape(json.dumps(text.lower())[1:-1])}%"
+    """Case-insensitive in the path, query (raw or decoded) and headers; the exact bytes in the
+    raw body."""
+    lowered = text.lower()
+    header_pattern = f"%{_like_escape(json.dumps(lowered)[1:-1])}%"
     needle = text.encode("utf-8")
     if session.get_bind().dialect.name == "postgresql":
         # position(needle IN body): bytea has no two-argument position()
         in_body = func.position(literal(needle, LargeBinary).op("IN")(CapturedRequest.body)) > 0
     else:
         in_body = func.instr(CapturedRequest.body, needle) > 0
+    in_target = [
+        func.lower(column_).like(f"%{_like_escape(form.lower())}%", escape="\\")
+        for form in _encoded_forms(text)
+        for column_ in (CapturedRequest.path, CapturedRequest.query_string)
+    ]
     return or_(
-        func.lower(CapturedRequest.path).like(pattern, escape="\\"),
-        func.lower(CapturedRequest.query_string).like(pattern, escape="\\"),
+        *in_target,
         func.lower(cast(CapturedRequest.headers, String)).like(header_pattern, escape="\\"),
         in_body,
     )
 
 
 def _filtered(
-    session: AnySession, query: Select[Any], filters: RequestFilter, bin_id: str
+    session: AnySession,
+    query: Select[Any],
+    filters: RequestFilter,
+    bin_id: str,
+    *,
+    search: bool = True,
 ) -> Select[Any]:
-    """``query`` narrowed by the person's filters."""
+    """``query`` narrowed by the person's filters (the text search too, unless ``search`` is
+    False: then the caller applies it)."""
     if filters.method:
         query = query.where(CapturedRequest.method == filters.method)
     if filters.event:
@@ -186,7 +242,7 @@ def _filtered(
         )
     if filters.validation:
         query = query.where(CapturedRequest.validation_status == filters.validation)
-    if filters.q:
+    if filters.q and search:
         query = query.where(_search_clause(session, bin_id, filters.q))
     return query
 
@@ -217,16 +273,33 @@ def list_requests(
         query = query.where(CapturedRequest.id > after)
     if up_to_seq is not None:
         query = query.where(CapturedRequest.seq <= up_to_seq)
-    query = _filtered(session, query, filters or RequestFilter(), bin_id)
+    filters = filters or RequestFilter()
+    query = _filtered(session, query, filters, bin_id, search=False)
+    queries = (
+        [query.where(clause) for clause in _search_alternatives(session, bin_id, filters.q)]
+        if filters.q
+        else [query]
+    )
     if after is not None and before is None:
         # a poller takes the requests right after its cursor, so that a burst is never skipped
-        rows = session.execute(query.order_by(CapturedRequest.id.asc()).limit(limit))
-        return Page(list(reversed(rows.scalars().all())), None)
-    rows = session.execute(query.order_by(CapturedRequest.id.desc()).limit(limit + 1))
-    found = list(rows.scalars())
+        oldest = _merged(session, queries, limit, ascending=True)
+        return Page(list(reversed(oldest[:limit])), None)
+    found = _merged(session, queries, limit + 1, ascending=False)
     has_more = len(found) > limit
     found = found[:limit]
     return Page(found, found[-1].id if has_more and found else None)
+
+
+def _merged(
+    session: AnySession, queries: Sequence[Select[Any]], limit: int, *, ascending: bool
+) -> list[CapturedRequest]:
+    """The first ``limit`` rows by id (ascending or descending) of the union of ``queries``."""
+    order = CapturedRequest.id.asc() if ascending else CapturedRequest.id.desc()
+    rows: dict[int, CapturedRequest] = {}
+    for query in queries:
+        for row in session.execute(query.order_by(order).limit(limit)).scalars():
+            rows[row.id] = row
+    return sorted(rows.values(), key=lambda row: row.id, reverse=not ascending)[:limit]
 
 
 def get_request(session: AnySession, bin_id: str, request_id: int) -> CapturedRequest | None:
@@ -235,6 +308,26 @@ def get_request(session: AnySession, bin_id: str, request_id: int) -> CapturedRe
     if found is None or found.bin_id != bin_id:
         return None
     return found
+
+
+def get_request_head(
+    session: AnySession, bin_id: str, request_id: int, head: int | None
+) -> tuple[CapturedRequest, bytes] | None:
+    """One captured request of this bin with the first ``head`` bytes of its body (all of it
+    when ``head`` is None), or None. The row's own ``body`` is not loaded: reading it would
+    fetch the whole body (many MiB for a large one) from the database."""
+    if head is None:
+        found = get_request(session, bin_id, request_id)
+        return None if found is None else (found, bytes(found.body))
+    body = type_coerce(func.substr(CapturedRequest.body, 1, head), LargeBinary)
+    row = session.execute(
+        select(CapturedRequest, body)
+        .options(defer(CapturedRequest.body))
+        .where(CapturedRequest.id == request_id, CapturedRequest.bin_id == bin_id)
+    ).first()
+    if row is None:
+        return None
+    return row[0], bytes(row[1] or b"")
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
 """HAR 1.2 exports of captured requests, one entry per request, oldest first, each with its curl
-command.
+command and what the bin answered.
 
 Pure functions over anything shaped like `StoredRequest` (the ORM model or a test double); no
-Flask, no database. Bodies that are not UTF-8 travel as base64 in `postData.text` with
-`"encoding": "base64"` (see `_post_data`).
+Flask, no database. HAR 1.2 is followed strictly: fields of our own start with `_`, and a
+request body is `postData.text` or `postData.params`, never both (see `_post_data` for which, and
+for bodies that are not text).
 """
 
 from __future__ import annotations
@@ -31,15 +32,21 @@ HAR_VERSION = "1.2"
 CREATOR_NAME = "receiver"
 
 
+FORM = "application/x-www-form-urlencoded"
+
+
 @dataclass(frozen=True)
 class RecordedResponse:
-    """The answer the bin gave to one request, when the caller knows it."""
+    """The answer the bin gave to one request, when the caller knows it; ``size`` is the size of
+    the whole body when ``body`` holds only its head, ``delay_ms`` the delay applied first."""
 
     status: int
     headers: Sequence[Sequence[str]] = field(default_factory=list)
     body: bytes = b""
     status_text: str = ""
     http_version: str = "HTTP/1.1"
+    size: int | None = None
+    delay_ms: int = 0
 
 
 def build_har(
@@ -102,13 +109,14 @@ def _har_entry(
     if body:
         request["postData"] = _post_data(body, req.content_type)
     needs_file = curl_needs_body_file(req)
+    wait = response.delay_ms if response is not None else 0
     return {
         "startedDateTime": _as_utc(req.received_at).isoformat(timespec="microseconds"),
-        "time": 0,
+        "time": wait,
         "request": request,
         "response": _har_response(response),
         "cache": {},
-        "timings": {"send": 0, "wait": 0, "receive": 0},
+        "timings": {"send": 0, "wait": wait, "receive": 0},
         "_receiver": {
             "request_id": req.id,
             "remote_addr": req.remote_addr,
@@ -119,22 +127,37 @@ def _har_entry(
 
 
 def _post_data(body: bytes, content_type: str | None) -> dict[str, Any]:
-    # HAR 1.2 defines "encoding" only on response content; for postData we follow the tools
-    # that carry binary request bodies (google/martian, HTTP Toolkit, Reqable): base64 text
-    # plus "encoding": "base64". Browsers write postData.text only, which loses such bytes.
+    """``postData`` for a body, following HAR 1.2, where ``text`` and ``params`` exclude each
+    other and request bodies have no ``encoding``.
+
+    - A URL-encoded form whose fields decode as UTF-8 is ``params`` (what the spec names for URL
+      encoded parameters, and what HAR readers such as httpsnippet, Postman and Insomnia rebuild
+      a form from; httpsnippet drops ``text`` for this type), under its bare media type; the
+      exact bytes are in ``_text``.
+    - Any other UTF-8 body is ``text``, exactly (a multipart body keeps its boundary in
+      ``mimeType``, so readers send it as it was).
+    - A body that is not UTF-8 has no ``text``: a reader that knows only HAR 1.2 would send
+      base64 or mangled characters as the body. Its bytes are in ``_base64``, and ``comment``
+      says so; ``bodySize`` still counts them.
+    """
     mime_type = content_type or ""
-    data: dict[str, Any] = {"mimeType": mime_type}
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
-        data["text"] = base64.b64encode(body).decode("ascii")
-        data["encoding"] = "base64"
-        return data
-    data["text"] = text
-    if mime_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
-        # text stays as well, as Chrome and Firefox write it, so the bytes are never lost
-        data["params"] = _name_values(parse_qsl(text, keep_blank_values=True))
-    return data
+        return {
+            "mimeType": mime_type,
+            "comment": f"a body of {len(body)} bytes that is not text: HAR 1.2 has no encoding "
+            "for request bodies, so its bytes are in _base64 (base64), not in text",
+            "_base64": base64.b64encode(body).decode("ascii"),
+        }
+    if mime_type.split(";")[0].strip().lower() == FORM:
+        try:
+            fields = parse_qsl(text, keep_blank_values=True, errors="strict")
+        except UnicodeDecodeError:
+            fields = None
+        if fields is not None:
+            return {"mimeType": FORM, "params": _name_values(fields), "_text": text}
+    return {"mimeType": mime_type, "text": text}
 
 
 def _har_response(response: RecordedResponse | None) -> dict[str, Any]:
@@ -149,10 +172,12 @@ def _har_response(response: RecordedResponse | None) -> dict[str, Any]:
             "redirectURL": "",
             "headersSize": -1,
             "bodySize": -1,
+            "comment": "what the bin answered was not recorded (captured before answers were)",
         }
     body = bytes(response.body)
+    size = len(body) if response.size is None else response.size
     content: dict[str, Any] = {
-        "size": len(body),
+        "size": size,
         "mimeType": _header_value(response.headers, "content-type") or "x-unknown",
     }
     if body:
@@ -161,6 +186,8 @@ def _har_response(response: RecordedResponse | None) -> dict[str, Any]:
         except UnicodeDecodeError:
             content["text"] = base64.b64encode(body).decode("ascii")
             content["encoding"] = "base64"
+        if size > len(body):
+            content["comment"] = f"the first {len(body)} of {size} bytes, as kept with the capture"
     return {
         "status": response.status,
         "statusText": response.status_text or _reason_phrase(response.status),
@@ -170,7 +197,7 @@ def _har_response(response: RecordedResponse | None) -> dict[str, Any]:
         "content": content,
         "redirectURL": _header_value(response.headers, "location") or "",
         "headersSize": -1,
-        "bodySize": len(body),
+        "bodySize": size,
     }
 
 

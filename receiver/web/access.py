@@ -1,6 +1,8 @@
 """Who may see a bin: anyone for a public bin; for a private one, the holder of its token.
 
-A private bin without the token answers 404, exactly as a bin that does not exist.
+A private bin without the token answers 404, exactly as a bin that does not exist. The token comes
+as ``Authorization: Bearer <token>`` (scripts), or from the browser's signed recent-bins cookie,
+which the browser that created the bin holds, and which a share link fills in any other browser.
 """
 
 from __future__ import annotations
@@ -8,15 +10,19 @@ from __future__ import annotations
 from flask import abort
 from flask import current_app
 from flask import request
+from flask import url_for
+from werkzeug.wrappers import Response
 
 from receiver.bins import lifecycle
 from receiver.bins.tokens import check_bin_token
+from receiver.bins.tokens import dump_recent_bins
 from receiver.bins.tokens import load_recent_bins
 from receiver.storage.db import db
 from receiver.storage.models import Bin
 from receiver.storage.models import utcnow
 
 RECENT_BINS_COOKIE = "receiver_recent"
+RECENT_BINS_MAX_AGE = 60 * 60 * 24 * 365
 
 
 def presented_tokens(bin_id: str) -> list[str]:
@@ -38,12 +44,32 @@ def recent_bins() -> list[tuple[str, str]]:
     )
 
 
-def can_access(found: Bin) -> bool:
-    """True for public bins, and for private bins when a valid token is presented."""
+def remember_bin(response: Response, bin_id: str, token: str) -> None:
+    """Put ``bin_id`` (with its token, for a private bin) first in the recent-bins cookie."""
+    remembered = [(bin_id, token)] + [pair for pair in recent_bins() if pair[0] != bin_id]
+    response.set_cookie(
+        RECENT_BINS_COOKIE,
+        dump_recent_bins(current_app.config["SECRET_KEY"], remembered),
+        max_age=RECENT_BINS_MAX_AGE,
+        httponly=True,
+        samesite="Lax",
+        secure=request.is_secure,
+    )
+
+
+def share_path(bin_id: str, token: str) -> str:
+    """The path of a private bin's share link."""
+    return url_for("inspector.bin_share", bin_id=bin_id, token=token)
+
+
+def can_access(found: Bin, extra_token: str | None = None) -> bool:
+    """True for public bins, and for private bins when a valid token is presented (or given:
+    ``extra_token``, from a share link)."""
     if not found.private:
         return True
     secret = current_app.config["SECRET_KEY"]
-    return any(check_bin_token(secret, found.id, token) for token in presented_tokens(found.id))
+    tokens = presented_tokens(found.id) + ([extra_token] if extra_token else [])
+    return any(check_bin_token(secret, found.id, token, found.token_version) for token in tokens)
 
 
 def load_bin(bin_id: str) -> Bin:

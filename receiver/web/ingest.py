@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -9,6 +10,9 @@ from flask import Blueprint
 from flask import Response
 from flask import current_app
 from flask import request
+from gunicorn.http.errors import NoMoreData
+from gunicorn.http.errors import ParseException
+from werkzeug.exceptions import ClientDisconnected
 from werkzeug.routing import Rule
 from werkzeug.wsgi import get_input_stream
 
@@ -18,7 +22,12 @@ from receiver.capture.store import BinGone
 from receiver.capture.store import DatabaseUnavailable
 from receiver.storage.models import utcnow
 from receiver.web import serving
+from receiver.web.deadlines import SlowSender
+from receiver.web.errors import RETRY_AFTER_SECONDS
 from receiver.web.errors import json_error
+from receiver.web.ratelimit import EXTENSION as RATES
+from receiver.web.ratelimit import RateTable
+from receiver.web.ratelimit import client_key
 from receiver.web.state import capture_store
 from receiver.web.state import current_catalog
 from receiver.web.urls import public_base
@@ -31,8 +40,6 @@ CORS_HEADERS = {
 }
 # a bin's own response is untrusted content served from our origin: never let it run
 INGEST_CSP = "sandbox; default-src 'none'"
-# what a sender is told to wait when the database is away
-RETRY_AFTER_SECONDS = 5
 
 
 class BodyTooLarge(Exception):
@@ -41,6 +48,21 @@ class BodyTooLarge(Exception):
     def __init__(self, drained: bool) -> None:
         super().__init__("body too large")
         self.drained = drained
+
+
+class BodyUnreadable(Exception):
+    """The body could not be read as framed: broken chunking, shorter than its declared length,
+    a sender too slow or gone. Nothing is stored, and the connection cannot be reused."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+# what reading a body raises when the sender breaks the framing, stalls or goes away: gunicorn's
+# parse errors (bad chunk size, extension or terminator), its NoMoreData (the connection closed
+# mid-body; SlowSender is one), Werkzeug's ClientDisconnected, and socket errors
+_READ_ERRORS = (ParseException, NoMoreData, ClientDisconnected, OSError)
 
 
 @bp.record
@@ -55,21 +77,44 @@ def read_body(environ: dict[str, Any], limit: int, drain_limit: int) -> bytes:
     """Read the whole body, chunked or not, up to ``limit`` bytes.
 
     :raise BodyTooLarge: after draining up to ``drain_limit`` bytes so the sender can read a 413.
+    :raise BodyUnreadable: the framing broke mid-body, the body ended before its declared
+        ``Content-Length``, or the sender was too slow (408).
     """
+    try:
+        return _read_all(environ, limit, drain_limit)
+    except SlowSender as slow:
+        raise BodyUnreadable(408, "request_timeout", f"{slow}; nothing stored") from None
+    except _READ_ERRORS as error:
+        detail = str(error) or type(error).__name__
+        raise BodyUnreadable(
+            400, "invalid_body", f"the body could not be read ({detail}); nothing stored"
+        ) from None
+
+
+def _read_all(environ: dict[str, Any], limit: int, drain_limit: int) -> bytes:
     stream = get_input_stream(environ, max_content_length=None)
-    declared = environ.get("CONTENT_LENGTH")
-    if declared and declared.isdigit() and int(declared) > limit:
+    declared_text = environ.get("CONTENT_LENGTH")
+    declared = int(declared_text) if declared_text and declared_text.isdigit() else None
+    if declared is not None and declared > limit:
         raise BodyTooLarge(_drain(stream, drain_limit))
     chunks: list[bytes] = []
     size = 0
     while True:
         chunk = stream.read(READ_CHUNK)
         if not chunk:
-            return b"".join(chunks)
+            break
         size += len(chunk)
         if size > limit:
             raise BodyTooLarge(_drain(stream, max(0, drain_limit - size)))
         chunks.append(chunk)
+    if declared is not None and size < declared:
+        # the sender closed its side before the declared length: a truncated body is not stored
+        raise BodyUnreadable(
+            400,
+            "incomplete_body",
+            f"the body ended after {size} of its declared {declared} bytes; nothing stored",
+        )
+    return b"".join(chunks)
 
 
 def _drain(stream: Any, budget: int) -> bool:
@@ -99,6 +144,11 @@ def raw_sub_path(environ: dict[str, Any], bin_id: str, subpath: str) -> str:
 def capture(bin_id: str, subpath: str = "") -> Response:
     """Store the request, then answer with the bin's response (or a JSON 404/413)."""
     config = current_app.config
+    rates: RateTable | None = current_app.extensions.get(RATES)
+    if rates is not None and config["RECEIVER_RATE_PER_CLIENT"]:
+        wait = rates.take(client_key(request.remote_addr), config["RECEIVER_RATE_PER_CLIENT"])
+        if wait:
+            return _with_cors(rate_limited("this client address", wait))
     now = utcnow()
     store = capture_store()
     try:
@@ -107,9 +157,17 @@ def capture(bin_id: str, subpath: str = "") -> Response:
         return _with_cors(unavailable())
     if target is None:
         return _with_cors(json_error(404, "bin_not_found", "no such bin, or it has expired"))
+    if rates is not None and config["RECEIVER_RATE_PER_BIN"]:
+        wait = rates.take("bin:" + target.id, config["RECEIVER_RATE_PER_BIN"])
+        if wait:
+            return _with_cors(rate_limited("this bin", wait))
     environ = request.environ
     try:
         body = read_body(environ, config["RECEIVER_BODY_LIMIT"], config["RECEIVER_DRAIN_LIMIT"])
+    except BodyUnreadable as unreadable:
+        response = json_error(unreadable.status, unreadable.code, unreadable.message)
+        response.headers["Connection"] = "close"
+        return _with_cors(response)
     except BodyTooLarge as too_large:
         response = json_error(
             413,
@@ -168,6 +226,18 @@ def unavailable() -> Response:
         503, "database_unavailable", "the request could not be stored; send it again later"
     )
     response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def rate_limited(what: str, wait: float) -> Response:
+    """The answer past a rate limit: 429, with when to try again (whole seconds, at least 1)."""
+    seconds = max(1, math.ceil(wait))
+    response = json_error(
+        429,
+        "rate_limited",
+        f"too many requests for {what}; try again in {seconds} s (nothing stored)",
+    )
+    response.headers["Retry-After"] = str(seconds)
     return response
 
 

@@ -6,13 +6,23 @@ import base64
 from datetime import datetime
 from typing import Any
 
+from flask import current_app
+
+from receiver.bins.lifecycle import remaining_script
 from receiver.bins.responses import kept_answer
+from receiver.bins.tokens import bin_token
+from receiver.capture.bodies import HEAD_BYTES
 from receiver.capture.bodies import as_text
+from receiver.capture.bodies import text_head
 from receiver.storage.models import Bin
 from receiver.storage.models import CapturedRequest
 from receiver.storage.models import Replay
+from receiver.web.access import share_path
 from receiver.web.urls import ingest_url
 from receiver.web.urls import inspect_url
+from receiver.web.urls import public_base
+
+BODY_MODES = ("full", "head", "none")
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -23,13 +33,18 @@ def iso(moment: datetime | None) -> str | None:
 
 
 def bin_json(found: Bin) -> dict[str, Any]:
-    """A bin as the API shows it; the signing secret is never echoed in full."""
+    """A bin as the API shows it; the signing secret is never echoed in full.
+
+    A private bin is only ever shown to a holder of its token, so its answer carries the token
+    (current version) and ``inspect_url`` is its share link, which opens it in any browser.
+    """
     signature: dict[str, Any] = {
         "scheme": found.signature_scheme,
         "header": found.signature_header,
         "secret_set": bool(found.signature_secret),
+        "previous_secret_count": len(found.signature_previous_secrets or []),
     }
-    return {
+    shape = {
         "id": found.id,
         "label": found.label,
         "private": found.private,
@@ -48,13 +63,26 @@ def bin_json(found: Bin) -> dict[str, Any]:
             "body": found.response_body,
             "delay_ms": found.response_delay_ms,
         },
+        # the steps no capture has taken yet
+        "response_script": remaining_script(found),
         "signature": signature,
         "forward_url": found.forward_url,
     }
+    if found.private:
+        token = bin_token(current_app.config["SECRET_KEY"], found.id, found.token_version)
+        shape["token"] = token
+        shape["inspect_url"] = public_base() + share_path(found.id, token)
+    return shape
 
 
-def request_json(captured: CapturedRequest, *, with_body: bool) -> dict[str, Any]:
-    """A captured request; the list leaves out the body fields."""
+def request_json(
+    captured: CapturedRequest, *, with_body: bool, body: str = "full", head: bytes | None = None
+) -> dict[str, Any]:
+    """A captured request; the list leaves out the body fields.
+
+    ``body`` says how much of the body the detail carries: ``full``, ``head`` (the first
+    ``HEAD_BYTES``, given as ``head``, with ``body_truncated``) or ``none`` (no body fields).
+    """
     shape: dict[str, Any] = {
         "id": captured.id,
         "bin_id": captured.bin_id,
@@ -86,9 +114,15 @@ def request_json(captured: CapturedRequest, *, with_body: bool) -> dict[str, Any
         # what the bin answered (null for captures older than the record of answers)
         "response": kept_answer(captured.response, captured.id),
     }
-    if with_body:
+    if with_body and body == "full":
         shape["body_text"] = as_text(captured.body)
         shape["body_base64"] = base64.b64encode(captured.body).decode("ascii")
+    elif with_body and body == "head":
+        data = head if head is not None else bytes(captured.body[:HEAD_BYTES])
+        truncated = len(data) < captured.size
+        shape["body_text"] = text_head(data, complete=not truncated)
+        shape["body_base64"] = base64.b64encode(data).decode("ascii")
+        shape["body_truncated"] = truncated
     return shape
 
 

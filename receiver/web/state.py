@@ -56,4 +56,6 @@ def deliver_sample(event: Event, bin_id: str) -> int:
         )
     except BinGone:
         abort(404, description="no such bin, or it has expired")
+    except ValueError as error:  # the bin's key cannot sign (a whpk_ public key, say)
+        abort(400, description=f"the sample cannot be signed with this bin's key: {error}")
     return recorded.request_id

@@ -402,8 +402,12 @@ def decoded_body(entry: HarEntry) -> bytes:
     post = entry.request.raw_entry.get("postData")
     if post is None:
         return b""
-    if post.get("encoding") == "base64":
-        return base64.b64decode(post["text"])
+    assert not ("text" in post and "params" in post), "HAR 1.2: text and params exclude each other"
+    if "_base64" in post:
+        assert "text" not in post
+        return base64.b64decode(post["_base64"])
+    if "params" in post:
+        return post["_text"].encode("utf-8")
     return post["text"].encode("utf-8")
 
 
@@ -426,7 +430,7 @@ def test_har_round_trips_body_bytes(content_type: str | None, body: bytes, from_
     assert decoded_body(entry) == body
     assert entry.request.bodySize == len(body)
     if body:
-        assert entry.request.mimeType == (content_type or "")
+        assert (content_type or "").startswith(entry.request.mimeType)
     else:
         assert "postData" not in entry.request.raw_entry
     receiver = entry.raw_entry["_receiver"]
@@ -435,24 +439,41 @@ def test_har_round_trips_body_bytes(content_type: str | None, body: bytes, from_
     assert receiver["curl_body_file"] == ("request-5.body" if from_file else None)
 
 
-def test_har_marks_non_utf8_bodies_as_base64() -> None:
+def test_har_keeps_bodies_that_are_not_text_out_of_text() -> None:
+    """A HAR 1.2 reader sends postData.text as the body: base64 there would arrive as the body,
+    silently wrong; the bytes go in a field of our own and the comment says why."""
     body = b"caf\xe9"
     har = build_har([FakeRequest(body=body, content_type="text/plain")], BASE)
+    assert_har_shape(har)
     post = har["log"]["entries"][0]["request"]["postData"]
-    assert post == {"mimeType": "text/plain", "text": "Y2Fm6Q==", "encoding": "base64"}
+    assert post.keys() == {"mimeType", "comment", "_base64"}
+    assert post["mimeType"] == "text/plain"
+    assert post["_base64"] == "Y2Fm6Q=="
+    assert "_base64" in post["comment"]
+    assert har["log"]["entries"][0]["request"]["bodySize"] == 4
 
 
-def test_har_lists_form_params_beside_the_text() -> None:
+def test_har_gives_a_form_as_params_only_with_its_exact_text_beside() -> None:
     body = b"a=1&b=%20x+y&a=2&empty="
     req = FakeRequest(body=body, content_type="application/x-www-form-urlencoded; charset=utf-8")
     post = build_har([req], BASE)["log"]["entries"][0]["request"]["postData"]
-    assert post["text"] == body.decode()
+    assert post.keys() == {"mimeType", "params", "_text"}
+    # the bare media type: HAR readers such as httpsnippet rebuild a form only for it
+    assert post["mimeType"] == "application/x-www-form-urlencoded"
+    assert post["_text"] == body.decode()
     assert post["params"] == [
         {"name": "a", "value": "1"},
         {"name": "b", "value": " x y"},
         {"name": "a", "value": "2"},
         {"name": "empty", "value": ""},
     ]
+
+
+def test_har_gives_a_form_that_does_not_decode_as_its_text() -> None:
+    body = b"name=caf%E9&x=1"
+    req = FakeRequest(body=body, content_type="application/x-www-form-urlencoded")
+    post = build_har([req], BASE)["log"]["entries"][0]["request"]["postData"]
+    assert post == {"mimeType": "application/x-www-form-urlencoded", "text": body.decode()}
 
 
 def test_har_orders_entries_oldest_first_with_every_field() -> None:
@@ -502,8 +523,10 @@ def test_har_orders_entries_oldest_first_with_every_field() -> None:
     ]
     assert first.request.text == '{"a": 1}'
     assert first.request.headersSize == -1
+    # no answer given: the placeholder HAR readers know, and a comment saying why
     assert first.status == 0
     assert first.response.mimeType == "x-unknown"
+    assert "not recorded" in first.response.raw_entry["comment"]
     assert first.raw_entry["_receiver"]["remote_addr"] == "203.0.113.9"
     assert first.time == 0
     assert first.timings == {"send": 0, "wait": 0, "receive": 0}
@@ -526,6 +549,26 @@ def test_har_includes_the_recorded_response() -> None:
     assert entry.response.text == '{"ok": true}'
     assert entry.response.mimeType == "application/json"
     assert entry.response.raw_entry["cookies"] == [{"name": "s", "value": "1"}]
+
+
+def test_har_response_says_when_its_body_is_a_head_and_the_delay_is_the_wait() -> None:
+    response = RecordedResponse(
+        status=418,
+        headers=[("Content-Type", "text/plain")],
+        body=b"x" * 4096,
+        size=10_000,
+        delay_ms=250,
+    )
+    har = build_har([FakeRequest(id=7)], BASE, responses={7: response})
+    assert_har_shape(har)
+    entry = har["log"]["entries"][0]
+    assert entry["response"]["status"] == 418
+    assert entry["response"]["statusText"] == "I'm a Teapot"
+    assert entry["response"]["bodySize"] == 10_000
+    assert entry["response"]["content"]["size"] == 10_000
+    assert "4096 of 10000" in entry["response"]["content"]["comment"]
+    assert entry["time"] == 250
+    assert entry["timings"]["wait"] == 250
 
 
 def test_har_takes_naive_times_as_utc() -> None:

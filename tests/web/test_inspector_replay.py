@@ -102,7 +102,6 @@ def test_the_form_sends_the_edited_request_and_answers_the_panel(bins, client, t
             "url": target.url_for("/t"),
             "method": "PUT",
             "append_path": "on",
-            "edit": "on",
             "headers": "X-Edited: yes\r\nContent-Type: text/plain\r\n\r\nX-Edited: again",
             "body": "new body\r\nsecond line",
         },
@@ -130,7 +129,7 @@ def test_the_form_sends_the_edited_request_and_answers_the_panel(bins, client, t
     assert panel.find_all("input")[0].attrs["value"] == target.url_for("/t")
 
 
-def test_without_edit_the_captured_headers_and_body_go_out(bins, client, target):
+def test_a_form_without_edit_fields_sends_what_was_captured(bins, client, target):
     bin_id = bins.create()["id"]
     body = bytes(range(256))
     headers = [("Content-Type", "application/octet-stream"), ("X-Repeat", "a"), ("X-Repeat", "b")]
@@ -138,10 +137,7 @@ def test_without_edit_the_captured_headers_and_body_go_out(bins, client, target)
     target.expect_request("/plain").respond_with_data("ok")
 
     response = post_form(
-        client,
-        bin_id,
-        request_id,
-        {"url": target.url_for("/plain"), "method": "POST", "headers": "X-Ignored: 1"},
+        client, bin_id, request_id, {"url": target.url_for("/plain"), "method": "POST"}
     )
 
     assert response.status_code == 200
@@ -152,6 +148,58 @@ def test_without_edit_the_captured_headers_and_body_go_out(bins, client, target)
         *headers,
         ("Content-Length", "256"),
     ]
+
+
+def test_edits_are_sent_as_typed_without_any_box_to_tick(bins, client, target):
+    """What a person edits is what is sent (there once was an "edit" box to tick as well)."""
+    bin_id = bins.create()["id"]
+    request_id = capture(
+        bins, bin_id, body=b'{"a": 1}', headers=[("Content-Type", "application/json")]
+    )
+    target.expect_request("/edited").respond_with_data("ok")
+
+    response = post_form(
+        client,
+        bin_id,
+        request_id,
+        {
+            "url": target.url_for("/edited"),
+            "method": "PATCH",
+            "headers": "Content-Type: application/json\r\nX-Edited: yes",
+            "body": '{"a": 2}',
+        },
+    )
+
+    assert response.status_code == 200
+    ((got, _),) = target.log
+    assert got.method == "PATCH"
+    assert got.get_data() == b'{"a": 2}'
+    assert ("X-Edited", "yes") in wire_headers(target)
+    # the panel keeps what was sent: the method, the headers and the body as edited
+    panel = panel_of(response)
+    (selected,) = [n for n in panel.walk() if n.tag == "option" and "selected" in n.attrs]
+    assert selected.attrs["value"] == "PATCH"
+    assert "X-Edited: yes" in textarea_value(panel, "headers")
+    assert textarea_value(panel, "body") == '{"a": 2}'
+
+
+def test_an_untouched_header_box_sends_the_captured_pairs(bins, client, target):
+    """The box as the pane filled it in sends the captured pairs: order, repeats and case."""
+    bin_id = bins.create()["id"]
+    headers = [("x-lower", "1"), ("X-Dup", "a"), ("X-Other", "b: c"), ("X-Dup", "d")]
+    request_id = capture(bins, bin_id, body=b"x", headers=headers)
+    target.expect_request("/same").respond_with_data("ok")
+    detail = parse(client.get(f"/bins/{bin_id}/requests/{request_id}", headers=HTMX).data)
+
+    response = post_form(
+        client,
+        bin_id,
+        request_id,
+        {"url": target.url_for("/same"), "headers": textarea_value(detail, "headers") or ""},
+    )
+
+    assert response.status_code == 200
+    assert [pair for pair in wire_headers(target) if pair[0].lower().startswith("x-")] == headers
 
 
 def test_without_append_path_the_url_is_used_as_given(bins, client, target):
@@ -173,7 +221,7 @@ def test_without_append_path_the_url_is_used_as_given(bins, client, target):
     [
         ({"url": "ftp://example.com/x"}, "must be http:// or https://"),
         ({"url": ""}, "the target URL is empty"),
-        ({"url": "http://127.0.0.1:9/", "edit": "on", "headers": "no colon"}, "needs a colon"),
+        ({"url": "http://127.0.0.1:9/", "headers": "no colon"}, "needs a colon"),
         ({"url": "http://127.0.0.1:9/", "method": "BAD METHOD"}, "is not an HTTP token"),
     ],
     ids=["scheme", "empty", "header-line", "method"],
@@ -394,9 +442,9 @@ def textarea_value(tree: Node, name: str) -> str | None:
 
 
 def submit_unchanged(client: Any, bin_id: str, request_id: int, url: str) -> Any:
-    """Tick "edit" and send the edit fields exactly as the detail pane filled them in."""
+    """Send the edit fields exactly as the detail pane filled them in."""
     detail = parse(client.get(f"/bins/{bin_id}/requests/{request_id}", headers=HTMX).data)
-    form = {"url": url, "method": "POST", "edit": "on"}
+    form = {"url": url, "method": "POST"}
     for name in ("headers", "body"):
         value = textarea_value(detail, name)
         if value is not None:

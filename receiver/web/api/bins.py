@@ -1,4 +1,4 @@
-"""Bins: create, read, change settings, delete."""
+"""Bins: create (with any of the settings), read, change settings, delete; regenerate a token."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from flask import jsonify
 from flask import url_for
 
 from receiver.bins import lifecycle
-from receiver.bins.tokens import bin_token
 from receiver.storage.db import db
+from receiver.storage.models import Bin
 from receiver.storage.models import utcnow
 from receiver.web.access import load_bin
 from receiver.web.api.common import ApiError
@@ -20,32 +20,29 @@ from receiver.web.shapes import bin_json
 
 @bp.post("/bins")
 def bin_create() -> tuple[Response, int, dict[str, str]]:
-    """Create a bin: ``{id?, label?, private?, provider?, event?}``."""
+    """Create a bin: ``{id?}`` plus any of the settings ``PATCH`` takes.
+
+    The bin is created and the settings are applied by the same code as ``PATCH``, in one
+    transaction: a setting that is refused creates nothing.
+    """
     body = json_body(required=False)
-    unknown = set(body) - {"id", "label", "private", "provider", "event"}
-    if unknown:
-        raise ApiError(400, "invalid_settings", f"unknown field(s): {', '.join(sorted(unknown))}")
-    if "private" in body and not isinstance(body["private"], bool):
-        raise ApiError(400, "invalid_settings", "private is true or false")
-    for key in ("provider", "event"):
-        if body.get(key) is not None and not isinstance(body[key], str):
-            raise ApiError(400, "invalid_settings", f"{key} is a catalog id")
-    created = lifecycle.create_bin(
-        db.session,
-        now=utcnow(),
-        ttl_days=current_app.config["RECEIVER_BIN_TTL_DAYS"],
-        bin_id=body.get("id"),
-        label=body.get("label") or "",
-        private=bool(body.get("private", False)),
-        provider=body.get("provider"),
-        event=body.get("event"),
-    )
+    settings = {key: value for key, value in body.items() if key != "id"}
+    try:
+        created = lifecycle.create_bin(
+            db.session,
+            now=utcnow(),
+            ttl_days=current_app.config["RECEIVER_BIN_TTL_DAYS"],
+            bin_id=body.get("id"),
+        )
+        lifecycle.apply_settings(
+            created, settings, max_delay_ms=current_app.config["RECEIVER_MAX_RESPONSE_DELAY_MS"]
+        )
+    except lifecycle.BinError:
+        db.session.rollback()
+        raise
     db.session.commit()
-    shape = bin_json(created)
-    if created.private:
-        shape["token"] = bin_token(current_app.config["SECRET_KEY"], created.id)
     location = url_for("api.bin_show", bin_id=created.id)
-    return jsonify(shape), 201, {"Location": location}
+    return jsonify(bin_json(created)), 201, {"Location": location}
 
 
 @bp.get("/bins/<bin_id>")
@@ -62,10 +59,22 @@ def bin_update(bin_id: str) -> Response:
         found, json_body(), max_delay_ms=current_app.config["RECEIVER_MAX_RESPONSE_DELAY_MS"]
     )
     db.session.commit()
-    shape = bin_json(found)
-    if found.private:  # whoever made it private must be able to open it again
-        shape["token"] = bin_token(current_app.config["SECRET_KEY"], found.id)
-    return jsonify(shape)
+    # a bin made private here answers with its token: whoever did it must be able to open it
+    return jsonify(bin_json(found))
+
+
+@bp.post("/bins/<bin_id>/token")
+def bin_token_regenerate(bin_id: str) -> Response:
+    """Give the bin a new token: every token and share link given out before stops working."""
+    found = load_bin(bin_id)
+    if not found.private:
+        raise ApiError(409, "not_private", "a public bin has no token: make it private first")
+    db.session.execute(
+        db.update(Bin).where(Bin.id == found.id).values(token_version=Bin.token_version + 1)
+    )
+    db.session.commit()
+    db.session.refresh(found)
+    return jsonify(bin_json(found))
 
 
 @bp.delete("/bins/<bin_id>")

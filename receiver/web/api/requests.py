@@ -11,14 +11,18 @@ from flask import jsonify
 from flask import request
 
 from receiver.bins import retention
+from receiver.bins.responses import kept_answer
 from receiver.capture import listing
+from receiver.capture.bodies import HEAD_BYTES
 from receiver.delivery import recordings
+from receiver.exports.har import RecordedResponse
 from receiver.exports.har import har_json
 from receiver.storage.db import db
 from receiver.web.access import load_bin
 from receiver.web.api.common import ApiError
 from receiver.web.api.common import bp
 from receiver.web.api.common import load_request
+from receiver.web.shapes import BODY_MODES
 from receiver.web.shapes import request_json
 from receiver.web.urls import ingest_url
 
@@ -57,8 +61,19 @@ def request_clear(bin_id: str) -> Response:
 
 @bp.get("/bins/<bin_id>/requests/<int:request_id>")
 def request_show(bin_id: str, request_id: int) -> Response:
-    """One request, with its body as text (when UTF-8) and base64."""
-    return jsonify(request_json(load_request(bin_id, request_id), with_body=True))
+    """One request, with its body as text (when UTF-8) and base64: all of it (``body=full``,
+    the default), its first 256 KiB (``body=head``) or none of it (``body=none``)."""
+    mode = request.args.get("body", "full")
+    if mode not in BODY_MODES:
+        raise ApiError(400, "invalid_parameter", f"body is one of {', '.join(BODY_MODES)}")
+    load_bin(bin_id)
+    loaded = listing.get_request_head(
+        db.session, bin_id, request_id, HEAD_BYTES if mode != "full" else None
+    )
+    if loaded is None:
+        abort(404, description="no such request in this bin")
+    captured, head = loaded
+    return jsonify(request_json(captured, with_body=True, body=mode, head=head))
 
 
 @bp.get("/bins/<bin_id>/requests/<int:request_id>/raw")
@@ -98,8 +113,26 @@ def request_export_har(bin_id: str, request_id: int) -> Response:
     return har_response([captured], bin_id, f"{bin_id}-{request_id}.har")
 
 
+def recorded_answers(requests: Any) -> dict[int, RecordedResponse]:
+    """What the bin answered each request, as kept with the capture (none for captures older
+    than the record of answers)."""
+    answers = {}
+    for captured in requests:
+        kept = kept_answer(captured.response, captured.id)
+        if kept is not None:
+            answers[captured.id] = RecordedResponse(
+                status=kept["status"],
+                headers=kept["headers"],
+                body=(kept.get("body") or "").encode("utf-8"),
+                size=kept.get("body_size"),
+                delay_ms=kept.get("delay_ms") or 0,
+            )
+    return answers
+
+
 def har_response(requests: Any, bin_id: str, filename: str) -> Response:
-    response = Response(har_json(requests, ingest_url(bin_id)), mimetype="application/json")
+    document = har_json(requests, ingest_url(bin_id), responses=recorded_answers(requests))
+    response = Response(document, mimetype="application/json")
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
