@@ -58,7 +58,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["receiver.indexer"] = SearchIndexer(
         engine, app.extensions["receiver.capture"].lock_path
     )
-    app.extensions["receiver.catalog"] = CatalogCache()
+    app.extensions["receiver.catalog"] = CatalogCache(
+        budget_ms=app.config["RECEIVER_VALIDATION_BUDGET_MS"]
+    )
     # these threads are started by the serving entry points, not by every command
     app.extensions["receiver.forwarder"] = ForwardWorker(engine, forward_policy(app.config))
     register_blueprints(app)

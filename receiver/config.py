@@ -135,6 +135,14 @@ SETTINGS: tuple[Setting, ...] = (
         maximum=120,
     ),
     Setting(
+        "RECEIVER_VALIDATION_BUDGET_MS",
+        250,
+        "Longest one schema check may take, in milliseconds; a check that would run longer is "
+        "stopped and its verdict is timed_out.",
+        minimum=10,
+        maximum=10_000,
+    ),
+    Setting(
         "RECEIVER_MAX_RESPONSE_DELAY_MS",
         10_000,
         "Upper bound of a bin's custom response delay, in milliseconds.",
@@ -185,6 +193,48 @@ SETTINGS: tuple[Setting, ...] = (
         kind=bool,
     ),
     Setting(
+        "RECEIVER_ACCESS_TOKEN",
+        "",
+        "Team access: when set, every page and /api route needs this token (Authorization: "
+        "Bearer, or the cookie the /login page sets); ingest (/b/…), static files and /healthz "
+        "stay open. Empty means no login.",
+        kind=str,
+        secret=True,
+    ),
+    Setting(
+        "RECEIVER_PUBLIC",
+        False,
+        "A public deployment: replay, forwarding, scenario replay and send refuse loopback, "
+        "private, link-local and cloud-metadata addresses, checked after DNS resolution on "
+        "every connection. Off: localhost targets are allowed.",
+        kind=bool,
+    ),
+    Setting(
+        "RECEIVER_RATE_PER_BIN",
+        0,
+        "Requests per second one bin accepts, in bursts of up to as many; more get 429 with "
+        "Retry-After (nothing stored). Shared by the workers of one host. 0 means no limit.",
+        minimum=0,
+        maximum=1_000_000,
+    ),
+    Setting(
+        "RECEIVER_RATE_PER_CLIENT",
+        0,
+        "Requests per second ingest accepts from one client address (IPv6 by its /64), in "
+        "bursts of up to as many; more get 429 with Retry-After. 0 means no limit.",
+        minimum=0,
+        maximum=1_000_000,
+    ),
+    Setting(
+        "RECEIVER_READ_TIMEOUT",
+        30,
+        "Seconds a sender has to send one request, head and body, from its first byte; a "
+        "slower one gets 408 (or, during the head, a closed connection).",
+        minimum=1,
+        maximum=3600,
+        server=True,
+    ),
+    Setting(
         "RECEIVER_BIND",
         "127.0.0.1:5000",
         "Where receiver serve (and the development server) listen: HOST:PORT, or unix:PATH.",
@@ -206,6 +256,15 @@ SETTINGS: tuple[Setting, ...] = (
         minimum=1,
         maximum=256,
         server=True,
+    ),
+    Setting(
+        "RECEIVER_FEED_WAITERS",
+        16,
+        "Change-feed long polls (receiver listen) each server process holds at once, on "
+        "threads of their own added to RECEIVER_THREADS, so waiting listeners never take a "
+        "sender's thread; a poll beyond it is answered at once. 0 turns long polls off.",
+        minimum=0,
+        maximum=256,
     ),
     Setting(
         "RECEIVER_ACCESS_LOG",

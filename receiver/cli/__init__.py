@@ -1,7 +1,8 @@
 """The ``receiver`` command: the app's Flask CLI group (``python -m receiver`` too).
 
 Every ``flask --app app X`` command is also ``receiver X``: ``serve``, ``send``, ``prune``,
-``forward-worker``, Flask-Migrate's ``db`` and Flask's own ``run``, ``shell`` and ``routes``.
+``forward-worker``, ``scenario``, ``listen``, ``catalog import``, Flask-Migrate's ``db`` and
+Flask's own ``run``, ``shell`` and ``routes``.
 One module per command family; each command is listed once, in ``COMMANDS``.
 """
 
@@ -11,12 +12,23 @@ import click
 from flask import Flask
 from flask.cli import FlaskGroup
 
+from receiver.cli.catalog import catalog_group
 from receiver.cli.forwarding import forward_worker_command
+from receiver.cli.listen import listen_command
+from receiver.cli.scenario import scenario_command
 from receiver.cli.send import send_command
 from receiver.cli.serve import prune_command
 from receiver.cli.serve import serve_command
 
-COMMANDS = (serve_command, prune_command, send_command, forward_worker_command)
+COMMANDS = (
+    serve_command,
+    prune_command,
+    send_command,
+    forward_worker_command,
+    scenario_command,
+    listen_command,
+    catalog_group,
+)
 
 
 def init_app(app: Flask) -> None:
@@ -37,5 +49,7 @@ def main() -> None:
     """receiver: a self-hosted webhook receiver and test inspector."""
 
 
-# serve needs no app in the process that starts gunicorn: it is found before the app is loaded
+# serve needs no app in the process that starts gunicorn, nor listen (a client of any server):
+# they are found before the app is loaded
 main.add_command(serve_command)
+main.add_command(listen_command)

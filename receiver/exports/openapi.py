@@ -34,9 +34,10 @@ from receiver.capture import listing
 from receiver.capture.request import MAX_METHOD_LENGTH
 from receiver.catalog import user_schemas
 from receiver.catalog.model import DOCUMENTED_LEVELS
-from receiver.catalog.model import DRAFT_2020_12
+from receiver.catalog.model import ORIGINS
 from receiver.catalog.model import Catalog
 from receiver.catalog.model import Event
+from receiver.catalog.model import draft_uris
 from receiver.catalog.pointers import MISSING
 from receiver.catalog.pointers import parse_pointer
 from receiver.catalog.pointers import resolve_parts
@@ -131,7 +132,8 @@ def code_values(*, max_delay_ms: int) -> dict[str, Any]:
         "signature_statuses": list(SIGNATURE_STATUSES),
         "verdicts": list(VERDICTS),
         "documented_levels": list(DOCUMENTED_LEVELS),
-        "draft_uris": [DRAFT_2020_12, DRAFT_2020_12 + "#"],
+        "draft_uris": draft_uris(),
+        "origins": list(ORIGINS),
         "token_pattern": _whole(TOKEN.pattern),
         "server_set_header_pattern": _whole(
             "|".join(_caseless(name) for name in sorted(FORBIDDEN_RESPONSE_HEADERS))
@@ -144,9 +146,11 @@ def code_values(*, max_delay_ms: int) -> dict[str, Any]:
         "max_delay_ms": max_delay_ms,
         "list_limit_max": listing.MAX_LIMIT,
         "list_limit_default": listing.DEFAULT_LIMIT,
-        "search_text_max": listing.MAX_QUERY_TEXT,
-        # parse_filter trims and upper-cases the method, and an empty one means any
-        "method_filter_pattern": rf"^\s*(?:{_token_class()}{{1,{MAX_METHOD_LENGTH}}})?\s*$",
+        # parse_filter trims the filters, refuses an empty one, and upper-cases the method
+        "search_text_pattern": _trimmed(listing.MAX_QUERY_TEXT),
+        "event_filter_pattern": _trimmed(listing.MAX_EVENT_TEXT),
+        "method_length_max": MAX_METHOD_LENGTH,
+        "method_filter_pattern": rf"^\s*{_token_class()}{{1,{MAX_METHOD_LENGTH}}}\s*$",
         "provider_id_pattern": _whole(user_schemas.PROVIDER_ID.pattern),
         "event_id_pattern": _whole(user_schemas.EVENT_ID.pattern),
         "description_max": user_schemas.DESCRIPTION_MAX,
@@ -154,6 +158,11 @@ def code_values(*, max_delay_ms: int) -> dict[str, Any]:
         "recording_name_pattern": f"^(?:{recordings.NAME_PATTERN.pattern})?$",
         "recording_format": recordings.FORMAT_VERSION,
     }
+
+
+def _trimmed(longest: int) -> str:
+    """Text that is 1 to ``longest`` characters once its surrounding white space is removed."""
+    return rf"^\s*(?:\S|\S[\s\S]{{0,{longest - 2}}}\S)\s*$"
 
 
 def _whole(pattern: str) -> str:

@@ -6,6 +6,7 @@ from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
 
 from receiver.catalog.validation import VERDICTS
+from receiver.delivery.http import configure_outgoing
 from receiver.httpspec import COMMON_METHODS
 from receiver.signatures.registry import SCHEMES
 
@@ -14,16 +15,29 @@ def register_blueprints(app: Flask) -> None:
     """Register every surface, the security headers and the error handlers."""
     from receiver.web import api
     from receiver.web import catalog_pages
+    from receiver.web import catalog_tools
+    from receiver.web import converters
     from receiver.web import errors
     from receiver.web import ingest
     from receiver.web import inspector
+    from receiver.web import ratelimit
+    from receiver.web import relay_pages
     from receiver.web import security
+    from receiver.web import team
+    from receiver.web import toolkit_pages
 
+    converters.init_app(app)  # before any route: rules bind their converters when added
+    configure_outgoing(public=app.config["RECEIVER_PUBLIC"])
+    ratelimit.init_app(app)
     app.register_blueprint(ingest.bp)
     api.register(app)
     app.register_blueprint(inspector.bp)
     app.register_blueprint(catalog_pages.bp)
+    app.register_blueprint(catalog_tools.bp)
+    app.register_blueprint(relay_pages.bp)
+    app.register_blueprint(toolkit_pages.bp)
     security.init_app(app)
+    team.init_app(app)  # its gate runs first, before the cross-site check
     app.session_interface = NoSessionInterface()
     app.add_template_filter(decode_preview)
     # the lists the pages offer come from the same sources the API validates against

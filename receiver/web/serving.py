@@ -27,10 +27,14 @@ from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
+from gunicorn.http.errors import InvalidHeader
+from gunicorn.http.errors import UnsupportedTransferCoding
 from gunicorn.http.message import Request
 from gunicorn.http.parser import RequestParser
 from gunicorn.workers.gthread import ThreadWorker
 from werkzeug.serving import WSGIRequestHandler
+
+from receiver.web.deadlines import start_request
 
 RAW_HEADERS_KEY = "receiver.raw_headers"
 WORKER_CLASS = "receiver.web.serving.CaseKeepingWorker"
@@ -80,6 +84,7 @@ class CaseKeepingRequest(Request):
     """
 
     def __init__(self, cfg: Any, unreader: Any, peer_addr: Any, req_number: int = 1) -> None:
+        start_request(unreader)  # the request's read deadline (web.deadlines)
         recorder = _HeadRecorder(unreader)
         try:
             super().__init__(cfg, recorder, peer_addr, req_number)
@@ -136,6 +141,21 @@ class CaseKeepingWorker(ThreadWorker):
         RequestParser.mesg_class = _CaseKeepingParser.mesg_class
         super().init_process()
 
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        """A transfer coding gunicorn does not know is the sender's error: 400, not gunicorn's
+        501 (senders retry a 5xx; this request will never be understood)."""
+        if isinstance(exc, UnsupportedTransferCoding):
+            exc = InvalidHeader("Transfer-Encoding")
+        super().handle_error(req, client, addr, exc)
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        """Stopping: long polls answer now rather than hold the graceful shutdown."""
+        super().handle_exit(sig, frame)
+        extensions = getattr(getattr(self, "wsgi", None), "extensions", {})
+        watcher = extensions.get("receiver.feed")
+        if watcher is not None:
+            watcher.close()
+
 
 def pre_request(worker: Any, req: Any) -> None:
     """gunicorn hook: remember the parsed request for the thread that is about to serve it."""
@@ -183,11 +203,23 @@ def raw_query(environ: dict[str, Any]) -> str:
 
 
 def start_background_work(app: Flask) -> None:
-    """Start the threads of a serving process: the text indexer, and the forwarder unless the
-    settings turn it off."""
+    """Start the threads of a serving process: the text indexer, the forwarder unless the
+    settings turn it off, and the scenario runner."""
     app.extensions["receiver.indexer"].start()
     if app.config["RECEIVER_FORWARD_WORKER"]:
         app.extensions["receiver.forwarder"].start()
+    start_scenario_runner(app)
+
+
+def start_scenario_runner(app: Flask) -> None:
+    """Run queued scenario replays in a thread of this process (``delivery.scenarios``)."""
+    from receiver.delivery.scenarios import ScenarioRunner
+    from receiver.storage.db import db
+
+    with app.app_context():
+        runner = ScenarioRunner(db.engine, timeout=float(app.config["RECEIVER_REPLAY_TIMEOUT"]))
+    app.extensions["receiver.scenarios"] = runner
+    runner.start()
 
 
 # -- serving -------------------------------------------------------------------------------------
@@ -199,7 +231,9 @@ def gunicorn_settings(config: dict[str, Any]) -> dict[str, Any]:
         "bind": [config["RECEIVER_BIND"]],
         "worker_class": WORKER_CLASS,
         "workers": config["RECEIVER_WORKERS"],
-        "threads": config["RECEIVER_THREADS"],
+        # long polls of the change feed (receiver listen) wait on threads of their own, at most
+        # RECEIVER_FEED_WAITERS per process (web.api.feed): the senders keep RECEIVER_THREADS
+        "threads": config["RECEIVER_THREADS"] + config["RECEIVER_FEED_WAITERS"],
         # webhook senders put long signed query strings in URLs: gunicorn's largest bounded line
         "limit_request_line": 8190,
         # keep header names that contain an underscore: a capture tool must show what was sent
@@ -238,6 +272,10 @@ def close_app(app: Flask) -> None:
 
     app.extensions["receiver.forwarder"].stop()
     app.extensions["receiver.indexer"].stop()
+    if "receiver.scenarios" in app.extensions:
+        app.extensions["receiver.scenarios"].stop()
+    if "receiver.feed" in app.extensions:
+        app.extensions["receiver.feed"].close()
     app.extensions["receiver.capture"].close()
     with app.app_context():
         db.engine.dispose()
@@ -262,6 +300,8 @@ class ReceiverApplication(BaseApplication):
 
 def serve(config: dict[str, Any], **overrides: Any) -> None:
     """Run the production server until it is stopped (``overrides`` are gunicorn settings)."""
+    if "threads" in overrides:  # request threads, as RECEIVER_THREADS: the feed's come on top
+        overrides["threads"] += config["RECEIVER_FEED_WAITERS"]
     ReceiverApplication({**gunicorn_settings(config), **overrides}).run()
 
 

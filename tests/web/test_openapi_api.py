@@ -120,6 +120,24 @@ def test_the_served_document_is_valid_and_carries_the_apps_delay_cap(make_app: A
     assert doc["servers"] == [{"url": "http://localhost"}]
 
 
+# an OpenAPI 3.1 document with one webhook, for the import route
+OPENAPI = b"""openapi: 3.1.0
+info: {title: Hub, version: "1"}
+webhooks:
+  ping:
+    post:
+      requestBody:
+        content:
+          application/json:
+            schema: {$ref: "#/components/schemas/Ping"}
+            example: {zen: "Keep it simple"}
+      responses: {"200": {description: ok}}
+components:
+  schemas:
+    Ping: {type: object, required: [zen], properties: {zen: {type: string}}}
+"""
+
+
 class Conformance:
     """Sends requests through the test client and checks each answer against the document."""
 
@@ -186,7 +204,14 @@ def test_every_operation_answers_as_documented(
     api.call("POST", "/api/bins", json={"id": made["id"]})  # 409
     api.call("POST", "/api/bins", json={"id": "NO"})  # 400
     api.call("POST", "/api/bins", data="id=x", content_type="text/plain")  # 415
-    assert api.call("POST", "/api/bins", json={"private": True}).get_json()["token"]
+    private = api.call("POST", "/api/bins", json={"private": True}).get_json()
+    bearer = {"Authorization": f"Bearer {private['token']}"}
+    renewed = api.call(
+        "POST", "/api/bins/{bin_id}/token", {"bin_id": private["id"]}, headers=bearer
+    )
+    assert renewed.get_json()["token"] != private["token"]
+    api.call("POST", "/api/bins/{bin_id}/token", b)  # 409: a public bin has no token
+    api.call("POST", "/api/bins/{bin_id}/token", {"bin_id": "no-such-bin"})  # 404
     api.call("GET", "/api/bins/{bin_id}", b)
     settings = api.example("PATCH", "/api/bins/{bin_id}")
     api.call("PATCH", "/api/bins/{bin_id}", b, json={**settings, "forward_url": hooks})
@@ -217,6 +242,30 @@ def test_every_operation_answers_as_documented(
     api.call("POST", "/api/bins/{bin_id}/forward", b, json=forward)
     api.call("POST", "/api/bins/{bin_id}/forward", b, json={"since": "yesterday"})  # 400
     api.call("GET", "/api/bins/{bin_id}/forwards", b)
+    scenarios = "/api/bins/{bin_id}/scenarios"
+    scenario = {**api.example("POST", scenarios), "url": hooks}
+    planned = {**b, "scenario_id": api.call("POST", scenarios, b, json=scenario).get_json()["id"]}
+    api.call("POST", scenarios, b, json={**scenario, "duplicates": 9})  # 400
+    api.call("GET", scenarios, b)
+    api.call("GET", scenarios + "/{scenario_id}", planned)
+    api.call("GET", scenarios + "/{scenario_id}", {**b, "scenario_id": 10**6})  # 404
+    api.call("POST", scenarios + "/{scenario_id}/cancel", planned)
+    api.call("POST", scenarios + "/{scenario_id}/cancel", planned)  # 409: already finished
+
+    # the change feed and its listeners (tests/web/test_feed*.py check them in depth)
+    api.call("GET", "/api/bins/{bin_id}/feed", b, query_string={"after": 0, "event": ["x"]})
+    api.call("GET", "/api/bins/{bin_id}/feed", b, query_string={"wait": 31})  # 400
+    named = {**b, "name": "laptop"}
+    listener = "/api/bins/{bin_id}/listeners/{name}"
+    api.call("PUT", listener, named, json=api.example("PUT", listener))  # 201
+    api.call("PUT", listener, named)  # 200
+    api.call("GET", "/api/bins/{bin_id}/listeners", b)
+    api.call("GET", listener, named)
+    report = {**api.example("POST", f"{listener}/deliveries"), "request_id": sent["id"]}
+    api.call("POST", f"{listener}/deliveries", named, json=report)
+    api.call("POST", f"{listener}/deliveries", named, json={**report, "seq": 10**6})  # 400
+    api.call("DELETE", listener, named)
+    api.call("GET", listener, named)  # 404
 
     # the catalog and validation
     api.call("GET", "/api/catalog")
@@ -233,6 +282,33 @@ def test_every_operation_answers_as_documented(
     api.call("POST", "/api/validate", query_string=event, json=payload)
     api.call("POST", "/api/validate", query_string={"provider": "x", "event": "y"})  # 404
     api.call("GET", "/api/openapi.json")
+
+    # user providers, overrides, OpenAPI imports, promoted examples and drift
+    catalog_provider = "/api/catalog/{provider}"
+    provider_put = api.example("PUT", catalog_provider)
+    api.call("PUT", catalog_provider, {"provider": "hub"}, json=provider_put)  # 201
+    api.call("PUT", catalog_provider, {"provider": "hub"}, json=provider_put)  # 200
+    api.call("PUT", catalog_provider, {"provider": "hub"}, json={"detection": {"x": 1}})  # 400
+    api.call("PUT", catalog_provider, {"provider": "appery"}, json=provider_put)  # 409
+    api.call("PUT", catalog_provider, {"provider": "hub"}, data="x", content_type="text/plain")
+    api.call("PUT", "/api/catalog/{provider}/{event}", event, json=put)  # 201: an override
+    api.call("POST", "/api/catalog/import", query_string={"provider": "hub"}, data=OPENAPI)
+    not_31 = b"openapi: 3.0.3"
+    api.call("POST", "/api/catalog/import", query_string={"provider": "hub"}, data=not_31)  # 400
+    api.call("POST", f"{one}/promote", r, json={"provider": "acme", "event": "thing.happened"})
+    api.call("POST", f"{one}/promote", r, json={"event": 5})  # 400
+    user_example = "/api/catalog/{provider}/{event}/example"
+    api.call("DELETE", user_example, user)  # 200
+    api.call("DELETE", user_example, user)  # 404
+    api.call("GET", "/api/bins/{bin_id}/drift", b)
+    api.call("GET", "/api/bins/{bin_id}/drift", b, query_string=event)
+    api.call("DELETE", "/api/catalog/{provider}/{event}", event)  # 204: the shipped one returns
+    api.call("DELETE", "/api/catalog/{provider}/{event}", event)  # 409: shipped data
+    api.call("DELETE", "/api/catalog/{provider}/{event}", {**user, "event": ".x"})  # 400
+    api.call("DELETE", "/api/catalog/{provider}/{event}", {**user, "event": "never"})  # 404
+    api.call("DELETE", catalog_provider, {"provider": "hub"})  # 204
+    api.call("DELETE", catalog_provider, {"provider": "hub"})  # 404
+    api.call("DELETE", catalog_provider, {"provider": "appery"})  # 409
 
     # deleting
     api.call("DELETE", one, r)

@@ -13,7 +13,9 @@ def register(app: Flask) -> None:
     from receiver.web.api import bins  # noqa: F401
     from receiver.web.api import catalog  # noqa: F401
     from receiver.web.api import delivery  # noqa: F401
+    from receiver.web.api import feed  # noqa: F401
     from receiver.web.api import requests  # noqa: F401
+    from receiver.web.api import scenarios  # noqa: F401
     from receiver.web.api.common import bp
 
     app.register_blueprint(bp)

@@ -72,6 +72,8 @@ def replay_options(body: dict[str, Any], found: Bin) -> dict[str, Any]:
         except (binascii.Error, TypeError, ValueError):
             raise ApiError(400, "invalid_request", "body_base64 is not base64") from None
     resign = body.get("resign", False)
+    if not isinstance(resign, bool):
+        raise ApiError(400, "invalid_request", "resign is true or false")
     if resign:
         if not (found.signature_scheme and found.signature_secret):
             raise ApiError(400, "no_secret", "re-signing needs the bin's signing scheme and secret")
@@ -112,7 +114,10 @@ def bin_forward_catch_up(bin_id: str) -> tuple[Response, int]:
     """Queue the bin's requests since a time (all when omitted) for its forward URL, in order."""
     found = load_bin(bin_id)
     body = json_body(required=False)
-    url = body.get("url") or found.forward_url
+    url = body.get("url")
+    if url is not None and not isinstance(url, str):
+        raise ApiError(400, "invalid_request", "url is an http(s) URL, or null for the forward_url")
+    url = url or found.forward_url
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise ApiError(400, "invalid_request", "catch-up needs an http(s) url or a forward_url")
     since = body.get("since")
