@@ -38,11 +38,12 @@ run: $(STAMP) ## install and serve the app on http://127.0.0.1:5000 (receiver se
 dev: $(STAMP) ## the development server with reloader-free debugging on :5000
 	$(BIN)/python app.py
 
-# PostgreSQL joins in when RECEIVER_TEST_DATABASE_URL is set, or when one answers on 127.0.0.1:5432
+# PostgreSQL joins in when RECEIVER_TEST_DATABASE_URL is set, or when one answers on 127.0.0.1:5432.
+# Four test processes on two cores: the system and browser tests mostly wait on servers they start.
 test: $(DEV_STAMP) $(BROWSER_STAMP) ## install and run every test, on SQLite and PostgreSQL
 	@if [ -z "$${RECEIVER_TEST_DATABASE_URL:-}" ] && $(BIN)/python -c "import socket; socket.create_connection(('127.0.0.1', 5432), 1)" 2>/dev/null; then \
 		export RECEIVER_TEST_DATABASE_URL=$(PG_URL); fi; \
-	$(BIN)/pytest -n 2 -p no:cacheprovider
+	$(BIN)/pytest -n 4 --dist worksteal -p no:cacheprovider
 
 test-fast: $(DEV_STAMP) ## SQLite-only tests without browser and server processes
 	$(BIN)/pytest -n 2 -m "not browser and not system and not postgres"
