@@ -89,7 +89,6 @@ class Provider:
 
     id: str
     name: str
-    seed: str
     source: str
     signature: dict[str, Any]
     notes: list[str]
@@ -201,7 +200,6 @@ def _user_provider(provider_id: str, rules: dict[str, UserProviderSpec]) -> Prov
     return Provider(
         id=provider_id,
         name=(spec.name if spec is not None and spec.name else provider_id),
-        seed="",
         source="user",
         signature={"scheme": "none", "headers": [], "status": "none", "note": ""},
         notes=[],
@@ -418,7 +416,6 @@ def _load_provider(folder: Path) -> Provider:
     return Provider(
         id=meta["id"],
         name=meta["name"],
-        seed=meta["seed"],
         source=meta["source"],
         signature=meta["signature"],
         notes=list(meta.get("documented_notes", [])),
@@ -448,24 +445,26 @@ def _make_event(provider_id: str, event_id: str, schema: dict[str, Any], example
         raise CatalogError(
             f"{provider_id}/{event_id}: x-documented must be one of {DOCUMENTED_LEVELS}"
         )
+    source = schema.get("x-source", {})
     return Event(
         provider_id=provider_id,
         id=event_id,
         description=schema.get("description", ""),
-        schema=schema,
+        schema=_without_provenance(schema),
         example=_read_json(example),
-        source=_describe_source(schema.get("x-source", {})),
+        source=source.get("section", "") if isinstance(source, dict) else str(source),
         documented=documented,
     )
 
 
-def _describe_source(source: Any) -> str:
-    if isinstance(source, str):
-        return source
-    text = f"{source.get('seed', '?')}: {source.get('section', '')}".rstrip(": ")
-    if source.get("see_also"):
-        text += f"; see also {source['see_also']}"
-    return text
+def _without_provenance(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema as the product serves it: ``x-source`` keeps only the section of the
+    provider's documentation; which copy of it the catalog was written from, and our research
+    notes (``seed``, ``see_also``), stay in the repository's files."""
+    source = schema.get("x-source")
+    if not isinstance(source, dict):
+        return schema
+    return {**schema, "x-source": {"section": source.get("section", "")}}
 
 
 def _read_json(path: Path) -> Any:

@@ -358,7 +358,10 @@ def _escape(token: str) -> str:
 def _webhook_operation(event: Event, component: str) -> dict[str, Any]:
     """The ``post`` operation of one catalog event in ``webhooks``."""
     documented = DOCUMENTED_TEXT.get(event.documented, f"Documented: {event.documented}.")
-    parts = [event.description.strip(), documented, f"Source: {event.source or 'unknown'}."]
+    source = event.source or "unknown"
+    if event.source and not event.user_defined:
+        source = f'the provider\'s documentation, section "{event.source}"'
+    parts = [event.description.strip(), documented, f"Source: {source}."]
     if event.user_defined:
         parts.append("This schema was added by a user of this receiver.")
     media: dict[str, Any] = {"schema": {"$ref": COMPONENTS_PREFIX + component}}

@@ -6,6 +6,8 @@ and attributes, not about substrings of the markup.
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 from urllib.parse import parse_qs
 from urllib.parse import urlsplit
@@ -379,6 +381,24 @@ def test_catalog_pages_cite_the_providers_docs_and_no_notes_of_ours(client, url)
     prose = [fragment for node, fragment in tree.texts() if node.tag != "pre"]
     assert not [fragment for fragment in prose if "`" in fragment]
     assert "Documentation:" in text
+
+
+def test_catalog_api_answers_carry_no_notes_of_ours(client):
+    """The API and the OpenAPI document cite the providers' documentation, never which copy of
+    it the catalog was written from or our research notes."""
+    listed = client.get("/api/catalog").get_json()
+    answers = [json.dumps(listed), client.get("/api/openapi.json").data.decode()]
+    for provider in listed["providers"]:
+        for event in provider["events"]:
+            found = client.get(f"/api/catalog/{provider['id']}/{event['id']}")
+            answers.append(found.data.decode())
+    assert len(answers) >= 30  # every shipped event and the two documents
+    for answer in answers:
+        assert not re.search(r"\d{3}_[0-9a-f]{16}", answer), "a seed file's name"
+        for internal in ("seeds", ".txt", "see_also", "README", "scraped"):
+            assert internal not in answer, internal
+    event = client.get("/api/catalog/appery/PROJECT_BUILD_IOS_FAIL").get_json()
+    assert event["source"] == "iOS Binary Build Fail (Event ID: PROJECT_BUILD_IOS_FAIL)"
 
 
 def test_catalog_links_the_documentation_and_marks_code(client):
