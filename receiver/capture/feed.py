@@ -123,12 +123,14 @@ def parse_filter(events: Sequence[str], path_prefix: str | None) -> FeedFilter:
 
     :raise FeedError: too many events, an event id or prefix too long, a prefix without "/".
     """
-    cleaned = tuple(dict.fromkeys(event.strip() for event in events if event.strip()))
+    if any(not event.strip() for event in events):
+        raise FeedError("an event filter is empty: leave it out to take every event")
+    cleaned = tuple(dict.fromkeys(event.strip() for event in events))
     if len(cleaned) > MAX_EVENTS:
         raise FeedError(f"at most {MAX_EVENTS} event filters")
     if any(len(event) > EVENT_MAX for event in cleaned):
         raise FeedError(f"an event id is at most {EVENT_MAX} characters")
-    prefix = path_prefix or None
+    prefix = path_prefix
     if prefix is not None:
         if not prefix.startswith("/"):
             raise FeedError("path_prefix starts with /")
@@ -140,17 +142,14 @@ def parse_filter(events: Sequence[str], path_prefix: str | None) -> FeedFilter:
 def parse_number(value: str | None, name: str, *, default: int, low: int, high: int) -> int:
     """An integer query parameter within bounds (``default`` when absent).
 
-    :raise FeedError: not an integer, or out of bounds.
+    :raise FeedError: empty, not written in ASCII digits, or out of bounds.
     """
-    if value is None or value == "":
+    if value is None:
         return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise FeedError(f"{name} is an integer from {low} to {high}") from None
-    if not low <= number <= high:
+    digits = value.isascii() and value.isdigit() and len(value) <= 20
+    if not digits or not low <= int(value) <= high:
         raise FeedError(f"{name} is an integer from {low} to {high}")
-    return number
+    return int(value)
 
 
 def check_listener_name(name: str) -> str:

@@ -12,9 +12,12 @@ from flask import request
 from gunicorn.http.errors import NoMoreData
 from gunicorn.http.errors import ParseException
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm.exc import ObjectDeletedError
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import BadRequest
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import InternalServerError
+from werkzeug.exceptions import NotFound
 from werkzeug.exceptions import RequestTimeout
 from werkzeug.exceptions import ServiceUnavailable
 
@@ -81,6 +84,15 @@ def handle_database_error(error: Exception) -> Response | HTTPException | tuple[
     return answer
 
 
+def handle_deleted_meanwhile(error: Exception) -> Response | HTTPException | tuple[str, int]:
+    """A row this request loaded was deleted by another request before it was written or read
+    again (a bin deleted while its settings change): 404, as if the delete had come first."""
+    from receiver.storage.db import db
+
+    db.session.rollback()
+    return handle_http_error(NotFound("it was deleted meanwhile"))
+
+
 def _is_outage(error: DBAPIError) -> bool:
     """An error that says the database is away, not that a statement is wrong."""
     from sqlalchemy.exc import InterfaceError
@@ -120,6 +132,8 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(DatabaseUnavailable, handle_database_error)
     app.register_error_handler(DBAPIError, handle_database_error)
+    app.register_error_handler(ObjectDeletedError, handle_deleted_meanwhile)
+    app.register_error_handler(StaleDataError, handle_deleted_meanwhile)
     app.register_error_handler(ParseException, handle_unreadable_body)
     app.register_error_handler(NoMoreData, handle_unreadable_body)
     app.register_error_handler(Exception, handle_unexpected)

@@ -161,3 +161,28 @@ def test_deep_json_sent_to_the_api_is_a_400_not_a_500(client, method, path):
 
     assert response.status_code in (200, 400)
     assert response.is_json
+
+
+def test_a_bin_deleted_while_its_settings_change_is_404_not_500(app, bins, client, monkeypatch):
+    """Another request deletes the bin between this one's read and its write (Schemathesis
+    found it with two workers): the change answers 404, as if the delete had come first."""
+    from sqlalchemy import text
+
+    from receiver.bins import lifecycle
+    from receiver.storage.db import db
+
+    bin_id = bins.create()["id"]
+    apply_settings = lifecycle.apply_settings
+
+    def delete_meanwhile(found, changes, **kwargs):
+        apply_settings(found, changes, **kwargs)
+        with db.engine.begin() as other:  # another connection: another request
+            other.execute(text("DELETE FROM bin WHERE id = :id"), {"id": bin_id})
+
+    monkeypatch.setattr(lifecycle, "apply_settings", delete_meanwhile)
+    response = client.patch(f"/api/bins/{bin_id}", json={"label": "renamed"})
+    assert response.status_code == 404
+    assert response.get_json()["error"]["code"] == "not_found"
+    monkeypatch.undo()
+    assert client.get(f"/api/bins/{bin_id}").status_code == 404
+    assert client.post("/api/bins", json={"label": "next"}).status_code == 201

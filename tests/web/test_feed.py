@@ -155,6 +155,14 @@ def test_a_private_bin_without_its_token_answers_like_a_missing_bin(
         ({"event": [f"e{n}" for n in range(21)]}, "event"),
         ({"event": "e" * 129}, "event"),
         ({"listener": "-bad"}, "listener name"),
+        # empty values are refused, not taken as "not given"
+        ({"after": "", "limit": ""}, "after"),
+        ({"limit": ""}, "limit"),
+        ({"wait": "+1"}, "wait"),
+        ({"after": "\u0663"}, "after"),  # an Arabic-Indic digit: int() would take it
+        ({"after": "9" * 5000}, "after"),
+        ({"event": ""}, "event filter is empty"),
+        ({"path_prefix": ""}, "path_prefix"),
     ],
 )
 def test_unusable_parameters_answer_400_json(
