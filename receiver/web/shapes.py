@@ -133,6 +133,8 @@ def replay_json(replay: Replay) -> dict[str, Any]:
         "id": replay.id,
         "request_id": replay.request_id,
         "kind": replay.kind,
+        "listener": replay.listener_name,
+        "scenario_id": replay.scenario_id,
         "url": replay.url,
         "method": replay.method,
         "request_headers": [list(pair) for pair in replay.request_headers or []],

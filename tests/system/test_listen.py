@@ -249,6 +249,9 @@ def test_a_target_down_for_a_while_loses_nothing_and_keeps_the_order(
     replays = server.api("GET", f"/api/bins/{bin_id}/requests/{ids[3]}/replays")["replays"]
     attempts = [(r["kind"], r["status_code"], r["error"] is None) for r in replays]
     assert ("listen", 200, True) in attempts and ("listen", None, False) in attempts
+    assert {r["listener"] for r in replays} == {"laptop", "ci"}  # each listener its own
+    page = httpx.get(server.url(f"/bins/{bin_id}?request={ids[3]}"), timeout=30).text
+    assert 'class="badge">listen</span>' in page and ">laptop</span>" in page
 
 
 def test_a_private_bin_without_its_token_is_refused_like_a_missing_bin(

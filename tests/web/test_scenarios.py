@@ -127,6 +127,7 @@ def test_twenty_captures_are_replayed_in_order_with_their_spacing_and_duplicates
     assert all(a["error"] is None for a in attempts)
     replays = client.get(f"/api/bins/{bin_id}/requests/{ids[3]}/replays").get_json()["replays"]
     assert [r["kind"] for r in replays] == ["scenario", "scenario"]
+    assert {r["scenario_id"] for r in replays} == {created["id"]}
     listed = client.get(f"/api/bins/{bin_id}/scenarios").get_json()["scenarios"]
     assert [s["id"] for s in listed] == [created["id"]]
     assert "attempts" not in listed[0] and "plan" not in listed[0]["spec"]
