@@ -92,7 +92,7 @@ def parse_filter(
     """Check and normalise filter values (None: the filter is not used).
 
     :raise FilterError: an empty value, an unknown method or validation status, an event id or
-        search text too long.
+        search text too long, a NUL in the search text.
     """
     method = _given(method, "method")
     if method is not None:
@@ -108,6 +108,9 @@ def parse_filter(
     event = _given(event, "event")
     if event is not None and len(event) > MAX_EVENT_TEXT:
         raise FilterError(f"event is an event id of at most {MAX_EVENT_TEXT} characters")
+    if any("\x00" in value for value in (q, event) if value is not None):
+        # PostgreSQL takes no NUL in a text parameter, and SQLite's FTS5 calls it a syntax error
+        raise FilterError("q and event cannot contain a NUL character")
     return RequestFilter(method, event, validation, q)
 
 

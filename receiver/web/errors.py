@@ -11,6 +11,7 @@ from flask import render_template
 from flask import request
 from gunicorn.http.errors import NoMoreData
 from gunicorn.http.errors import ParseException
+from sqlalchemy.exc import DataError
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm.exc import ObjectDeletedError
 from sqlalchemy.orm.exc import StaleDataError
@@ -73,6 +74,10 @@ def handle_database_error(error: Exception) -> Response | HTTPException | tuple[
     """
     from flask import current_app
 
+    if isinstance(error, DataError) and "NUL (0x00)" in str(error.orig):
+        # PostgreSQL's text cannot hold NUL; SQLite's can: the sender's text is refused alike
+        db_rollback()
+        return handle_http_error(BadRequest("text values cannot contain a NUL character"))
     if isinstance(error, DBAPIError) and not _is_outage(error):
         return handle_unexpected(error)
     current_app.logger.error("database unavailable: %s", str(error).splitlines()[0])
@@ -87,10 +92,15 @@ def handle_database_error(error: Exception) -> Response | HTTPException | tuple[
 def handle_deleted_meanwhile(error: Exception) -> Response | HTTPException | tuple[str, int]:
     """A row this request loaded was deleted by another request before it was written or read
     again (a bin deleted while its settings change): 404, as if the delete had come first."""
+    db_rollback()
+    return handle_http_error(NotFound("it was deleted meanwhile"))
+
+
+def db_rollback() -> None:
+    """End the request's failed transaction before answering."""
     from receiver.storage.db import db
 
     db.session.rollback()
-    return handle_http_error(NotFound("it was deleted meanwhile"))
 
 
 def _is_outage(error: DBAPIError) -> bool:

@@ -76,7 +76,28 @@ def json_body(*, required: bool = True) -> dict[str, Any]:
     value = request.get_json(silent=True)
     if not isinstance(value, dict):
         raise ApiError(400, "invalid_json", "the request body must be a JSON object")
+    if _holds_nul(value):
+        # PostgreSQL's text cannot hold it, so it is refused on every database alike
+        raise ApiError(
+            400, "invalid_json", "text values cannot contain a NUL character (send bytes as base64)"
+        )
     return value
+
+
+def _holds_nul(value: Any) -> bool:
+    """Whether a NUL character is in any key or string of a parsed JSON value."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 def load_request(bin_id: str, request_id: int) -> Any:
