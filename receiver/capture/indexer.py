@@ -46,8 +46,12 @@ BATCH = 64
 BUSY_SHARE = 0.05
 IDLE_SHARE = 0.5
 IDLE_SECONDS = 0.5
-# the PostgreSQL advisory lock that elects the one indexer at work
+# the PostgreSQL advisory lock that elects the one indexer at work; advisory locks belong to the
+# whole database, so the second key is the schema's: receivers in other schemas of one database
+# (the tests' workers, several deployments) each elect their own
 ELECTION_KEY = 0x52435649  # "RCVI"
+ELECTION_LOCK = "pg_try_advisory_lock(:key, hashtext(current_schema()))"
+ELECTION_UNLOCK = "pg_advisory_unlock(:key, hashtext(current_schema()))"
 
 
 def queued(limit: int) -> Select[Any]:
@@ -115,7 +119,7 @@ def _elected(engine: Engine, lock_path: str | None) -> Iterator[Connection | Non
                 finally:
                     fcntl.flock(election, fcntl.LOCK_UN)
             return
-        won = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": ELECTION_KEY})
+        won = connection.execute(text(f"SELECT {ELECTION_LOCK}"), {"key": ELECTION_KEY})
         connection.commit()
         if not won.scalar():
             yield None
@@ -124,7 +128,7 @@ def _elected(engine: Engine, lock_path: str | None) -> Iterator[Connection | Non
             yield connection
         finally:
             connection.rollback()
-            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": ELECTION_KEY})
+            connection.execute(text(f"SELECT {ELECTION_UNLOCK}"), {"key": ELECTION_KEY})
             connection.commit()
 
 

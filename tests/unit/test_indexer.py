@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from actions import index_all
 from actions import store_captures
 from sqlalchemy import func
@@ -98,3 +99,31 @@ def test_a_percent_encoded_query_is_searchable_decoded(app, bins):
     (rid,) = store_captures(app, bin_id, [RawRequest("GET", "/", "who=ada%20lovelace", [], b"")])
     index_all(app)
     assert found(app, bin_id, "ada lovelace") == [rid]
+
+
+def test_an_indexer_in_another_schema_of_the_database_does_not_hold_this_one_back(app, bins):
+    """PostgreSQL's advisory locks belong to the whole database: the election is per schema, so
+    receivers in other schemas of one database (the tests' workers, several deployments) each
+    index their own captures."""
+    from sqlalchemy import create_engine
+
+    from receiver.capture.indexer import ELECTION_KEY
+    from receiver.capture.indexer import ELECTION_LOCK
+    from receiver.capture.indexer import ELECTION_UNLOCK
+
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("SQLite elects its indexer through a file beside its own database")
+        other = create_engine(db.engine.url)
+    bin_id = bins.create()["id"]
+    (rid,) = store_captures(app, bin_id, [RawRequest("POST", "/", "", [], b"hello indexer")])
+    with other.connect() as connection:
+        connection.execute(text("SET search_path TO public"))  # another receiver's schema
+        assert connection.execute(text(f"SELECT {ELECTION_LOCK}"), {"key": ELECTION_KEY}).scalar()
+        try:
+            index_all(app)
+            assert (queued(app), indexed(app)) == (0, 1)
+        finally:
+            connection.execute(text(f"SELECT {ELECTION_UNLOCK}"), {"key": ELECTION_KEY})
+    other.dispose()
+    assert found(app, bin_id, "hello indexer") == [rid]
