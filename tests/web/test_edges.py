@@ -210,3 +210,30 @@ def test_a_nul_in_text_is_a_400_on_both_databases(bins, client, method, path, bo
     response = client.open(url, method=method, json=body)
     assert response.status_code == 400, response.get_json()
     assert "NUL" in response.get_json()["error"]["message"]
+
+
+def test_a_user_schema_deleted_while_it_is_replaced_is_written_again(app, client, monkeypatch):
+    """A DELETE that lands between a PUT's read and its write (Schemathesis found it) makes the
+    commit find no row to update: the PUT writes again, and leaves the schema it was sent."""
+    from sqlalchemy.orm.exc import StaleDataError
+
+    from receiver.storage.db import db
+
+    schema = {"type": "object", "required": ["id"]}
+    assert client.put("/api/catalog/acme/thing", json={"schema": schema}).status_code == 201
+    commit = db.session.commit
+    failed = []
+
+    def commit_after_a_delete():
+        if not failed:
+            failed.append(True)
+            raise StaleDataError(
+                "UPDATE statement on table 'user_schema' expected 1 row; 0 matched"
+            )
+        commit()
+
+    monkeypatch.setattr(db.session, "commit", commit_after_a_delete)
+    response = client.put("/api/catalog/acme/thing", json={"schema": {**schema, "title": "T"}})
+    monkeypatch.undo()
+    assert failed and response.status_code == 200, response.get_json()
+    assert client.get("/api/catalog/acme/thing").get_json()["schema"]["title"] == "T"

@@ -7,6 +7,7 @@ access gate covers it like every other API route.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib.metadata import version as package_version
 from typing import Any
 
@@ -14,6 +15,8 @@ from flask import Response
 from flask import current_app
 from flask import jsonify
 from flask import request
+from sqlalchemy.orm.exc import ObjectDeletedError
+from sqlalchemy.orm.exc import StaleDataError
 
 from receiver.catalog import importing
 from receiver.catalog.model import Catalog
@@ -123,11 +126,23 @@ def catalog_provider_put(provider: str) -> tuple[Response, int]:
     body = json_body()
     catalog = current_catalog()
     existed = catalog.provider(provider) is not None
-    save_user_provider(db.session, catalog, provider, body)
-    db.session.commit()
+    _commit_write(lambda: save_user_provider(db.session, catalog, provider, body))
     found = current_catalog().provider(provider)
-    assert found is not None
+    if found is None:
+        raise ApiError(409, "conflict", f"{provider} was deleted by another request meanwhile")
     return jsonify(provider_json(found)), 200 if existed else 201
+
+
+def _commit_write(write: Callable[[], object]) -> None:
+    """Run a user-catalog write and commit it; once more when another request deleted the row
+    it was changing meanwhile (a PUT creates what is no longer there)."""
+    try:
+        write()
+        db.session.commit()
+    except (StaleDataError, ObjectDeletedError):
+        db.session.rollback()
+        write()
+        db.session.commit()
 
 
 @bp.delete("/catalog/<provider:provider>")
@@ -156,8 +171,11 @@ def catalog_event_put(provider: str, event: str) -> tuple[Response, int]:
         raise ApiError(400, "invalid_json", "the request body must be a JSON object")
     found = current_catalog().get(provider, event)
     existed = found is not None and found.origin != "shipped"
-    save_user_schema(db.session, provider, event, body)
-    db.session.commit()
+    _commit_write(lambda: save_user_schema(db.session, provider, event, body))
+    if current_catalog().get(provider, event) is None:
+        raise ApiError(
+            409, "conflict", f"{provider}/{event} was deleted by another request meanwhile"
+        )
     return catalog_event_show(provider, event), 200 if existed else 201
 
 
