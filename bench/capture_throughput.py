@@ -3,7 +3,8 @@
     .venv/bin/python bench/capture_throughput.py [--seconds 5] [--rounds 3] [--connections 32]
         [--against ../other-checkout] [--synchronous FULL]
 
-Starts each app under gunicorn (gthread, 2 workers x 4 threads by default), drives it with wrk
+Starts receiver as a user does (``receiver serve --workers 2 --threads 4`` by default) and a bare
+Flask app under gunicorn gthread with the same workers and threads, drives each with wrk
 (Debian's package) posting a 452-byte JSON body, and prints req/s, latency percentiles and the
 ratios receiver/bare. The machines this runs on are noisy (the bare app alone varies by 2x from
 one minute to the next), so every server is started once and measured in interleaved rounds, and
@@ -195,8 +196,10 @@ def start_receiver(
         }
     )
     port = free_port()
-    gunicorn = str(checkout / ".venv" / "bin" / "gunicorn")
-    argv = [gunicorn, "-c", "gunicorn.conf.py", *server, "--bind", f"127.0.0.1:{port}", "app:app"]
+    # as a user runs it: ``receiver serve`` (its threads for the change feed's long polls come
+    # on top of --threads, and serve senders too)
+    argv = [str(checkout / ".venv" / "bin" / "receiver"), "serve", *server]
+    argv += ["--bind", f"127.0.0.1:{port}"]
     process = start(argv, env, work / f"{name}.log", cwd=checkout)
     wait_for(f"http://127.0.0.1:{port}/")
     request = urllib.request.Request(

@@ -41,6 +41,7 @@ from receiver.storage.db import db  # noqa: E402
 from receiver.storage.migrate import upgrade_database  # noqa: E402
 from receiver.storage.models import SearchQueue  # noqa: E402
 from receiver.storage.models import utcnow  # noqa: E402
+from receiver.web.services import services  # noqa: E402
 from receiver.web.serving import close_app  # noqa: E402
 
 JSON_BODY = json.dumps(
@@ -111,7 +112,6 @@ def huge_request() -> RawRequest:
 
 def fill(app: Any, bin_id: str, count: int) -> None:
     """Store ``count`` requests through the capture store, 500 per transaction."""
-    store = app.extensions["receiver.capture"]
     start = utcnow() - timedelta(hours=1)
     for offset in range(0, count, 500):
         rows = []
@@ -119,13 +119,13 @@ def fill(app: Any, bin_id: str, count: int) -> None:
             row = build_row(raw_request(number), bin_id, start + timedelta(microseconds=number))
             row.update(forward_url=None, rejection=None)
             rows.append(row)
-        store._transaction(rows)
+        services(app).capture.store_batch(rows)
 
 
 def store_one(app: Any, bin_id: str, raw: RawRequest) -> int:
     row = build_row(raw, bin_id, utcnow())
     row.update(forward_url=None, rejection=None)
-    return app.extensions["receiver.capture"].store(row).id
+    return services(app).capture.store(row).id
 
 
 def index_everything(app: Any) -> None:
@@ -136,13 +136,12 @@ def index_everything(app: Any) -> None:
     search of a common word with the trigram index (200 ms) instead of walking the newest rows
     (3 ms).
     """
-    store = app.extensions["receiver.capture"]
     with app.app_context():
         # another indexer on the same database (the election is database-wide) makes a round
         # take nothing: wait for the queue to be empty rather than for one empty round
         while db.session.scalar(sa.select(sa.func.count()).select_from(SearchQueue)):
             db.session.rollback()
-            if not index_pending(db.engine, lock_path=store.lock_path, limit=2000):
+            if not index_pending(db.engine, services(app).write_lock, limit=2000):
                 time.sleep(0.05)
         db.session.rollback()
         if db.engine.dialect.name == "postgresql":

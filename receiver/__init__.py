@@ -17,14 +17,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """
     from receiver import cli
     from receiver import config
-    from receiver.capture.indexer import SearchIndexer
-    from receiver.capture.store import CaptureStore
-    from receiver.catalog.user_schemas import CatalogCache
-    from receiver.delivery.forwarding import ForwardWorker
     from receiver.resources import resource_dir
     from receiver.storage import db
     from receiver.storage import migrate
     from receiver.web import register_blueprints
+    from receiver.web.ingest import Ingest
+    from receiver.web.services import EXTENSION as SERVICES
+    from receiver.web.services import build_services
 
     settings = config.load_settings(os.environ)
     app = Flask(
@@ -48,31 +47,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     engine = db.init_app(app)
     migrate.init_app(app)
-    app.extensions["receiver.capture"] = CaptureStore(
-        engine,
-        keep_per_bin=app.config["RECEIVER_MAX_REQUESTS_PER_BIN"],
-        max_bytes_per_bin=app.config["RECEIVER_MAX_BYTES_PER_BIN"],
-        ttl_days=app.config["RECEIVER_BIN_TTL_DAYS"],
-        max_delay_ms=app.config["RECEIVER_MAX_RESPONSE_DELAY_MS"],
-    )
-    app.extensions["receiver.indexer"] = SearchIndexer(
-        engine, app.extensions["receiver.capture"].lock_path
-    )
-    app.extensions["receiver.catalog"] = CatalogCache(
-        budget_ms=app.config["RECEIVER_VALIDATION_BUDGET_MS"]
-    )
-    # these threads are started by the serving entry points, not by every command
-    app.extensions["receiver.forwarder"] = ForwardWorker(engine, forward_policy(app.config))
+    app.extensions[SERVICES] = build_services(app, engine)
     register_blueprints(app)
     cli.init_app(app)
+    # ingest is served in front of Flask (see web.ingest): a capture needs none of its machinery
+    app.wsgi_app = Ingest(app.wsgi_app, app.extensions[SERVICES], app.config)  # type: ignore[method-assign]
     return app
-
-
-def forward_policy(config: dict[str, Any]) -> Any:
-    """The forwarding policy from the settings."""
-    from receiver.delivery.forwarding import ForwardPolicy
-
-    return ForwardPolicy(
-        max_attempts=config["RECEIVER_FORWARD_ATTEMPTS"],
-        timeout=float(config["RECEIVER_REPLAY_TIMEOUT"]),
-    )

@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 from receiver.capture.request import RawRequest
 from receiver.capture.request import build_row
 from receiver.storage.models import utcnow
+from receiver.web.services import services
 from receiver.web.serving import RAW_HEADERS_KEY
 
 
@@ -62,7 +63,7 @@ def store_captures(
 ) -> list[int]:
     """Commit captures through the app's real capture store (numbered, indexed, answered), as
     ingest does but without HTTP: fast setup for paging and polling tests."""
-    store = app.extensions["receiver.capture"]
+    store = services(app).capture
     ids = []
     for raw in raws:
         row = build_row(raw, bin_id, received_at or utcnow())
@@ -77,9 +78,8 @@ def index_all(app: Flask) -> int:
     from receiver.capture.indexer import index_pending
     from receiver.storage.db import db
 
-    store = app.extensions["receiver.capture"]
     total = 0
     with app.app_context():
-        while done := index_pending(db.engine, lock_path=store.lock_path):
+        while done := index_pending(db.engine, services(app).write_lock):
             total += done
     return total

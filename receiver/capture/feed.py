@@ -27,15 +27,13 @@ wakes the waiters of a bin that moved; a semaphore bounds how many polls a proce
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable
 from collections.abc import Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
@@ -429,20 +427,52 @@ def delete_listener(session: AnySession, bin_id: str, name: str) -> bool:
     return bool(getattr(result, "rowcount", 0))
 
 
-@contextmanager
-def write_turn(lock_path: str | None) -> Iterator[None]:
-    """Take the capture store's write lock around a short write (SQLite only; ``None`` on
-    PostgreSQL): the committers of every process take turns through it, so this write neither
-    waits in SQLite's busy-handler sleeps nor makes a capture wait in them."""
-    if lock_path is None:
-        yield
-        return
-    with open(lock_path, "a+b") as lock_file:
-        fcntl.flock(lock_file, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock_file, fcntl.LOCK_UN)
+class SharedReads:
+    """One feed read for the polls of this process that ask the same question at once.
+
+    The watcher wakes every waiter of a bin together, and listeners that are caught up share a
+    cursor (and often their filters): without this each of them would read and serialize the
+    same page. A poll joins only a read that is under way, never a finished one, and every read
+    is a snapshot of its own, so a shared page is as complete as one read alone.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._under_way: dict[tuple[Any, ...], _Read] = {}
+
+    def read(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+        """``compute()``, or the answer of the same read already under way."""
+        with self._lock:
+            found = self._under_way.get(key)
+            if found is None:
+                found = self._under_way[key] = _Read()
+                owner = True
+            else:
+                owner = False
+        if owner:
+            try:
+                found.page = compute()
+            except BaseException as error:
+                found.error = error
+                raise
+            finally:
+                with self._lock:
+                    del self._under_way[key]
+                found.done.set()
+            return found.page
+        found.done.wait()
+        if found.error is not None:
+            raise found.error
+        return found.page
+
+
+class _Read:
+    __slots__ = ("done", "page", "error")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.page: Any = None
+        self.error: BaseException | None = None
 
 
 # -- waiting for captures ---------------------------------------------------------------------

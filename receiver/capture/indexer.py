@@ -14,7 +14,6 @@ transaction that indexes it, so it is indexed once.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import threading
 import time
@@ -39,13 +38,15 @@ from receiver.capture.search import SEARCHED_BODY
 from receiver.capture.search import search_text
 from receiver.storage.models import CapturedRequest
 from receiver.storage.models import SearchQueue
+from receiver.storage.writelock import WriteLock
 
 log = logging.getLogger(__name__)
 BATCH = 64
 # the share of one core's time the indexer takes while captures arrive, and once they stopped
-BUSY_SHARE = 0.05
+BUSY_SHARE = 0.02
 IDLE_SHARE = 0.5
-IDLE_SECONDS = 0.5
+# how often an indexer with nothing to do looks for captures that other processes queued
+POLL_SECONDS = 5.0
 # the PostgreSQL advisory lock that elects the one indexer at work; advisory locks belong to the
 # whole database, so the second key is the schema's: receivers in other schemas of one database
 # (the tests' workers, several deployments) each elect their own
@@ -73,20 +74,14 @@ def queued(limit: int) -> Select[Any]:
     )
 
 
-def newest_queued(engine: Engine) -> int | None:
-    """The newest queued capture's id (None when nothing is queued): one probe of the key."""
-    with engine.connect() as connection:
-        return connection.execute(select(func.max(SearchQueue.request_id))).scalar()
-
-
-def index_pending(engine: Engine, *, lock_path: str | None = None, limit: int = BATCH) -> int:
+def index_pending(engine: Engine, write_lock: WriteLock, *, limit: int = BATCH) -> int:
     """Index up to ``limit`` queued captures; returns how many were taken off the queue (0 when
     nothing is queued, or when another indexer holds the election lock).
 
-    ``lock_path`` is the capture store's write lock on SQLite: the text is worked out before it
-    is taken, so captures wait for an indexer no longer than its inserts take.
+    On SQLite the writes take ``write_lock`` (the capture store's): the text is worked out
+    before it is taken, so captures wait for an indexer no longer than its inserts take.
     """
-    with _elected(engine, lock_path) as connection:
+    with _elected(engine, write_lock) as connection:
         if connection is None:
             return 0
         rows = connection.execute(queued(limit)).all()
@@ -95,33 +90,27 @@ def index_pending(engine: Engine, *, lock_path: str | None = None, limit: int = 
             return 0
         texts = [(row.id, row.bin_id, text_of(row)) for row in rows]
         if engine.dialect.name == "sqlite":
-            return _write_sqlite(connection, lock_path, texts)
+            with write_lock.held():
+                return _write_sqlite(connection, texts)
         with connection.begin():
             return _write_postgresql(connection, texts)
 
 
 @contextmanager
-def _elected(engine: Engine, lock_path: str | None) -> Iterator[Connection | None]:
+def _elected(engine: Engine, write_lock: WriteLock) -> Iterator[Connection | None]:
     """A connection for the one indexer at work, or None when another one is."""
     with engine.connect() as connection:
         if engine.dialect.name == "sqlite":
-            if lock_path is None:
+            election = write_lock.election("indexer")
+            if election is None:
                 yield connection
                 return
-            with open(f"{lock_path}.indexer", "a+b") as election:
-                try:
-                    fcntl.flock(election, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    yield None
-                    return
-                try:
-                    yield connection
-                finally:
-                    fcntl.flock(election, fcntl.LOCK_UN)
+            with election.attempt() as won:
+                yield connection if won else None
             return
-        won = connection.execute(text(f"SELECT {ELECTION_LOCK}"), {"key": ELECTION_KEY})
+        elected = connection.execute(text(f"SELECT {ELECTION_LOCK}"), {"key": ELECTION_KEY})
         connection.commit()
-        if not won.scalar():
+        if not elected.scalar():
             yield None
             return
         try:
@@ -143,38 +132,30 @@ def text_of(row: Any) -> str:
     return search_text(raw, decoded.data if usable else b"")
 
 
-def _write_sqlite(
-    connection: Connection, lock_path: str | None, texts: list[tuple[int, str, str]]
-) -> int:
-    lock_file = open(lock_path, "a+b") if lock_path else None  # noqa: SIM115
+def _write_sqlite(connection: Connection, texts: list[tuple[int, str, str]]) -> int:
+    """Move queued captures into the index, each only if it was still queued (under the write
+    lock: the caller holds it)."""
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    indexed = 0
     try:
-        if lock_file is not None:
-            fcntl.flock(lock_file, fcntl.LOCK_EX)
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-        indexed = 0
-        try:
-            for request_id, bin_id, content in texts:
-                taken = connection.execute(
-                    text("DELETE FROM search_queue WHERE request_id = :id"), {"id": request_id}
+        for request_id, bin_id, content in texts:
+            taken = connection.execute(
+                text("DELETE FROM search_queue WHERE request_id = :id"), {"id": request_id}
+            )
+            if taken.rowcount:
+                connection.execute(
+                    text(
+                        "INSERT INTO request_search (rowid, text, bin_id)"
+                        " VALUES (:id, :text, :bin_id)"
+                    ),
+                    {"id": request_id, "text": content, "bin_id": bin_id},
                 )
-                if taken.rowcount:
-                    connection.execute(
-                        text(
-                            "INSERT INTO request_search (rowid, text, bin_id)"
-                            " VALUES (:id, :text, :bin_id)"
-                        ),
-                        {"id": request_id, "text": content, "bin_id": bin_id},
-                    )
-                    indexed += 1
-            connection.exec_driver_sql("COMMIT")
-        except BaseException:
-            connection.exec_driver_sql("ROLLBACK")
-            raise
-        return indexed
-    finally:
-        if lock_file is not None:
-            fcntl.flock(lock_file, fcntl.LOCK_UN)
-            lock_file.close()
+                indexed += 1
+        connection.exec_driver_sql("COMMIT")
+    except BaseException:
+        connection.exec_driver_sql("ROLLBACK")
+        raise
+    return indexed
 
 
 def _write_postgresql(connection: Connection, texts: list[tuple[int, str, str]]) -> int:
@@ -202,12 +183,19 @@ def _write_postgresql(connection: Connection, texts: list[tuple[int, str, str]])
 
 
 class SearchIndexer:
-    """A daemon thread that indexes queued captures until stopped, yielding to capture."""
+    """A daemon thread that indexes queued captures until stopped, yielding to capture.
 
-    def __init__(self, engine: Engine, lock_path: str | None) -> None:
+    The capture store tells it of each commit in this process (`notify`); captures committed by
+    other processes are found by a slow look every ``POLL_SECONDS`` (a search never needs the
+    index to find them: it reads what is still queued too).
+    """
+
+    def __init__(self, engine: Engine, write_lock: WriteLock) -> None:
         self.engine = engine
-        self.lock_path = lock_path
+        self.write_lock = write_lock
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._arrivals = 0
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -217,40 +205,47 @@ class SearchIndexer:
             self._thread = threading.Thread(target=self.run, name="receiver-indexer", daemon=True)
             self._thread.start()
 
+    def notify(self, committed: Any = None) -> None:
+        """Captures were queued for the index (called by the capture store after a commit)."""
+        self._arrivals += 1
+        self._wake.set()
+
     def run(self) -> None:
         """Index until stopped; a database hiccup is logged and tried again later.
 
-        Captures are arriving when the newest queued one changed since the last look: then the
-        indexer paces itself to ``BUSY_SHARE`` of a core, else to ``IDLE_SHARE``.
+        While captures keep arriving the indexer paces itself to ``BUSY_SHARE`` of a core, then
+        catches up with ``IDLE_SHARE``.
         """
-        last_newest: int | None = None
         unreachable = False
+        seen = self._arrivals
         while not self._stop.is_set():
-            started = time.monotonic()
+            # its own CPU time, not the clock's: waiting for the GIL in a busy process is not work
+            started = time.thread_time()
+            self._wake.clear()
             try:
-                newest = newest_queued(self.engine)
-                indexed = index_pending(self.engine, lock_path=self.lock_path) if newest else 0
+                indexed = index_pending(self.engine, self.write_lock)
             except DBAPIError as error:  # the database is away: one line, not one per round
                 if not unreachable:
                     log.warning("text index paused, the database is unreachable: %s", error.orig)
                 unreachable = True
-                newest, indexed = None, 0
+                indexed = 0
             except Exception:  # a bug: the indexer must still outlive it
                 log.exception("indexing round failed; trying again")
-                newest, indexed = None, 0
+                indexed = 0
             else:
                 if unreachable:
                     log.warning("text index resumed, the database is back")
                 unreachable = False
-            busy, last_newest = newest != last_newest, newest
             if not indexed:
-                self._stop.wait(IDLE_SECONDS)
+                self._wake.wait(POLL_SECONDS)
                 continue
+            busy, seen = self._arrivals != seen, self._arrivals
             share = BUSY_SHARE if busy else IDLE_SHARE
-            self._stop.wait((time.monotonic() - started) * (1 / share - 1))
+            self._stop.wait((time.thread_time() - started) * (1 / share - 1))
 
     def stop(self) -> None:
         """Ask the thread to stop and wait for it."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)

@@ -8,8 +8,10 @@ answer itself is decided in the commit's transaction (see ``capture.store``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from receiver.bins.responses import BinResponse
 from receiver.capture.analysis import Analysis
@@ -19,6 +21,7 @@ from receiver.capture.request import build_row
 from receiver.capture.store import BinGone
 from receiver.capture.store import CaptureStore
 from receiver.capture.store import IngestTarget
+from receiver.capture.store import StaleAnalysis
 from receiver.catalog.model import Catalog
 from receiver.catalog.model import Event
 from receiver.catalog.samples import sample_delivery
@@ -26,6 +29,8 @@ from receiver.signatures import apitree
 
 # the remote address a sample delivered from inside the app is stored with
 SAMPLE_REMOTE_ADDR = "receiver"
+# how many times a capture is analysed when its bin or the catalog keeps changing under it
+ANALYSES = 4
 
 
 @dataclass(frozen=True)
@@ -46,25 +51,48 @@ def record(
     raw: RawRequest,
     *,
     now: datetime,
-    catalog: Catalog,
-    base_url: str,
+    catalog_for: Callable[[Any], Catalog],
+    base_url: Callable[[], str],
 ) -> Recorded:
     """Analyse and commit one capture; returns once the row is durable.
 
-    ``base_url`` is the public base the sender used (ApiTree's inferred signature covers the URL).
+    ``catalog_for`` gives the merged catalog for a user-catalog change marker;
+    ``base_url`` the public base the sender used (ApiTree's inferred signature covers the URL,
+    so it is asked for only then). The target may come from the store's memory: when the commit
+    finds the bin's settings or the user catalog changed since, the capture is analysed again
+    with fresh ones (a few times at most; then it is stored with the last analysis).
 
     :raise BinGone: the bin disappeared before the commit; nothing was stored.
     :raise DatabaseUnavailable: the database could not be reached or written; nothing was stored.
     """
-    row = build_row(raw, target.id, now)
-    url = sent_url(base_url, target.id, raw) if target.signature_scheme == apitree.NAME else None
-    analysis = analyze(raw, target, now, catalog, url)
-    rejected = target.strict_validation and analysis.breaks_expectation
-    row.update(analysis.columns)
-    row["forward_url"] = target.forward_url
-    row["rejection"] = analysis.validation.to_dict() if rejected else None
-    stored = store.store(row)
-    return Recorded(stored.id, stored.seq, analysis, stored.answer, rejected)
+    base = build_row(raw, target.id, now)
+    for attempt in range(1, ANALYSES + 1):
+        catalog_version = store.known_catalog_version()
+        url = (
+            sent_url(base_url(), target.id, raw)
+            if target.signature_scheme == apitree.NAME
+            else None
+        )
+        analysis = analyze(raw, target, now, catalog_for(catalog_version), url)
+        rejected = target.strict_validation and analysis.breaks_expectation
+        row = base | analysis.columns
+        row["forward_url"] = target.forward_url
+        row["rejection"] = analysis.validation.to_dict() if rejected else None
+        checked = attempt < ANALYSES
+        try:
+            stored = store.store(
+                row,
+                settings_version=target.settings_version if checked else -1,
+                catalog_version=catalog_version if checked else None,
+            )
+        except StaleAnalysis:
+            fresh = store.refresh(target.id, now)
+            if fresh is None:
+                raise BinGone(target.id) from None
+            target = fresh
+            continue
+        return Recorded(stored.id, stored.seq, analysis, stored.answer, rejected)
+    raise AssertionError("unreachable: the last attempt is stored unchecked")
 
 
 def record_sample(
@@ -81,7 +109,7 @@ def record_sample(
 
     :raise BinGone: no such bin, or it has expired.
     """
-    target = store.lookup(bin_id, now)
+    target = store.refresh(bin_id, now)
     if target is None:
         raise BinGone(bin_id)
     sample = sample_delivery(
@@ -102,7 +130,9 @@ def record_sample(
         body=sample.body,
         remote_addr=SAMPLE_REMOTE_ADDR,
     )
-    return record(store, target, raw, now=now, catalog=catalog, base_url=base_url)
+    return record(
+        store, target, raw, now=now, catalog_for=lambda _version: catalog, base_url=lambda: base_url
+    )
 
 
 def sent_url(base_url: str, bin_id: str, raw: RawRequest) -> str:

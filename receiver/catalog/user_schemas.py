@@ -19,7 +19,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete
-from sqlalchemy import func
 from sqlalchemy import select
 
 from receiver.catalog.importing import ImportPlan
@@ -34,6 +33,7 @@ from receiver.catalog.model import load_catalog
 from receiver.catalog.validation import BudgetExceeded
 from receiver.catalog.validation import validate_against
 from receiver.storage.db import AnySession
+from receiver.storage.models import CatalogMarker
 from receiver.storage.models import UserProvider
 from receiver.storage.models import UserSchema
 from receiver.storage.models import utcnow
@@ -54,12 +54,9 @@ class ReadOnlyError(UserSchemaError):
 
 
 def version_query() -> Any:
-    """The cheap change check: how many user schemas and providers, and when each changed."""
-    providers = select(func.count(UserProvider.id)).scalar_subquery()
-    providers_changed = select(func.max(UserProvider.updated_at)).scalar_subquery()
-    return select(
-        func.count(UserSchema.id), func.max(UserSchema.updated_at), providers, providers_changed
-    )
+    """The cheap change check: the user catalog's change marker, which triggers on the user
+    schema and provider tables move on every write (one row, read by its key)."""
+    return select(CatalogMarker.version).where(CatalogMarker.id == 1)
 
 
 def check_ids(provider: str, event: str | None = None) -> None:
@@ -253,6 +250,10 @@ class CatalogCache:
         self._lock = threading.Lock()
         self._version: tuple[Any, ...] | None = None
         self._merged = self.base
+
+    def cached(self, version: tuple[Any, ...]) -> Catalog | None:
+        """The merged catalog when it was built for ``version``, else None (no database call)."""
+        return self._merged if version == self._version else None
 
     def current(self, session: AnySession, version: tuple[Any, ...] | None = None) -> Catalog:
         """The merged catalog; ``version`` may be passed when the caller already read it."""

@@ -21,6 +21,7 @@ from receiver.delivery.forwarding import deliver
 from receiver.storage.db import db
 from receiver.storage.migrate import prepare_database
 from receiver.storage.models import utcnow
+from receiver.web.services import services
 
 
 @click.command("forward-worker")
@@ -33,7 +34,7 @@ def forward_worker_command(once: bool) -> None:
     workers may run at once, each job is claimed by one of them.
     """
     prepare_database(current_app)
-    worker: ForwardWorker = current_app.extensions["receiver.forwarder"]
+    worker = services(current_app).forwarder
     if once:
         counts = forward_once(db.engine, worker.policy)
         total = sum(counts.values())

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import and_
 from sqlalchemy import exists
@@ -198,14 +199,24 @@ def catch_up(
 
 
 class ForwardWorker:
-    """A daemon thread that keeps forwarding due jobs until stopped."""
+    """A daemon thread that keeps forwarding due jobs until stopped.
 
-    def __init__(self, engine: Engine, policy: ForwardPolicy, interval: float = 0.5) -> None:
+    Woken at once when a capture of this process was queued to forward (`notify`); jobs of
+    other processes and retries that come due are found by a look every ``interval`` seconds.
+    """
+
+    def __init__(self, engine: Engine, policy: ForwardPolicy, interval: float = 1.0) -> None:
         self.engine = engine
         self.policy = policy
         self.interval = interval
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def notify(self, committed: Any) -> None:
+        """A group commit happened (``capture.store.Committed``): wake if it queued forwards."""
+        if committed.forwards:
+            self._wake.set()
 
     def start(self) -> None:
         """Start the thread (once)."""
@@ -223,10 +234,12 @@ class ForwardWorker:
                 log.exception("forwarding round failed; retrying")
                 worked = 0
             if not worked:
-                self._stop.wait(self.interval)
+                self._wake.wait(self.interval)
+                self._wake.clear()
 
     def stop(self) -> None:
         """Ask the thread to stop and wait for it."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=self.policy.timeout + 5)

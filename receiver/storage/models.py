@@ -10,6 +10,7 @@ database (SQLite FTS5, PostgreSQL pg_trgm), filled in the background from ``sear
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -26,6 +27,8 @@ from sqlalchemy import LargeBinary
 from sqlalchemy import String
 from sqlalchemy import Text
 from sqlalchemy import UniqueConstraint
+from sqlalchemy import event
+from sqlalchemy import inspect
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import WriteOnlyMapped
 from sqlalchemy.orm import mapped_column
@@ -69,6 +72,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def new_settings_version() -> int:
+    """A fresh, unguessable settings version (see ``Bin.settings_version``)."""
+    return secrets.randbits(62) + 1
+
+
 class Bin(Model):
     """A capture target: its id is the secret part of the ingest URL."""
 
@@ -107,10 +115,36 @@ class Bin(Model):
     signature_previous_secrets: Mapped[list[str] | None] = mapped_column(JSON)
 
     forward_url: Mapped[str | None] = mapped_column(Text)
+    # new whenever a setting the capture path reads changes: capture keeps bins in memory and
+    # checks this at commit (see capture.store); random, so a bin deleted and made again under
+    # the same id does not pass for the old one
+    settings_version: Mapped[int] = mapped_column(BigInteger, default=new_settings_version)
 
     requests: WriteOnlyMapped[CapturedRequest] = relationship(
         back_populates="bin", cascade="all, delete-orphan", passive_deletes=True
     )
+
+
+# the settings the capture path reads before its commit (capture.store.IngestTarget)
+INGEST_SETTINGS = (
+    "expires_at",
+    "provider",
+    "event",
+    "strict_validation",
+    "signature_scheme",
+    "signature_secret",
+    "signature_header",
+    "signature_previous_secrets",
+    "forward_url",
+)
+
+
+@event.listens_for(Bin, "before_update")
+def _new_settings_version(_mapper: Any, _connection: Any, changed: Bin) -> None:
+    """A bin whose ingest settings change gets a new settings version, in the same UPDATE."""
+    state = inspect(changed)
+    if any(state.attrs[name].history.has_changes() for name in INGEST_SETTINGS):
+        changed.settings_version = new_settings_version()
 
 
 class CapturedRequest(Model):
@@ -214,6 +248,17 @@ class UserSchema(Model):
     example: Mapped[Any | None] = mapped_column(JSON)
     source: Mapped[str] = mapped_column(Text, default="user")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class CatalogMarker(Model):
+    """The user catalog's change marker: one row whose version triggers move on every write to
+    ``user_schema`` and ``user_provider`` (see the migration), so a process that keeps the
+    merged catalog in memory can tell it is current with one read by key."""
+
+    __tablename__ = "catalog_marker"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class ForwardJob(Model):

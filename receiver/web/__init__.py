@@ -18,9 +18,7 @@ def register_blueprints(app: Flask) -> None:
     from receiver.web import catalog_tools
     from receiver.web import converters
     from receiver.web import errors
-    from receiver.web import ingest
     from receiver.web import inspector
-    from receiver.web import ratelimit
     from receiver.web import relay_pages
     from receiver.web import security
     from receiver.web import team
@@ -28,8 +26,6 @@ def register_blueprints(app: Flask) -> None:
 
     converters.init_app(app)  # before any route: rules bind their converters when added
     configure_outgoing(public=app.config["RECEIVER_PUBLIC"])
-    ratelimit.init_app(app)
-    app.register_blueprint(ingest.bp)
     api.register(app)
     app.register_blueprint(inspector.bp)
     app.register_blueprint(catalog_pages.bp)

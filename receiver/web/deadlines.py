@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import functools
 import os
+import socket
+import ssl
 import time
 from typing import Any
 
@@ -56,6 +58,8 @@ class DeadlineSocket:
 
     def __init__(self, sock: Any, seconds: float) -> None:
         self._sock = sock
+        # a TLS socket takes no recv flags
+        self._plain = not isinstance(sock, ssl.SSLSocket)
         self.seconds = seconds
         self.deadline = time.monotonic() + seconds
 
@@ -67,6 +71,13 @@ class DeadlineSocket:
         left = self.deadline - time.monotonic()
         if left <= 0:
             raise SlowSender(self.seconds)
+        if not flags and self._plain:
+            # what has arrived already is taken without arming a timeout (most reads: a request
+            # on a kept-alive connection is handed over once its bytes are there)
+            try:
+                return self._sock.recv(size, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                pass
         outer = self._sock.gettimeout()
         if outer is not None and outer <= left:
             return self._sock.recv(size, *flags)

@@ -29,9 +29,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from flask import Flask
-
-EXTENSION = "receiver.rates"
 SLOTS = 8192
 PROBES = 8
 # float slack, so a burst of exactly ``rate`` requests passes (thirds do not add up exactly)
@@ -122,9 +119,3 @@ class RateTable:
                 self._opened[2].close()
                 os.close(self._opened[1])
             self._opened = None
-
-
-def init_app(app: Flask) -> None:
-    """Give the app its rate table when a limit is set (ingest reads it from the extensions)."""
-    if app.config["RECEIVER_RATE_PER_BIN"] or app.config["RECEIVER_RATE_PER_CLIENT"]:
-        app.extensions[EXTENSION] = RateTable(Path(app.instance_path) / "ingest-rates")

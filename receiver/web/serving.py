@@ -22,7 +22,6 @@ exposes the same ones to a plain ``gunicorn -c gunicorn.conf.py app:app``.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 from flask import Flask
@@ -35,6 +34,7 @@ from gunicorn.workers.gthread import ThreadWorker
 from werkzeug.serving import WSGIRequestHandler
 
 from receiver.web.deadlines import start_request
+from receiver.web.services import services
 
 RAW_HEADERS_KEY = "receiver.raw_headers"
 WORKER_CLASS = "receiver.web.serving.CaseKeepingWorker"
@@ -53,66 +53,53 @@ class RawHeaderRequestHandler(WSGIRequestHandler):
 # -- gunicorn: header names as sent ------------------------------------------------------------
 
 
-class _HeadRecorder:
-    """An unreader that passes every read through and keeps a copy until the head is parsed."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.seen = bytearray()
-        self.recording = True
-
-    def read(self, *args: Any, **kwargs: Any) -> bytes:
-        data = self.inner.read(*args, **kwargs)
-        if self.recording:
-            self.seen += data
-        return data
-
-    def unread(self, data: bytes) -> None:
-        self.inner.unread(data)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-
 class CaseKeepingRequest(Request):
     """gunicorn's request, with header names restored to the case they were sent in.
 
-    gunicorn parses (in C or in Python) and upper-cases each name; the order, the values and the
-    repeats are exact. The head's bytes are recorded while gunicorn reads them, and each parsed
+    gunicorn's parser upper-cases each name; the order, the values and the repeats are exact.
+    It hands the head's header block to ``parse_headers``: that block is kept, and each parsed
     name takes back its original spelling from the raw header line it came from, in
     ``headers_as_sent`` (``headers`` stays upper-cased: gunicorn's WSGI layer relies on it).
+    The worker runs gunicorn's Python parser (``http_parser = "python"``), the one that calls
+    ``parse_headers``.
     """
 
     def __init__(self, cfg: Any, unreader: Any, peer_addr: Any, req_number: int = 1) -> None:
         start_request(unreader)  # the request's read deadline (web.deadlines)
-        recorder = _HeadRecorder(unreader)
-        try:
-            super().__init__(cfg, recorder, peer_addr, req_number)
-        finally:
-            recorder.recording = False
-        self.headers_as_sent = restore_case(self.headers, bytes(recorder.seen))
-        recorder.seen = bytearray()
+        self._header_block = b""
+        super().__init__(cfg, unreader, peer_addr, req_number)
+        self.headers_as_sent = restore_case(self.headers, self._header_block)
+        self._header_block = b""
+
+    def parse_headers(self, data: bytes, from_trailer: bool = False) -> list[tuple[str, str]]:
+        if not from_trailer:
+            self._header_block = data
+        headers: list[tuple[str, str]] = super().parse_headers(data, from_trailer)
+        return headers
 
 
-def raw_header_names(head: bytes) -> Iterator[str]:
-    """The header names of a request head as sent (Latin-1, as gunicorn decodes them)."""
-    if head.startswith(b"\r\n"):
-        head = head[2:]
-    end = head.find(b"\r\n\r\n")
-    for line in head[: end if end >= 0 else len(head)].split(b"\r\n")[1:]:
+def raw_header_names(block: bytes) -> list[str]:
+    """The header names of a head's header block as sent (Latin-1, as gunicorn decodes them)."""
+    names = []
+    for line in block.split(b"\r\n"):
         if line[:1] in (b" ", b"\t"):  # an obsolete continuation line carries no name
             continue
         name, colon, _ = line.partition(b":")
         if colon:
-            yield name.rstrip(b" \t").decode("latin-1")
+            names.append(name.rstrip(b" \t").decode("latin-1"))
+    return names
 
 
-def restore_case(parsed: list[tuple[str, str]], head: bytes) -> list[tuple[str, str]]:
-    """``parsed`` (upper-cased names, in order) with each name spelled as in ``head``.
+def restore_case(parsed: list[tuple[str, str]], block: bytes) -> list[tuple[str, str]]:
+    """``parsed`` (upper-cased names, in order) with each name spelled as in ``block``.
 
     Names are matched in order; a parsed name with no raw counterpart keeps its parsed form.
     """
-    raw = list(raw_header_names(head))
+    raw = raw_header_names(block)
+    if len(raw) == len(parsed) and all(
+        name.upper() == upper for name, (upper, _) in zip(raw, parsed, strict=True)
+    ):
+        return [(name, value) for name, (_, value) in zip(raw, parsed, strict=True)]
     restored = []
     at = 0
     for name, value in parsed:
@@ -151,10 +138,9 @@ class CaseKeepingWorker(ThreadWorker):
     def handle_exit(self, sig: int, frame: Any) -> None:
         """Stopping: long polls answer now rather than hold the graceful shutdown."""
         super().handle_exit(sig, frame)
-        extensions = getattr(getattr(self, "wsgi", None), "extensions", {})
-        watcher = extensions.get("receiver.feed")
-        if watcher is not None:
-            watcher.close()
+        app = getattr(self, "wsgi", None)
+        if isinstance(app, Flask):
+            services(app).feed.close()
 
 
 def pre_request(worker: Any, req: Any) -> None:
@@ -175,8 +161,7 @@ def raw_headers(environ: dict[str, Any]) -> tuple[list[tuple[str, str]], bool]:
         and getattr(req, "method", None) == environ.get("REQUEST_METHOD")
     ):
         _gunicorn_local.request = None
-        pairs = getattr(req, "headers_as_sent", req.headers)
-        return [(str(name), str(value)) for name, value in pairs], True
+        return getattr(req, "headers_as_sent", req.headers), True
     return headers_from_environ(environ), False
 
 
@@ -203,23 +188,8 @@ def raw_query(environ: dict[str, Any]) -> str:
 
 
 def start_background_work(app: Flask) -> None:
-    """Start the threads of a serving process: the text indexer, the forwarder unless the
-    settings turn it off, and the scenario runner."""
-    app.extensions["receiver.indexer"].start()
-    if app.config["RECEIVER_FORWARD_WORKER"]:
-        app.extensions["receiver.forwarder"].start()
-    start_scenario_runner(app)
-
-
-def start_scenario_runner(app: Flask) -> None:
-    """Run queued scenario replays in a thread of this process (``delivery.scenarios``)."""
-    from receiver.delivery.scenarios import ScenarioRunner
-    from receiver.storage.db import db
-
-    with app.app_context():
-        runner = ScenarioRunner(db.engine, timeout=float(app.config["RECEIVER_REPLAY_TIMEOUT"]))
-    app.extensions["receiver.scenarios"] = runner
-    runner.start()
+    """Start the threads of a serving process (``Services.start``)."""
+    services(app).start()
 
 
 # -- serving -------------------------------------------------------------------------------------
@@ -238,6 +208,8 @@ def gunicorn_settings(config: dict[str, Any]) -> dict[str, Any]:
         "limit_request_line": 8190,
         # keep header names that contain an underscore: a capture tool must show what was sent
         "header_map": "dangerous",
+        # the parser that hands the raw header block to CaseKeepingRequest.parse_headers
+        "http_parser": "python",
         # the live inspector polls; keep-alive saves a handshake per poll
         "keepalive": 5,
         # the runtime control socket (gunicorn 25+) is not used; parallel servers would share it
@@ -268,17 +240,7 @@ def post_worker_init(worker: Any) -> None:
 
 def close_app(app: Flask) -> None:
     """Stop the app's threads and close its connections (a server that is done with it)."""
-    from receiver.storage.db import db
-
-    app.extensions["receiver.forwarder"].stop()
-    app.extensions["receiver.indexer"].stop()
-    if "receiver.scenarios" in app.extensions:
-        app.extensions["receiver.scenarios"].stop()
-    if "receiver.feed" in app.extensions:
-        app.extensions["receiver.feed"].close()
-    app.extensions["receiver.capture"].close()
-    with app.app_context():
-        db.engine.dispose()
+    services(app).close()
 
 
 class ReceiverApplication(BaseApplication):

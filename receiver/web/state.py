@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import abort
-from flask import current_app
 from flask import request
 
 from receiver.capture.record import record_sample
@@ -11,21 +10,20 @@ from receiver.capture.store import BinGone
 from receiver.capture.store import CaptureStore
 from receiver.catalog.model import Catalog
 from receiver.catalog.model import Event
-from receiver.catalog.user_schemas import CatalogCache
 from receiver.storage.db import db
 from receiver.storage.models import utcnow
+from receiver.web.services import services
 from receiver.web.urls import public_base
 
 
 def capture_store() -> CaptureStore:
     """The app's capture store (lean lookups and group commit)."""
-    return current_app.extensions["receiver.capture"]
+    return services().capture
 
 
 def current_catalog() -> Catalog:
     """The shipped catalog with every user schema over it, as of now."""
-    cache: CatalogCache = current_app.extensions["receiver.catalog"]
-    return cache.current(db.session, capture_store().user_schema_version())
+    return services().catalog.current(db.session, capture_store().user_schema_version())
 
 
 def load_event(provider: str, event: str) -> Event:

@@ -51,7 +51,7 @@ ACCESS_SALT = "receiver.team-access"
 ACCESS_MAX_AGE = 30 * 24 * 60 * 60  # a login lasts 30 days
 # what stays open when the token is set: ingest, static files, login/logout and the health check
 OPEN_PREFIXES = ("/b/", "/static/")
-OPEN_ENDPOINTS = frozenset({"static", "ingest.capture", "team.login", "team.logout", "team.health"})
+OPEN_ENDPOINTS = frozenset({"static", "team.login", "team.logout", "team.health"})
 MAX_TOKEN_FORM = 4096
 
 

@@ -15,7 +15,7 @@ def public_base() -> str:
 
 def ingest_url(bin_id: str) -> str:
     """Where a provider should send its webhooks."""
-    return public_base() + url_for("ingest.capture", bin_id=bin_id)
+    return f"{public_base()}{request.script_root}/b/{bin_id}"
 
 
 def inspect_url(bin_id: str) -> str:

@@ -18,6 +18,7 @@ from receiver.capture.indexer import index_pending
 from receiver.capture.request import RawRequest
 from receiver.storage.db import db
 from receiver.storage.models import SearchQueue
+from receiver.web.services import services
 
 
 def queued(app) -> int:
@@ -59,8 +60,8 @@ def test_concurrent_indexers_index_each_capture_once(app, make_app, bins):
     def drain(other) -> int:
         total = 0
         with other.app_context():
-            lock = other.extensions["receiver.capture"].lock_path
-            while done := index_pending(db.engine, lock_path=lock, limit=16):
+            lock = services(other).write_lock
+            while done := index_pending(db.engine, lock, limit=16):
                 total += done
         return total
 

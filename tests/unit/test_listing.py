@@ -16,6 +16,7 @@ from receiver.capture import listing
 from receiver.capture.request import RawRequest
 from receiver.capture.request import build_row
 from receiver.storage.db import db
+from receiver.web.services import services
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -38,7 +39,7 @@ def add(
     raw = RawRequest(method, path, query, headers, body)
     row = build_row(raw, bin_id, T0 + timedelta(seconds=1))
     row.update(forward_url=None, rejection=None, **extra)
-    return current_app.extensions["receiver.capture"].store(row).id
+    return services(current_app).capture.store(row).id
 
 
 def ids(page: listing.Page) -> list[int]:

@@ -15,12 +15,13 @@ from flask import Flask
 
 from receiver.capture.store import CaptureStore
 from receiver.capture.store import StoreClosed
+from receiver.web.services import services
 from receiver.web.serving import RAW_HEADERS_KEY
 from receiver.web.serving import close_app
 
 
 def store_of(app: Flask) -> CaptureStore:
-    return app.extensions["receiver.capture"]
+    return services(app).capture
 
 
 def in_a_thread(work: Callable[[], Any]) -> Any:

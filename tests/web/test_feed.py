@@ -20,7 +20,7 @@ from flask.testing import FlaskClient
 from receiver.capture import feed
 from receiver.capture.request import RawRequest
 from receiver.storage.db import db
-from receiver.web.api.feed import feed_watcher
+from receiver.web.services import services
 
 
 def post(path: str = "/", body: bytes = b"{}", query: str = "") -> RawRequest:
@@ -224,7 +224,7 @@ def test_a_poll_beyond_the_process_budget_is_answered_at_once(make_app: Any, bin
     holder.start()
     try:
         deadline = time.monotonic() + 5
-        while feed_watcher(app).waiting < 1 and time.monotonic() < deadline:
+        while services(app).feed.waiting < 1 and time.monotonic() < deadline:
             time.sleep(0.02)
         started = time.monotonic()
         page = read(client, bin_id, wait=3)

@@ -7,15 +7,17 @@ from pathlib import Path
 
 from actions import BinActions
 
-from receiver.web.ratelimit import EXTENSION
 from receiver.web.ratelimit import RateTable
 from receiver.web.ratelimit import client_key
+from receiver.web.services import services
 
 
 def frozen_clock(app, tmp_path: Path) -> None:
     """Stop the app's rate table's clock, so that no token comes back during the test."""
-    app.extensions[EXTENSION].close()
-    app.extensions[EXTENSION] = RateTable(tmp_path / "frozen-rates", clock=lambda: 1000.0)
+    found = services(app)
+    assert found.rates is not None
+    found.rates.close()
+    found.rates = RateTable(tmp_path / "frozen-rates", clock=lambda: 1000.0)
 
 
 def test_a_bin_past_its_rate_gets_429_with_retry_after_and_nothing_stored(make_app, tmp_path):

@@ -23,7 +23,7 @@ from receiver.delivery import scenarios
 from receiver.storage.db import db
 from receiver.storage.models import Scenario
 from receiver.storage.models import utcnow
-from receiver.web.serving import start_scenario_runner
+from receiver.web.services import services
 
 SPACING_MS = 400
 TOLERANCE = 0.2
@@ -48,8 +48,9 @@ class Arrivals:
 @pytest.fixture
 def runner(app: Flask) -> Iterator[scenarios.ScenarioRunner]:
     """The scenario runner a serving process starts (stopped by the app fixture's close)."""
-    start_scenario_runner(app)
-    yield app.extensions["receiver.scenarios"]
+    runner = services(app).scenarios
+    runner.start()
+    yield runner
 
 
 def capture(app: Flask, bin_id: str, count: int, spacing_ms: int = 0, **fields: Any) -> list[int]:

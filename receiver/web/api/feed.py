@@ -18,15 +18,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
-from flask import Flask
 from flask import Response
 from flask import abort
-from flask import current_app
 from flask import jsonify
 from flask import request
 
@@ -35,69 +31,19 @@ from receiver.storage.db import db
 from receiver.storage.models import Bin
 from receiver.storage.models import Listener
 from receiver.storage.models import utcnow
+from receiver.storage.writelock import WriteLock
 from receiver.web.access import load_bin
 from receiver.web.api.common import ApiError
 from receiver.web.api.common import bp
 from receiver.web.api.common import json_body
 from receiver.web.errors import json_error
+from receiver.web.services import services
 from receiver.web.shapes import iso
 from receiver.web.shapes import request_json
-from receiver.web.state import capture_store
 
-WATCHER_KEY = "receiver.feed"
-READS_KEY = "receiver.feed.reads"
 # how long a client should wait before polling again when its poll could not be held
 RETRY_AFTER_SECONDS = 1
-_watcher_lock = threading.Lock()
 Page = dict[str, Any]
-
-
-class SharedReads:
-    """One feed read for the polls of this process that ask the same question at once.
-
-    The watcher wakes every waiter of a bin together, and listeners that are caught up share a
-    cursor (and often their filters): without this each of them would read and serialize the
-    same page. A poll joins only a read that is under way, never a finished one, and every read
-    is a snapshot of its own, so a shared page is as complete as one read alone.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._under_way: dict[tuple[Any, ...], _Read] = {}
-
-    def read(self, key: tuple[Any, ...], compute: Callable[[], Page | None]) -> Page | None:
-        """``compute()``, or the answer of the same read already under way."""
-        with self._lock:
-            found = self._under_way.get(key)
-            if found is None:
-                found = self._under_way[key] = _Read()
-                owner = True
-            else:
-                owner = False
-        if owner:
-            try:
-                found.page = compute()
-            except BaseException as error:
-                found.error = error
-                raise
-            finally:
-                with self._lock:
-                    del self._under_way[key]
-                found.done.set()
-            return found.page
-        found.done.wait()
-        if found.error is not None:
-            raise found.error
-        return found.page
-
-
-class _Read:
-    __slots__ = ("done", "page", "error")
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
-        self.page: Page | None = None
-        self.error: BaseException | None = None
 
 
 @bp.errorhandler(feed.FeedError)
@@ -105,21 +51,8 @@ def handle_feed_error(error: feed.FeedError) -> Response:
     return json_error(400, "invalid_request", str(error))
 
 
-def feed_watcher(app: Flask) -> feed.FeedWatcher:
-    """This process's watcher of long polls (made at the first poll; `close_app` closes it)."""
-    found = app.extensions.get(WATCHER_KEY)
-    if found is None:
-        with _watcher_lock:
-            found = app.extensions.get(WATCHER_KEY)
-            if found is None:
-                engine = app.extensions["receiver.capture"].engine
-                found = feed.FeedWatcher(engine, slots=app.config["RECEIVER_FEED_WAITERS"])
-                app.extensions[WATCHER_KEY] = found
-    return found
-
-
-def _lock_path() -> str | None:
-    return capture_store().lock_path
+def _write_lock() -> WriteLock:
+    return services().write_lock
 
 
 # -- the feed -----------------------------------------------------------------------------------
@@ -143,7 +76,7 @@ def feed_read(bin_id: str) -> Response:
     page = _read(bin_id, after, limit, filters)
     if name is not None:
         # polling from ``after`` says everything up to it was dealt with
-        with feed.write_turn(_lock_path()):
+        with _write_lock().held():
             feed.touch_listener(
                 db.session, bin_id, name, position=min(after, page["latest"]), now=utcnow()
             )
@@ -159,9 +92,7 @@ def feed_read(bin_id: str) -> Response:
         # woken for captures the filter left out: the next read waits a while (an unfiltered
         # poll is never woken for nothing)
         gap = min(feed.FIRST_IDLE_GAP * 2 ** (fruitless - 1), feed.MAX_IDLE_GAP) if fruitless else 0
-        held = feed_watcher(current_app).wait(
-            bin_id, page["latest"], left, not_before=read_at + gap
-        )
+        held = services().feed.wait(bin_id, page["latest"], left, not_before=read_at + gap)
         if not held:
             break
         page = _read(bin_id, page["next"], limit, filters)
@@ -190,8 +121,7 @@ def _read(bin_id: str, after: int, limit: int, filters: feed.FeedFilter) -> Page
             "removed": page.removed,
         }
 
-    reads: SharedReads = current_app.extensions.setdefault(READS_KEY, SharedReads())
-    page = reads.read((bin_id, after, limit, filters), compute)
+    page = services().feed_reads.read((bin_id, after, limit, filters), compute)
     if page is None:
         abort(404, description="no such bin, or it has expired")
     return page
@@ -269,7 +199,7 @@ def listener_open(bin_id: str, name: str) -> tuple[Response, int]:
     if position is not None and "from" in body:
         raise ApiError(400, "invalid_request", "give from or position, not both")
     signature = {"scheme": found.signature_scheme, "header": found.signature_header}
-    with feed.write_turn(_lock_path()):
+    with _write_lock().held():
         listener, created = feed.open_listener(
             db.session,
             bin_id,
@@ -295,7 +225,7 @@ def listener_show(bin_id: str, name: str) -> Response:
 def listener_delete(bin_id: str, name: str) -> tuple[str, int]:
     """Forget a listener and its position (what it delivered stays in the history)."""
     load_listener(bin_id, name)
-    with feed.write_turn(_lock_path()):
+    with _write_lock().held():
         feed.delete_listener(db.session, bin_id, name)
         db.session.commit()
     return "", 204
@@ -306,7 +236,7 @@ def listener_report(bin_id: str, name: str) -> Response:
     """A listener's report of one local delivery (or a failed attempt)."""
     found, listener = load_listener(bin_id, name)
     report = parse_report(json_body())
-    with feed.write_turn(_lock_path()):
+    with _write_lock().held():
         attempt = feed.record_delivery(
             db.session, listener, report, latest=found.last_seq, now=utcnow()
         )

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response
-from flask import current_app
 from flask import jsonify
 from flask import url_for
 
@@ -22,6 +21,7 @@ from receiver.web.api.common import ApiError
 from receiver.web.api.common import bp
 from receiver.web.api.common import json_body
 from receiver.web.errors import json_error
+from receiver.web.services import services
 from receiver.web.shapes import iso
 
 LIST_LIMIT = 50
@@ -63,9 +63,7 @@ def start_scenario(bin_id: str, body: dict[str, Any]) -> Scenario:
     spec = scenarios.parse_spec(body)
     scenario = scenarios.create_scenario(db.session, found, spec, now=utcnow())
     db.session.commit()
-    runner = current_app.extensions.get("receiver.scenarios")
-    if runner is not None:
-        runner.wake()
+    services().scenarios.wake()
     return scenario
 
 

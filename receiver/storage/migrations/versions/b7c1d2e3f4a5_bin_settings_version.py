@@ -1,0 +1,69 @@
+"""change markers for the capture path: a bin's settings version, the user catalog's version
+
+Revision ID: b7c1d2e3f4a5
+Revises: 91ee4e447b83
+Create Date: 2026-12-07 06:00:00
+
+The capture path keeps bins and the merged catalog in memory and checks, in each commit, that
+neither changed since (see capture.store). Existing bins get settings version 0; every later
+change gives a bin a new random one. The catalog's version is one row, moved by triggers on
+every write to the user schema and provider tables, so no code path can forget it.
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "b7c1d2e3f4a5"
+down_revision = "91ee4e447b83"
+branch_labels = None
+depends_on = None
+
+TABLES = ("user_schema", "user_provider")
+
+
+def upgrade():
+    # added in place: no table rebuild
+    with op.batch_alter_table("bin", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("settings_version", sa.BigInteger(), nullable=False, server_default="0")
+        )
+    op.create_table(
+        "catalog_marker",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("version", sa.BigInteger(), nullable=False, server_default="0"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_catalog_marker")),
+    )
+    op.execute("INSERT INTO catalog_marker (id, version) VALUES (1, 0)")
+    if op.get_bind().dialect.name == "sqlite":
+        for table in TABLES:
+            for action in ("INSERT", "UPDATE", "DELETE"):
+                op.execute(
+                    f"CREATE TRIGGER {table}_{action.lower()}_marks_catalog AFTER {action}"
+                    f" ON {table} BEGIN UPDATE catalog_marker SET version = version + 1"
+                    " WHERE id = 1; END"
+                )
+        return
+    op.execute(
+        "CREATE FUNCTION receiver_catalog_changed() RETURNS trigger LANGUAGE plpgsql AS"
+        " $$ BEGIN UPDATE catalog_marker SET version = version + 1 WHERE id = 1;"
+        " RETURN NULL; END $$"
+    )
+    for table in TABLES:
+        op.execute(
+            f"CREATE TRIGGER {table}_marks_catalog AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE"
+            f" ON {table} FOR EACH STATEMENT EXECUTE FUNCTION receiver_catalog_changed()"
+        )
+
+
+def downgrade():
+    if op.get_bind().dialect.name == "sqlite":
+        for table in TABLES:
+            for action in ("insert", "update", "delete"):
+                op.execute(f"DROP TRIGGER IF EXISTS {table}_{action}_marks_catalog")
+    else:
+        for table in TABLES:
+            op.execute(f"DROP TRIGGER IF EXISTS {table}_marks_catalog ON {table}")
+        op.execute("DROP FUNCTION IF EXISTS receiver_catalog_changed()")
+    op.drop_table("catalog_marker")
+    with op.batch_alter_table("bin", schema=None) as batch_op:
+        batch_op.drop_column("settings_version")
