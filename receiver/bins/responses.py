@@ -153,10 +153,13 @@ def _is_default(settings: AnswerSettings) -> bool:
 def strict_rejection(request_id: int, verdict: dict[str, Any], step: int | None) -> BinResponse:
     """A strict bin's answer to a payload it refuses: 422 with the verdict (still stored)."""
     errors = verdict.get("errors") or []
-    if verdict.get("status") == "invalid":
+    status = verdict.get("status")
+    if status == "invalid":
         message = f"the payload breaks {len(errors)} rule(s) of its documented schema"
+    elif status == "unknown_event":
+        message = "the payload is not a documented event of the catalog this bin checks against"
     else:
-        message = "the payload is not the JSON event this bin expects"
+        message = "the body is not the JSON event this bin expects"
     body = {
         "error": {"code": "invalid_payload", "message": message},
         "request_id": str(request_id),

@@ -40,9 +40,17 @@ class Analysis:
 
     @property
     def breaks_expectation(self) -> bool:
-        """What a strict bin refuses: an invalid payload, or no JSON where an event is expected."""
+        """What a strict bin refuses: anything but a documented event, valid against its schema.
+
+        A body that is not JSON (whatever its content type says), a JSON body that is no event
+        of the catalog, and an invalid one are refused; a request without a body only where the
+        bin expects a provider or an event (a CORS preflight or a ping to an open strict bin
+        carries no payload to judge).
+        """
         status = self.validation.status
-        return status == "invalid" or (self.expects_event and status in ("not_json", "no_body"))
+        if status == "no_body":
+            return self.expects_event
+        return status != "valid"
 
     @property
     def event_key(self) -> str | None:

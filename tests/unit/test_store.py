@@ -70,3 +70,135 @@ def test_a_request_after_close_opens_no_connection(make_app):
     assert store_of(app)._connections == []
     with pytest.raises(StoreClosed):
         store_of(app).user_schema_version()
+
+
+# -- driver values and failure paths ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("dialect_name", ["sqlite", "postgresql"])
+def test_row_values_are_what_the_column_types_would_bind(dialect_name):
+    from datetime import UTC
+    from datetime import datetime
+
+    from sqlalchemy.dialects import postgresql
+    from sqlalchemy.dialects import sqlite
+
+    from receiver.capture.statements import ROW_COLUMNS
+    from receiver.capture.statements import Statements
+    from receiver.capture.statements import requests_table
+
+    dialect = (sqlite if dialect_name == "sqlite" else postgresql.psycopg).dialect()
+    row = {
+        "bin_id": "b",
+        "received_at": datetime(2026, 12, 7, 5, 0, 0, 0, tzinfo=UTC),
+        "method": "POST",
+        "path": "/",
+        "query_string": "a=1",
+        "headers": [["Content-Type", "application/json"], ["X-É", "ü"]],
+        "body": b"\x00\xff{}",
+        "content_type": "application/json",
+        "size": 4,
+        "remote_addr": "127.0.0.1",
+        "event_provider": None,
+        "event_id": None,
+        "validation_status": "not_json",
+        "validation": {"status": "not_json", "errors": [], "note": "ü\u2028"},
+        "signature_status": "not_configured",
+        "signature": {"status": "not_configured", "scheme": None},
+    }
+
+    values = Statements(dialect).row_values(row)
+
+    for name in ROW_COLUMNS:
+        column_type = requests_table.c[name].type.dialect_impl(dialect)
+        processor = column_type.bind_processor(dialect)
+        expected = processor(row[name]) if processor and row[name] is not None else row[name]
+        got = values[name]
+        if hasattr(expected, "obj"):  # psycopg's Json wrapper
+            expected, got = expected.obj, got.obj
+        if isinstance(expected, memoryview | bytearray):
+            expected = bytes(expected)
+        assert got == expected, name
+
+
+def fill_the_disk(app: Flask) -> None:
+    """Make the SQLite file refuse to grow, on the store's own writer connection (SQLite's own
+    "database or disk is full": a real storage failure, not a stand-in)."""
+    connection = store_of(app)._writer_connection()
+    pages = connection.execute("PRAGMA page_count").fetchone()[0]
+    connection.execute(f"PRAGMA max_page_count = {pages}")
+
+
+def test_a_database_that_cannot_be_written_answers_503_and_the_next_capture_reconnects(
+    app, client, bins
+):
+    if store_of(app).engine.dialect.name != "sqlite":
+        pytest.skip(
+            "SQLite's page limit stands for a full disk; PostgreSQL outages are tested in "
+            "tests/system/test_database_outage.py"
+        )
+    bin_id = bins.create()["id"]
+    fill_the_disk(app)
+
+    refused = bins.ingest(bin_id, body=b"x" * 8000)
+
+    assert refused.status_code == 503
+    assert refused.headers["Retry-After"]
+    assert refused.get_json()["error"]["code"] == "database_unavailable"
+    assert bins.requests(bin_id)["requests"] == []
+    # the failed writer connection was dropped: the next capture opens a fresh one
+    assert bins.ingest(bin_id, body=b"{}").status_code == 200
+    assert [r["size"] for r in bins.requests(bin_id)["requests"]] == [2]
+
+
+def test_a_batch_that_fails_is_retried_row_by_row_so_one_bad_row_fails_alone(app, bins):
+    from receiver.capture.request import RawRequest
+    from receiver.capture.request import build_row
+    from receiver.capture.store import BinGone
+    from receiver.capture.store import _Pending
+    from receiver.storage.models import utcnow
+
+    kept, deleted = bins.create()["id"], bins.create()["id"]
+    assert bins.client.delete(f"/api/bins/{deleted}").status_code == 204
+
+    def pending(bin_id: str) -> _Pending:
+        row = build_row(RawRequest("POST", "/", "", [], b"{}"), bin_id, utcnow())
+        row.update(forward_url=None, rejection=None)
+        return _Pending(row, -1, None)
+
+    batch = [pending(kept), pending(deleted), pending(kept)]
+    store_of(app)._commit_batch(batch)
+
+    assert [entry.done for entry in batch] == [True, True, True]
+    assert isinstance(batch[1].error, BinGone)
+    assert batch[0].result is not None and batch[2].result is not None
+    assert (batch[0].result.seq, batch[2].result.seq) == (1, 2)
+    assert len(bins.requests(kept)["requests"]) == 2
+
+
+def test_rows_analysed_with_old_settings_go_back_and_the_others_are_stored(app, bins):
+    from receiver.capture.request import RawRequest
+    from receiver.capture.request import build_row
+    from receiver.capture.store import StaleAnalysis
+    from receiver.capture.store import _Pending
+    from receiver.storage.models import utcnow
+
+    current, changed = bins.create()["id"], bins.create()["id"]
+    store = store_of(app)
+    versions = {
+        bin_id: store.lookup(bin_id, utcnow()).settings_version for bin_id in (current, changed)
+    }
+    assert bins.client.patch(f"/api/bins/{changed}", json={"provider": "qovery"}).status_code == 200
+
+    def pending(bin_id: str) -> _Pending:
+        row = build_row(RawRequest("POST", "/", "", [], b"{}"), bin_id, utcnow())
+        row.update(forward_url=None, rejection=None)
+        return _Pending(row, versions[bin_id], store.known_catalog_version())
+
+    batch = [pending(current), pending(changed), pending(current)]
+    store._commit_batch(batch)
+
+    assert isinstance(batch[1].error, StaleAnalysis)
+    assert batch[0].result is not None and batch[2].result is not None
+    assert [r["bin_id"] for r in bins.requests(current)["requests"]] == [current, current]
+    assert bins.requests(changed)["requests"] == []
