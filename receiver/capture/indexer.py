@@ -45,8 +45,10 @@ BATCH = 64
 # the share of one core's time the indexer takes while captures arrive, and once they stopped
 BUSY_SHARE = 0.02
 IDLE_SHARE = 0.5
-# how often an indexer with nothing to do looks for captures that other processes queued
+# how often an indexer with nothing to do looks for captures that other processes queued, and
+# the pause after a round that found nothing to do before commits may wake it again
 POLL_SECONDS = 5.0
+IDLE_PAUSE = 0.5
 # the PostgreSQL advisory lock that elects the one indexer at work; advisory locks belong to the
 # whole database, so the second key is the schema's: receivers in other schemas of one database
 # (the tests' workers, several deployments) each elect their own
@@ -134,28 +136,28 @@ def text_of(row: Any) -> str:
 
 def _write_sqlite(connection: Connection, texts: list[tuple[int, str, str]]) -> int:
     """Move queued captures into the index, each only if it was still queued (under the write
-    lock: the caller holds it)."""
+    lock: the caller holds it). Two statements for the whole batch, straight to the driver."""
+    ids = [request_id for request_id, _, _ in texts]
+    marks = ", ".join("?" * len(ids))
     connection.exec_driver_sql("BEGIN IMMEDIATE")
-    indexed = 0
     try:
-        for request_id, bin_id, content in texts:
-            taken = connection.execute(
-                text("DELETE FROM search_queue WHERE request_id = :id"), {"id": request_id}
+        taken = {
+            row[0]
+            for row in connection.exec_driver_sql(
+                f"DELETE FROM search_queue WHERE request_id IN ({marks}) RETURNING request_id",
+                tuple(ids),
             )
-            if taken.rowcount:
-                connection.execute(
-                    text(
-                        "INSERT INTO request_search (rowid, text, bin_id)"
-                        " VALUES (:id, :text, :bin_id)"
-                    ),
-                    {"id": request_id, "text": content, "bin_id": bin_id},
-                )
-                indexed += 1
+        }
+        chosen = [(i, content, bin_id) for i, bin_id, content in texts if i in taken]
+        if chosen:
+            connection.exec_driver_sql(
+                "INSERT INTO request_search (rowid, text, bin_id) VALUES (?, ?, ?)", chosen
+            )
         connection.exec_driver_sql("COMMIT")
     except BaseException:
         connection.exec_driver_sql("ROLLBACK")
         raise
-    return indexed
+    return len(chosen)
 
 
 def _write_postgresql(connection: Connection, texts: list[tuple[int, str, str]]) -> int:
@@ -237,6 +239,9 @@ class SearchIndexer:
                     log.warning("text index resumed, the database is back")
                 unreachable = False
             if not indexed:
+                # nothing queued, or another process's indexer is at work: a pause first, so
+                # a stream of commits does not make this thread ask again after each one
+                self._stop.wait(IDLE_PAUSE)
                 self._wake.wait(POLL_SECONDS)
                 continue
             busy, seen = self._arrivals != seen, self._arrivals

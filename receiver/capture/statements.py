@@ -21,7 +21,9 @@ from typing import cast
 from sqlalchemy import JSON
 from sqlalchemy import Table
 from sqlalchemy import bindparam
+from sqlalchemy import func
 from sqlalchemy import insert
+from sqlalchemy import literal_column
 from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.engine import Dialect
@@ -89,9 +91,10 @@ TOUCH_RETURNS = (
     "response_script",
     "script_base_seq",
 )
-NEXT_SQLITE_ID = (
-    "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'captured_request'), 0),"
-    " coalesce((SELECT max(id) FROM captured_request), 0))"
+# the first id of the next rows on SQLite (the only writer: the rest follow it)
+NEXT_SQLITE_IDS = (
+    "(SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'captured_request'), 0),"
+    " coalesce((SELECT max(id) FROM captured_request), 0)) + 1)"
 )
 
 
@@ -162,8 +165,7 @@ class Statements:
             insert(requests_table).values({name: bindparam(name) for name in INSERT_COLUMNS}),
         )
         touch_columns = [bins_table.c[name] for name in TOUCH_RETURNS]
-        self.touch = Compiled(
-            dialect,
+        touch = (
             update(bins_table)
             .where(bins_table.c.id == bindparam("bin_id"))
             .values(
@@ -173,8 +175,23 @@ class Statements:
                 last_request_at=bindparam("last_request_at"),
                 expires_at=bindparam("expires_at"),
             )
-            .returning(*touch_columns),
         )
+        self.touch = Compiled(dialect, touch.returning(*touch_columns))
+        # the batch's last bin update also returns its ids and the catalog's change marker: ids
+        # taken once every bin of the batch is locked (see capture.store), in one statement
+        self.touch_last = Compiled(
+            dialect,
+            touch.returning(
+                *touch_columns,
+                version.scalar_subquery(),
+                literal_column(NEXT_SQLITE_IDS) if self.is_sqlite else _next_postgresql_ids(),
+            ),
+        )
+        self.touch_last_processors = [
+            *_result_processors(dialect, touch_columns),
+            *self.catalog_processors,
+            None,
+        ]
         # most bins hold an empty list or nothing in the answer's JSON columns: decoded cheaply
         self.touch_processors = [
             _json_value if isinstance(column.type, JSON) else processor
@@ -237,18 +254,28 @@ class Statements:
         return values
 
     def touch_values(
-        self, bin_id: str, added: int, added_bytes: int, newest: datetime, expires: datetime
+        self,
+        bin_id: str,
+        added: int,
+        added_bytes: int,
+        newest: datetime,
+        expires: datetime,
+        *,
+        count: int | None = None,
     ) -> Any:
-        """Parameters of one bin's counter update."""
-        return self.touch.bind(
-            {
-                "bin_id": bin_id,
-                "added": added,
-                "added_bytes": added_bytes,
-                "last_request_at": self.to_datetime(newest),
-                "expires_at": self.to_datetime(expires),
-            }
-        )
+        """Parameters of one bin's counter update (``count``: the batch's rows, for the last)."""
+        values = {
+            "bin_id": bin_id,
+            "added": added,
+            "added_bytes": added_bytes,
+            "last_request_at": self.to_datetime(newest),
+            "expires_at": self.to_datetime(expires),
+        }
+        if count is None:
+            return self.touch.bind(values)
+        if not self.is_sqlite:
+            values["count"] = count
+        return self.touch_last.bind(values)
 
     def forward_values(self, request_id: int, bin_id: str, url: str, now: datetime) -> Any:
         """Parameters of one forward job, queued with its capture."""
@@ -268,6 +295,16 @@ class Statements:
         if self.is_sqlite:
             return self.enqueue_search.bind({"first": ids[0], "last": ids[-1]})
         return self.enqueue_search.bind({"ids": ids})
+
+
+def _next_postgresql_ids() -> Any:
+    """``count`` new ids from the id column's own sequence, as one array (any order)."""
+    sequence = func.pg_get_serial_sequence("captured_request", "id")
+    return (
+        select(func.array_agg(func.nextval(sequence)))
+        .select_from(func.generate_series(1, bindparam("count")))
+        .scalar_subquery()
+    )
 
 
 def processed(processors: list[Any], row: Any) -> list[Any]:

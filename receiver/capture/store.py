@@ -31,9 +31,12 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import weakref
 from collections import defaultdict
 from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
@@ -45,12 +48,13 @@ from sqlalchemy.engine import Engine
 from receiver.bins.responses import AnswerSettings
 from receiver.bins.responses import BinResponse
 from receiver.bins.responses import answer
-from receiver.capture.statements import NEXT_SQLITE_ID
 from receiver.capture.statements import Statements
 from receiver.capture.statements import processed
 from receiver.storage.writelock import WriteLock
 
 MAX_BATCH = 256
+# the longest a leader waits for captures still being analysed, to commit them in its batch
+GATHER_SECONDS = 0.002
 # bins whose settings a process keeps in memory (a bin is a few hundred bytes)
 CACHED_BINS = 4096
 
@@ -107,6 +111,15 @@ class Stored:
     answer: BinResponse
 
 
+class Announced:
+    """A capture on its way to the queue (see `CaptureStore.capturing`)."""
+
+    __slots__ = ("queued",)
+
+    def __init__(self) -> None:
+        self.queued = False
+
+
 class _Pending:
     """A row waiting for a group commit, and its outcome."""
 
@@ -147,8 +160,12 @@ class CaptureStore:
         max_bytes_per_bin: int,
         ttl_days: int,
         max_delay_ms: int,
+        wal_autocheckpoint: int | None = None,
     ) -> None:
         self.engine = engine
+        # SQLite: the writer's own automatic checkpoint (None: SQLite's default); raised when a
+        # storage.checkpoints.Checkpointer takes checkpoints off the capture path
+        self.wal_autocheckpoint = wal_autocheckpoint
         self.write_lock = write_lock
         self.keep_per_bin = keep_per_bin
         self.max_bytes_per_bin = max_bytes_per_bin
@@ -172,11 +189,17 @@ class CaptureStore:
         self._readers: list[tuple[weakref.ref[threading.Thread], int, Any]] = []
         self._connections_lock = threading.Lock()
         self._closed = False
-        self._group = threading.Condition()
+        # one lock, two conditions: followers wait in _group for their batch to be committed,
+        # a gathering leader waits in _arrivals for the captures announced to it
+        queue_lock = threading.Lock()
+        self._group = threading.Condition(queue_lock)
+        self._arrivals = threading.Condition(queue_lock)
         self._pending: list[_Pending] = []
         self._leading = False
+        # captures of this process between their analysis and their place in the queue: a
+        # leader waits for them a moment (``GATHER_SECONDS`` at most) to commit them together
+        self._coming = 0
         self._writer: tuple[int, Any] | None = None
-        self._id_sequence: str | None = None
 
     # -- connections ---------------------------------------------------------------------------
 
@@ -313,8 +336,41 @@ class CaptureStore:
 
     # -- group commit --------------------------------------------------------------------------
 
+    @contextmanager
+    def capturing(self) -> Iterator[Announced]:
+        """Around a capture's analysis and `store`: tells a leader that one more row is on its
+        way, so the rows of captures analysed at the same moment share one transaction."""
+        announced = Announced()
+        with self._group:
+            self._coming += 1
+        try:
+            yield announced
+        finally:
+            if not announced.queued:
+                with self._group:
+                    announced.queued = True
+                    self._coming -= 1
+                    self._arrivals.notify()
+
+    def _gather(self) -> None:
+        """As the leader (holding ``_group``): wait until the announced captures are queued,
+        ``GATHER_SECONDS`` at most. With nobody on the way there is no wait at all."""
+        if self._coming <= 0 or len(self._pending) >= MAX_BATCH:
+            return
+        deadline = time.monotonic() + GATHER_SECONDS
+        while self._coming > 0 and len(self._pending) < MAX_BATCH:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._arrivals.wait(left)
+
     def store(
-        self, row: dict[str, Any], *, settings_version: int = -1, catalog_version: Any = None
+        self,
+        row: dict[str, Any],
+        *,
+        settings_version: int = -1,
+        catalog_version: Any = None,
+        announced: Announced | None = None,
     ) -> Stored:
         """Commit ``row`` and return its id, number and answer once it is durable.
 
@@ -327,7 +383,8 @@ class CaptureStore:
         becomes the leader and commits every row queued so far (its own included) in one
         transaction; the others wait, and those whose rows were not in that batch elect the next
         leader when it is done. A leader commits one batch, so no request waits on others' rows
-        for more than one transaction.
+        for more than one transaction. A leader first waits a moment for the captures that
+        were announced (`capturing`, ``announced``) and are still being analysed.
 
         :raise BinGone: the bin no longer exists.
         :raise StaleAnalysis: the bin's settings or the user catalog changed since the analysis.
@@ -337,11 +394,16 @@ class CaptureStore:
         entry = _Pending(row, settings_version, catalog_version)
         with self._group:
             self._pending.append(entry)
+            if announced is not None and not announced.queued:
+                announced.queued = True
+                self._coming -= 1
+                self._arrivals.notify()
             while not entry.done:
                 if self._leading:
                     self._group.wait()
                     continue
                 self._leading = True
+                self._gather()
                 batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
                 self._group.release()
                 try:
@@ -395,7 +457,10 @@ class CaptureStore:
     def _writer_connection(self) -> Any:
         """The leaders' shared connection (a new one after a fork or a failure)."""
         if self._writer is None or self._writer[0] != os.getpid():
-            self._writer = (os.getpid(), self._new_connection(autocommit=False))
+            connection = self._new_connection(autocommit=False)
+            if self.is_sqlite and self.wal_autocheckpoint is not None:
+                connection.execute(f"PRAGMA wal_autocheckpoint = {int(self.wal_autocheckpoint)}")
+            self._writer = (os.getpid(), connection)
         return self._writer[1]
 
     def _drop_writer(self) -> None:
@@ -480,12 +545,17 @@ class CaptureStore:
             raise DatabaseUnavailable(str(error)) from error
 
     def _touches(self, batch: list[_Pending]) -> dict[str, tuple[list[int], Any]]:
-        """Each bin of the batch: its rows (in batch order) and its counter update."""
+        """Each bin of the batch: its rows (in batch order) and its counter update; the last
+        one also takes the batch's ids and reads the catalog's change marker."""
         by_bin: dict[str, list[int]] = defaultdict(list)
         for index, entry in enumerate(batch):
             by_bin[entry.row["bin_id"]].append(index)
         touches = {}
-        for bin_id, indexes in by_bin.items():
+        # bins are locked in the order of their ids: two batches never wait for each other
+        order = sorted(by_bin)
+        last = order[-1]
+        for bin_id in order:
+            indexes = by_bin[bin_id]
             rows = [batch[index].row for index in indexes]
             newest = max(row["received_at"] for row in rows)
             touches[bin_id] = (
@@ -496,6 +566,7 @@ class CaptureStore:
                     sum(row["size"] for row in rows),
                     newest,
                     newest + self.ttl,
+                    count=len(batch) if bin_id == last else None,
                 ),
             )
         return touches
@@ -509,8 +580,7 @@ class CaptureStore:
     ) -> list[Stored]:
         """Number the rows, decide their answers, insert them with their index queue entries
         and forwards, and keep their bins within bounds."""
-        numbered, bounds = self._number(cursor, batch, touches)
-        ids = self._next_ids(cursor, len(batch))
+        numbered, bounds, ids = self._number(cursor, batch, touches)
         stored: list[Stored | None] = [None] * len(batch)
         for indexes, settings, first in numbered:
             for offset, index in enumerate(indexes):
@@ -530,11 +600,10 @@ class CaptureStore:
         insert = self.sql.insert
         cursor.executemany(insert.sql, [insert.bind(value) for value in values])
         cursor.execute(self.sql.enqueue_search.sql, self.sql.search_values(ids))
+        rows = [entry.row for entry in batch]
         forwards = [
-            self.sql.forward_values(
-                ids[index], row["bin_id"], row["forward_url"], row["received_at"]
-            )
-            for index, row in enumerate(entry.row for entry in batch)
+            self.sql.forward_values(ids[i], row["bin_id"], row["forward_url"], row["received_at"])
+            for i, row in enumerate(rows)
             if row.get("forward_url")
         ]
         if forwards:
@@ -547,61 +616,54 @@ class CaptureStore:
 
     def _number(
         self, cursor: Any, batch: list[_Pending], touches: dict[str, tuple[list[int], Any]]
-    ) -> tuple[list[tuple[list[int], AnswerSettings, int]], list[tuple[str, int, int]]]:
-        """Update each bin's counters (taking its row lock) and check that every row was
-        analysed with the bin's current settings and the current user catalog.
+    ) -> tuple[list[tuple[list[int], AnswerSettings, int]], list[tuple[str, int, int]], list[int]]:
+        """Update each bin's counters (taking its row lock), take the batch's ids once every
+        bin is locked, and check that every row was analysed with the bin's current settings
+        and the current user catalog; returns the numbering, each bin's bounds and the ids.
+
+        Ids are taken after the bins' row locks, so within a bin they become visible in
+        increasing order (a reader asking for ids above the last one it saw skips nothing). On
+        SQLite the write lock plus ``BEGIN IMMEDIATE`` make this the only writer, so the next
+        ids follow the highest one; AUTOINCREMENT's sequence guarantees an id is never handed
+        out twice. On PostgreSQL they come from the id column's own sequence.
 
         :raise BinGone: a bin of the batch no longer exists.
         :raise _Stale: some analyses are stale.
         """
-        numbered = []
-        bounds = []
+        numbered: list[tuple[list[int], AnswerSettings, int]] = []
+        bounds: list[tuple[str, int, int]] = []
         stale: list[_Pending] = []
+        ids: list[int] = []
+        catalog: Any = None
         for bin_id, (indexes, touch) in touches.items():
-            cursor.execute(self.sql.touch.sql, touch)
+            last = len(numbered) == len(touches) - 1
+            sql = self.sql.touch_last if last else self.sql.touch
+            cursor.execute(sql.sql, touch)
             returned = cursor.fetchone()
             if returned is None:
                 self.forget(bin_id)
                 raise BinGone(bin_id)
-            count, size, last_seq, version, *answer_values = processed(
-                self.sql.touch_processors, returned
-            )
+            processors = self.sql.touch_last_processors if last else self.sql.touch_processors
+            values = processed(processors, returned)
+            if last:
+                *values, catalog, taken = values
+                ids = _ids(taken, len(batch))
+            count, size, last_seq, version, *answer_values = values
             moved = [batch[i] for i in indexes if batch[i].settings_version not in (-1, version)]
             if moved:
                 self.forget(bin_id)
                 stale += moved
             numbered.append((indexes, AnswerSettings(*answer_values), last_seq - len(indexes) + 1))
             bounds.append((bin_id, count, size))
-        if any(entry.catalog_version is not None for entry in batch):
-            version_sql = self.sql.catalog_version
-            cursor.execute(version_sql.sql, version_sql.bind({}))
-            current = tuple(processed(self.sql.catalog_processors, cursor.fetchone()))
-            self.catalog_version = current
-            stale += [
-                entry
-                for entry in batch
-                if entry.catalog_version not in (None, current) and entry not in stale
-            ]
+        self.catalog_version = (catalog,)
+        stale += [
+            entry
+            for entry in batch
+            if entry.catalog_version not in (None, self.catalog_version) and entry not in stale
+        ]
         if stale:
             raise _Stale(stale)
-        return numbered, bounds
-
-    def _next_ids(self, cursor: Any, count: int) -> list[int]:
-        """Ids for ``count`` new rows, known before the insert so each answer can name its own.
-
-        On SQLite the write lock plus ``BEGIN IMMEDIATE`` make this the only writer, so the next
-        ids are known; AUTOINCREMENT's sequence guarantees an id is never handed out twice. On
-        PostgreSQL they come from the id column's own sequence.
-        """
-        if self.is_sqlite:
-            cursor.execute(NEXT_SQLITE_ID)
-            first = int(cursor.fetchone()[0]) + 1
-            return list(range(first, first + count))
-        if self._id_sequence is None:
-            cursor.execute("SELECT pg_get_serial_sequence('captured_request', 'id')")
-            self._id_sequence = str(cursor.fetchone()[0])
-        cursor.execute("SELECT nextval(%s) FROM generate_series(1, %s)", (self._id_sequence, count))
-        return [int(found[0]) for found in cursor.fetchall()]
+        return numbered, bounds, ids
 
     def _evict_oldest(self, cursor: Any, bin_id: str, count: int, size: int) -> None:
         """Delete a bin's oldest requests until it holds at most ``keep_per_bin`` of them and
@@ -625,6 +687,14 @@ class CaptureStore:
                 sql.set_counters.sql,
                 sql.set_counters.bind({"bin_id": bin_id, "count": count, "bytes": size}),
             )
+
+
+def _ids(taken: Any, count: int) -> list[int]:
+    """The batch's ids from the last bin update: SQLite's first one, or PostgreSQL's array."""
+    if isinstance(taken, list):
+        return sorted(int(found) for found in taken)
+    first = int(taken)
+    return list(range(first, first + count))
 
 
 def _translate(error: Exception) -> Exception:

@@ -16,6 +16,7 @@ import math
 import time
 from collections.abc import Callable
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from gunicorn.http.errors import NoMoreData
@@ -29,8 +30,10 @@ from werkzeug.wsgi import get_input_stream
 from receiver.capture.record import Recorded
 from receiver.capture.record import record
 from receiver.capture.request import RawRequest
+from receiver.capture.store import Announced
 from receiver.capture.store import BinGone
 from receiver.capture.store import DatabaseUnavailable
+from receiver.capture.store import IngestTarget
 from receiver.storage.models import utcnow
 from receiver.web import serving
 from receiver.web.deadlines import SlowSender
@@ -251,6 +254,21 @@ class Ingest:
             wait = rates.take("bin:" + target.id, self.rate_per_bin)
             if wait:
                 return (*rate_limited("this bin", wait), False)
+        # from here to its commit, this capture is one the store may wait for to commit together
+        with store.capturing() as announced:
+            return self.capture_announced(environ, bin_id, rest, target, now, announced)
+
+    def capture_announced(
+        self,
+        environ: dict[str, Any],
+        bin_id: str,
+        rest: str,
+        target: IngestTarget,
+        now: datetime,
+        announced: Announced,
+    ) -> tuple[int, list[tuple[str, str]], bytes, bool]:
+        """Read the body, record the capture and decide the answer (`capture`'s second half)."""
+        store = self.services.capture
         try:
             body = read_body(environ, self.body_limit, self.drain_limit)
         except BodyUnreadable as unreadable:
@@ -277,8 +295,9 @@ class Ingest:
                 target,
                 raw,
                 now=now,
-                catalog_for=services.catalog_for,
+                catalog_for=self.services.catalog_for,
                 base_url=lambda: self.public_base(environ),
+                announced=announced,
             )
         except BinGone:
             return (*NOT_FOUND, False)

@@ -29,6 +29,8 @@ from receiver.delivery.forwarding import ForwardPolicy
 from receiver.delivery.forwarding import ForwardWorker
 from receiver.delivery.http import OutgoingPolicy
 from receiver.delivery.scenarios import ScenarioRunner
+from receiver.storage.checkpoints import WRITER_AUTOCHECKPOINT
+from receiver.storage.checkpoints import Checkpointer
 from receiver.storage.writelock import WriteLock
 from receiver.web.ratelimit import RateTable
 
@@ -41,6 +43,8 @@ class Services:
 
     engine: Engine
     write_lock: WriteLock
+    # SQLite: the WAL's checkpoints, off the capture path
+    checkpointer: Checkpointer | None
     capture: CaptureStore
     catalog: CatalogCache
     indexer: SearchIndexer
@@ -65,6 +69,8 @@ class Services:
         the forwarder unless the settings give forwarding to ``receiver forward-worker``."""
         self.indexer.start()
         self.scenarios.start()
+        if self.checkpointer is not None:
+            self.checkpointer.start()
         if self.forward_in_process:
             self.forwarder.start()
 
@@ -74,6 +80,8 @@ class Services:
         self.forwarder.stop()
         self.indexer.stop()
         self.scenarios.stop()
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         self.capture.close()
         if self.rates is not None:
             self.rates.close()
@@ -86,9 +94,11 @@ def build_services(app: Flask, engine: Engine) -> Services:
     config = app.config
     database = engine.url.database if engine.dialect.name == "sqlite" else None
     write_lock = WriteLock.for_database(engine.dialect.name, database)
+    checkpointer = Checkpointer(engine) if database else None
     capture = CaptureStore(
         engine,
         write_lock=write_lock,
+        wal_autocheckpoint=WRITER_AUTOCHECKPOINT if checkpointer else None,
         keep_per_bin=config["RECEIVER_MAX_REQUESTS_PER_BIN"],
         max_bytes_per_bin=config["RECEIVER_MAX_BYTES_PER_BIN"],
         ttl_days=config["RECEIVER_BIN_TTL_DAYS"],
@@ -106,10 +116,13 @@ def build_services(app: Flask, engine: Engine) -> Services:
     # commits wake the background work they queued, in this process (others poll slowly)
     capture.on_commit.append(indexer.notify)
     capture.on_commit.append(forwarder.notify)
+    if checkpointer is not None:
+        capture.on_commit.append(checkpointer.notify)
     limited = config["RECEIVER_RATE_PER_BIN"] or config["RECEIVER_RATE_PER_CLIENT"]
     return Services(
         engine=engine,
         write_lock=write_lock,
+        checkpointer=checkpointer,
         capture=capture,
         catalog=CatalogCache(budget_ms=config["RECEIVER_VALIDATION_BUDGET_MS"]),
         indexer=indexer,
