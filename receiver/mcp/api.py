@@ -123,9 +123,21 @@ class ReceiverAPI:
                 f"({type(error).__name__}: {error}); is `receiver serve` running there? "
                 "(`receiver mcp --server URL` names another one)"
             ) from None
-        if response.is_success:
-            return response.json() if response.content else None
-        raise self._failure(response, bin_id=bin_id, sent_token=sent_token)
+        if not response.is_success:
+            raise self._failure(response, bin_id=bin_id, sent_token=sent_token)
+        if not response.content:
+            return None
+        try:
+            found = response.json()
+        except ValueError:
+            found = None
+        if not isinstance(found, dict):
+            raise ReceiverError(
+                f"{self.server} answered {method} {path} with something that is not receiver's "
+                f"API ({response.headers.get('content-type') or 'no content type'}): is it a "
+                "receiver server? (`receiver mcp --server URL` names one)"
+            )
+        return found
 
     def close(self) -> None:
         with self._lock:

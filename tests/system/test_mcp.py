@@ -472,6 +472,19 @@ def test_errors_come_back_as_tool_errors_in_words_and_the_server_outlives_them(
     anyio.run(session)
 
 
+def test_a_server_that_is_not_a_receiver_is_named_as_such(target: Any, tmp_path: Path):
+    target.expect_request("/api/catalog").respond_with_data(
+        "<html>a web site</html>", content_type="text/html"
+    )
+
+    async def session() -> None:
+        async with mcp_session(target.url_for("/").rstrip("/"), tmp_path / "mcp.log") as mcp:
+            answer = await refused(mcp, "catalog")
+        assert "not receiver's API (text/html" in answer and "is it a receiver server?" in answer
+
+    anyio.run(session)
+
+
 def test_the_server_survives_the_receiver_server_going_away_and_coming_back(
     database_url: str, tmp_path: Path
 ):
