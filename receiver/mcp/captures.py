@@ -29,9 +29,9 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import math
 import threading
 import time
-from collections.abc import Callable
 from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -114,8 +114,6 @@ def wait_for_capture(
     after: int,
     filters: Filters,
     timeout: float,
-    clock: Callable[[], float] = time.monotonic,
-    pause: Callable[[float], None] = time.sleep,
 ) -> tuple[dict[str, Any], dict[str, int]]:
     """The first capture numbered above ``after`` that matches ``filters``, waiting up to
     ``timeout`` seconds for one, and what the wait passed: ``passed_over`` (captures that did not
@@ -126,7 +124,7 @@ def wait_for_capture(
         the server refused (a missing bin, a refused token), or it could not be reached until
         the deadline.
     """
-    deadline = clock() + timeout
+    deadline = time.monotonic() + timeout
     position = after
     removed = 0
     failures = 0
@@ -137,7 +135,8 @@ def wait_for_capture(
         params.append(("path_prefix", filters.path_prefix))
     while True:
         check_cancelled()
-        hold = int(max(0.0, min(deadline - clock(), POLL_SECONDS)))
+        # whole seconds (the feed's unit), rounded up: a poll never asks again at once
+        hold = min(math.ceil(max(0.0, deadline - time.monotonic())), POLL_SECONDS)
         try:
             page = api.call(
                 "GET",
@@ -148,12 +147,18 @@ def wait_for_capture(
             )
         except ServerUnavailable as problem:
             failures += 1
-            if clock() >= deadline:
+            if time.monotonic() >= deadline:
                 raise ReceiverError(
                     f"{problem} (waited {timeout:g} s; the cursor stays at capture #{after}: "
                     "call again once the server is back)"
                 ) from None
-            pause(min(FIRST_PAUSE * 2 ** (failures - 1), MAX_PAUSE, max(0.0, deadline - clock())))
+            time.sleep(
+                min(
+                    FIRST_PAUSE * 2 ** (failures - 1),
+                    MAX_PAUSE,
+                    max(0.0, deadline - time.monotonic()),
+                )
+            )
             continue
         failures = 0
         removed += int(page.get("removed") or 0)
@@ -170,10 +175,10 @@ def wait_for_capture(
                 }
             position = max(position, int(item["seq"]))
         position = max(position, int(page.get("next") or position))
-        if clock() >= deadline:
+        if time.monotonic() >= deadline:
             break
         if not page.get("requests") and page.get("retry_after"):
-            pause(min(float(page["retry_after"]), max(0.0, deadline - clock())))
+            time.sleep(min(float(page["retry_after"]), max(0.0, deadline - time.monotonic())))
     passed = max(0, position - after - removed)
     others = f"; {passed} other capture{'' if passed == 1 else 's'} arrived" if passed else ""
     raise ReceiverError(

@@ -14,7 +14,10 @@ import json
 import shutil
 import sys
 from collections.abc import AsyncIterator
+from collections.abc import Awaitable
+from collections.abc import Callable
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -78,6 +81,13 @@ async def mcp_session(
             async with ClientSession(read, write, read_timeout_seconds=WAIT * 3) as session:
                 await session.initialize()
                 yield session
+
+
+def run_session(session: Callable[[], Awaitable[None]]) -> None:
+    """Run a test's MCP session on a thread of its own: in a test process whose browser tests
+    ran first, Playwright's event loop holds the main thread, where anyio would not start one."""
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        thread.submit(anyio.run, session).result()
 
 
 def text_of(result: CallToolResult) -> str:
@@ -173,7 +183,7 @@ def test_the_tools_come_with_json_schemas_and_the_server_says_what_it_is(tmp_pat
         assert set(tools["replay"].input_schema["required"]) == {"bin", "request_id", "to"}
         assert set(tools["send_event"].input_schema["required"]) == {"provider", "event"}
 
-    anyio.run(session)
+    run_session(session)
 
 
 def test_the_mcp_server_runs_without_flask_sqlalchemy_or_the_app(tmp_path: Path):
@@ -264,7 +274,7 @@ def test_an_agent_creates_a_bin_reads_a_curl_delivery_with_its_errors_and_replay
             assert request.get_data() == body
             assert wire_headers(request) == captured
 
-    anyio.run(session)
+    run_session(session)
 
 
 def test_two_captures_between_two_waits_come_back_both_in_order(
@@ -304,7 +314,7 @@ def test_two_captures_between_two_waits_come_back_both_in_order(
         assert second["captures_after"] == 1 and third["captures_after"] == 0
         assert [row["seq"] for row in listed["requests"]] == [3, 2, 1]
 
-    anyio.run(session)
+    run_session(session)
 
 
 def test_a_wait_with_filters_passes_over_what_does_not_match(
@@ -329,7 +339,7 @@ def test_a_wait_with_filters_passes_over_what_does_not_match(
             pinged = await call(mcp, "wait_for_request", bin=bin_id, method="POST", timeout=WAIT)
             assert (pinged["path"], pinged["passed_over"]) == ("/github/ping", 0)
 
-    anyio.run(session)
+    run_session(session)
 
 
 def test_events_sent_signed_and_changed_replays_signed_again_and_a_scripted_answer(
@@ -417,7 +427,7 @@ def test_events_sent_signed_and_changed_replays_signed_again_and_a_scripted_answ
         assert replayed.get_data().decode() == capture["body"]
         Webhook(secret).verify(replayed.get_data(), dict(replayed.headers))
 
-    anyio.run(session)
+    run_session(session)
 
 
 # -- errors an agent can act on -------------------------------------------------------------------
@@ -469,7 +479,7 @@ def test_errors_come_back_as_tool_errors_in_words_and_the_server_outlives_them(
             needed = await refused(mcp, "catalog")
             assert "needs its access token" in needed and "--token" in needed
 
-    anyio.run(session)
+    run_session(session)
 
 
 def test_a_server_that_is_not_a_receiver_is_named_as_such(target: Any, tmp_path: Path):
@@ -482,7 +492,7 @@ def test_a_server_that_is_not_a_receiver_is_named_as_such(target: Any, tmp_path:
             answer = await refused(mcp, "catalog")
         assert "not receiver's API (text/html" in answer and "is it a receiver server?" in answer
 
-    anyio.run(session)
+    run_session(session)
 
 
 def test_the_server_survives_the_receiver_server_going_away_and_coming_back(
@@ -528,7 +538,7 @@ def test_the_server_survives_the_receiver_server_going_away_and_coming_back(
             assert (await call(mcp, "list_requests", bin=bin_id))["requests"][0]["seq"] == 1
 
     try:
-        anyio.run(session)
+        run_session(session)
     finally:
         for server in servers:
             server.stop()
