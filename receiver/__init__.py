@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 from typing import Any
 
-from flask import Flask
+if TYPE_CHECKING:
+    # imported where it is used: commands that need no app (mcp, listen) start without Flask
+    from flask import Flask
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -15,6 +18,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     (``receiver serve``, the development server, the pytest plugin's server, commands that read
     the database), never here.
     """
+    from flask import Flask
+
     from receiver import cli
     from receiver import config
     from receiver.resources import resource_dir

@@ -191,8 +191,9 @@ class ServedReceiver(Process):
         receiver: Path = RECEIVER,
         cwd: str | os.PathLike[str] | None = None,
         env: Mapping[str, str] | None = None,
+        port: int | None = None,
     ) -> None:
-        self.port = free_port()
+        self.port = port or free_port()
         self.workers = workers
         self.base_url = f"http://127.0.0.1:{self.port}"
         settings = {
@@ -286,11 +287,13 @@ def serve_receiver(
     cwd: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
     timeout: float = 60.0,
+    port: int | None = None,
 ) -> ServedReceiver:
     """Start ``receiver serve --bind 127.0.0.1:<free port> --workers N`` (what ``make run``
     serves) and return once every worker answers; failure shows the server's log.
 
-    Without ``database_url`` the server uses the SQLite file in its instance folder.
+    Without ``database_url`` the server uses the SQLite file in its instance folder; ``port``
+    starts it where an earlier one was (a server that comes back).
     """
     server = ServedReceiver(
         log=log,
@@ -300,6 +303,7 @@ def serve_receiver(
         receiver=receiver,
         cwd=cwd,
         env=env,
+        port=port,
     )
     try:
         server.wait_until_every_worker_answers(timeout)

@@ -249,7 +249,9 @@ def text_head(data: bytes, complete: bool) -> str | None:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
-        if complete or error.start < len(data) - 3:
+        # only a character that the cut left unfinished counts: bytes that start no character
+        # (0xff, a stray continuation byte) are not text, however short the head
+        if complete or error.reason != "unexpected end of data" or error.start < len(data) - 3:
             return None
         try:
             text = data[: error.start].decode("utf-8")

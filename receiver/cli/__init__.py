@@ -1,8 +1,8 @@
 """The ``receiver`` command: the app's Flask CLI group (``python -m receiver`` too).
 
 Every ``flask --app app X`` command is also ``receiver X``: ``serve``, ``send``, ``prune``,
-``forward-worker``, ``scenario``, ``listen``, ``catalog import``, Flask-Migrate's ``db`` and
-Flask's own ``run``, ``shell`` and ``routes``.
+``forward-worker``, ``scenario``, ``listen``, ``mcp``, ``catalog import``, Flask-Migrate's ``db``
+and Flask's own ``run``, ``shell`` and ``routes``.
 One module per command family; each command is listed once, in ``COMMANDS``.
 """
 
@@ -15,6 +15,7 @@ from flask.cli import FlaskGroup
 from receiver.cli.catalog import catalog_group
 from receiver.cli.forwarding import forward_worker_command
 from receiver.cli.listen import listen_command
+from receiver.cli.mcp import mcp_command
 from receiver.cli.scenario import scenario_command
 from receiver.cli.send import send_command
 from receiver.cli.serve import prune_command
@@ -28,6 +29,7 @@ COMMANDS = (
     scenario_command,
     listen_command,
     catalog_group,
+    mcp_command,
 )
 
 
@@ -49,7 +51,8 @@ def main() -> None:
     """receiver: a self-hosted webhook receiver and test inspector."""
 
 
-# serve needs no app in the process that starts gunicorn, nor listen (a client of any server):
-# they are found before the app is loaded
+# serve needs no app in the process that starts gunicorn, nor listen and mcp (clients of any
+# server): they are found before the app is loaded
 main.add_command(serve_command)
 main.add_command(listen_command)
+main.add_command(mcp_command)

@@ -14,6 +14,7 @@ from receiver.capture.bodies import as_text
 from receiver.capture.bodies import decode_body
 from receiver.capture.bodies import hex_dump
 from receiver.capture.bodies import pretty_json
+from receiver.capture.bodies import text_head
 
 PAYLOAD = (
     b'{"event": "release.released", "data": {"name": "v1.2.3", "notes": "' + b"x" * 500 + b'"}}'
@@ -208,3 +209,18 @@ def test_hex_dump_stops_at_its_limit_and_says_how_much_is_left():
 
 def test_hex_dump_of_nothing_is_empty():
     assert hex_dump(b"") == ""
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        (b"plain", "plain"),
+        ("abé".encode()[:3], "ab"),  # a character cut at the end of the head
+        ("€".encode()[:2], ""),
+        (b"\xff\xfe", None),  # bytes that start no character, however short the head
+        (b"ab\xff", None),
+        (b"\x00\x01", None),
+    ],
+)
+def test_a_head_is_text_when_only_its_last_character_is_cut(head: bytes, expected: str | None):
+    assert text_head(head, complete=False) == expected
