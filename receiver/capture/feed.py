@@ -477,6 +477,62 @@ class _Read:
 
 # -- waiting for captures ---------------------------------------------------------------------
 
+# on PostgreSQL, how often the watcher reads the bins anyway (a lost notification costs this long)
+LISTEN_FALLBACK = 2.0
+FEED_CHANNEL = "receiver_feed"
+
+
+class _Listener:
+    """A PostgreSQL connection of its own, LISTENing on the feed's channel for this schema."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._connection: Any = None
+        self._schema = ""
+
+    @property
+    def ready(self) -> bool:
+        return self._connection is not None
+
+    def ensure(self) -> None:
+        """Listen (again), if not listening already."""
+        if self._connection is not None:
+            return
+        proxied = self.engine.raw_connection()
+        proxied.detach()
+        connection: Any = proxied.dbapi_connection
+        connection.autocommit = True
+        self._schema = str(connection.execute("SELECT current_schema()").fetchone()[0])
+        connection.execute(f"LISTEN {FEED_CHANNEL}")
+        self._connection = connection
+
+    def moved(self, timeout: float) -> dict[str, int]:
+        """The bins whose sequence moved, with their newest number, in ``timeout`` seconds at
+        most (what arrives at once after the first notification comes along)."""
+        latest: dict[str, int] = {}
+        for notification in self._connection.notifies(timeout=timeout, stop_after=1):
+            self._take(notification.payload, latest)
+        # what else is there already, without waiting
+        for notification in self._connection.notifies(timeout=0):
+            self._take(notification.payload, latest)
+        return latest
+
+    def _take(self, payload: str, latest: dict[str, int]) -> None:
+        """``<schema>:<bin id>:<last_seq>`` (bin ids hold no colon) into ``latest``."""
+        head, _, seq = payload.rpartition(":")
+        schema, _, bin_id = head.rpartition(":")
+        if schema == self._schema and seq.isdigit():
+            latest[bin_id] = max(latest.get(bin_id, 0), int(seq))
+
+    def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                connection.close()
+            except Exception:  # closing a connection that failed: nothing more to do
+                pass
+
+
 GONE = MAX_SEQ  # a bin that disappeared wakes its waiters (their next read answers 404)
 
 
@@ -484,15 +540,30 @@ class FeedWatcher:
     """Long polls of one server process: a bounded number of waiters, woken when their bin's
     ``last_seq`` moves.
 
-    One thread reads the ``last_seq`` of every bin someone waits on, every ``interval`` seconds
-    while anyone waits (one query for all of them), and sleeps otherwise. ``slots`` bounds the
-    waiters: a poll beyond it is not held, so the threads that serve senders are never taken
-    by listeners (``receiver serve`` adds ``slots`` threads to each process for them).
+    One thread watches the bins someone waits on, while anyone waits, and sleeps otherwise. On
+    SQLite it reads their ``last_seq`` every ``interval`` seconds (one query for all of them);
+    on PostgreSQL it LISTENs on ``receiver_feed``, where a trigger announces every commit that
+    moves a bin's sequence (see the migration that made it), and reads only when a waiter
+    starts and every ``fallback`` seconds, in case a notification was lost with a
+    connection. ``slots`` bounds the waiters: a poll beyond it is not held, so the threads that
+    serve senders are never taken by listeners (``receiver serve`` adds ``slots`` threads to
+    each process for them).
     """
 
-    def __init__(self, engine: Engine, *, slots: int, interval: float = 0.1) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        slots: int,
+        interval: float = 0.1,
+        fallback: float = LISTEN_FALLBACK,
+    ) -> None:
         self.engine = engine
         self.interval = interval
+        self.fallback = fallback
+        self.listens = engine.dialect.name == "postgresql"
+        # a waiter started since the last read (its bin may have moved before it was watched)
+        self._fresh = False
         self._slots = threading.BoundedSemaphore(slots) if slots > 0 else None
         self._changed = threading.Condition()
         self._waiting: Counter[str] = Counter()
@@ -518,6 +589,7 @@ class FeedWatcher:
                 if self._closed:
                     return False
                 self._waiting[bin_id] += 1
+                self._fresh = True
                 self._start()
                 self._changed.notify_all()
                 try:
@@ -569,30 +641,55 @@ class FeedWatcher:
             self._thread.start()
 
     def _run(self) -> None:
-        while True:
-            with self._changed:
-                while not self._waiting and not self._closed:
-                    self._changed.wait()
-                if self._closed:
-                    return
-                bins = sorted(self._waiting)
-            try:
-                latest = self._read(bins)
-            except Exception:  # a database hiccup: the waiters time out and poll again
-                log.exception("reading the feed's bins failed; retrying")
-                latest = None
-            with self._changed:
-                changed = False
-                if latest is not None:
-                    for bin_id in bins:
-                        if bin_id in self._waiting:
-                            value = latest.get(bin_id, GONE)
-                            changed = changed or self._latest.get(bin_id) != value
-                            self._latest[bin_id] = value
-                if changed:  # wake the waiters only when a bin moved
-                    self._changed.notify_all()
-                # sleep on the condition: close() wakes the thread at once
-                self._changed.wait(self.interval)
+        listener = _Listener(self.engine) if self.listens else None
+        read_at = -self.fallback
+        try:
+            while True:
+                with self._changed:
+                    while not self._waiting and not self._closed:
+                        self._changed.wait()
+                    if self._closed:
+                        return
+                    bins = sorted(self._waiting)
+                    fresh, self._fresh = self._fresh, False
+                latest: dict[str, int] | None = None
+                try:
+                    due = time.monotonic() - read_at >= self.fallback
+                    if listener is None or fresh or due or not listener.ready:
+                        if listener is not None:
+                            listener.ensure()  # listening before reading: nothing in between
+                        latest = {bin_id: GONE for bin_id in bins} | self._read(bins)
+                        read_at = time.monotonic()
+                except Exception:  # a database hiccup: the waiters time out and poll again
+                    log.exception("reading the feed's bins failed; retrying")
+                    if listener is not None:
+                        listener.close()
+                self._publish(latest)
+                if listener is None or not listener.ready:
+                    with self._changed:  # close() wakes the thread at once
+                        self._changed.wait(self.interval)
+                    continue
+                try:
+                    self._publish(listener.moved(self.interval))
+                except Exception:  # the connection went: the next round listens again
+                    log.warning("the feed's notifications stopped; listening again")
+                    listener.close()
+        finally:
+            if listener is not None:
+                listener.close()
+
+    def _publish(self, latest: dict[str, int] | None) -> None:
+        """Take in new sequence numbers; wake the waiters only when a watched bin moved."""
+        if not latest:
+            return
+        with self._changed:
+            changed = False
+            for bin_id, value in latest.items():
+                if bin_id in self._waiting:
+                    changed = changed or self._latest.get(bin_id) != value
+                    self._latest[bin_id] = value
+            if changed:
+                self._changed.notify_all()
 
     def _read(self, bins: list[str]) -> dict[str, int]:
         with self.engine.connect() as connection:

@@ -333,3 +333,36 @@ def test_closing_the_watcher_also_wakes_a_waiter_held_back(app: Flask, bins: Any
     held_back.join(5)
     assert woke == [False]
     assert time.monotonic() - started < 3
+
+
+def test_on_postgresql_the_watcher_is_woken_by_notifications_not_by_reading(
+    app: Flask, bins: Any
+) -> None:
+    """A commit that moves a bin's sequence notifies the feed's channel (a trigger); the watcher
+    listens, so after the one read that starts a wait it reads nothing while captures arrive."""
+    if not services(app).feed.listens:
+        pytest.skip("SQLite has no LISTEN/NOTIFY: its watcher reads every tenth of a second")
+    bin_id = bins.create()["id"]
+    watcher = services(app).feed
+    reads: list[list[str]] = []
+    original = watcher._read
+
+    def counted(bins_read: list[str]) -> dict[str, int]:
+        reads.append(bins_read)
+        return original(bins_read)
+
+    watcher._read = counted  # type: ignore[method-assign]
+    watcher.fallback = 3600  # no read but the first, however slow this machine is
+    woken: list[bool | None] = []
+    waiter = threading.Thread(target=lambda: woken.append(watcher.wait(bin_id, 0, 60)))
+    waiter.start()
+    deadline = time.monotonic() + 30
+    while not reads and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert reads == [[bin_id]]
+
+    bins.ingest(bin_id, body=b"{}")
+    waiter.join(timeout=60)
+
+    assert woken == [True]
+    assert reads == [[bin_id]]  # woken by the notification alone

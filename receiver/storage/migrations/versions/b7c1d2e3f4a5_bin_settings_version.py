@@ -8,6 +8,11 @@ The capture path keeps bins and the merged catalog in memory and checks, in each
 neither changed since (see capture.store). Existing bins get settings version 0; every later
 change gives a bin a new random one. The catalog's version is one row, moved by triggers on
 every write to the user schema and provider tables, so no code path can forget it.
+
+On PostgreSQL a trigger also notifies channel ``receiver_feed`` with
+``<schema>:<bin id>:<last_seq>``
+whenever a commit moves a bin's capture sequence: the change feed's watchers LISTEN instead of
+asking every tenth of a second (capture.feed).
 """
 
 import sqlalchemy as sa
@@ -53,6 +58,16 @@ def upgrade():
             f"CREATE TRIGGER {table}_marks_catalog AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE"
             f" ON {table} FOR EACH STATEMENT EXECUTE FUNCTION receiver_catalog_changed()"
         )
+    op.execute(
+        "CREATE FUNCTION receiver_feed_moved() RETURNS trigger LANGUAGE plpgsql AS"
+        " $$ BEGIN PERFORM pg_notify('receiver_feed',"
+        " current_schema() || ':' || NEW.id || ':' || NEW.last_seq);"
+        " RETURN NULL; END $$"
+    )
+    op.execute(
+        "CREATE TRIGGER bin_feed_moved AFTER UPDATE OF last_seq ON bin FOR EACH ROW"
+        " WHEN (NEW.last_seq <> OLD.last_seq) EXECUTE FUNCTION receiver_feed_moved()"
+    )
 
 
 def downgrade():
@@ -64,6 +79,8 @@ def downgrade():
         for table in TABLES:
             op.execute(f"DROP TRIGGER IF EXISTS {table}_marks_catalog ON {table}")
         op.execute("DROP FUNCTION IF EXISTS receiver_catalog_changed()")
+        op.execute("DROP TRIGGER IF EXISTS bin_feed_moved ON bin")
+        op.execute("DROP FUNCTION IF EXISTS receiver_feed_moved()")
     op.drop_table("catalog_marker")
     with op.batch_alter_table("bin", schema=None) as batch_op:
         batch_op.drop_column("settings_version")
