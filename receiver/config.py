@@ -110,7 +110,7 @@ SETTINGS: tuple[Setting, ...] = (
         1000,
         "Captured requests kept per bin; the oldest are evicted beyond it.",
         minimum=1,
-        maximum=1_000_000,
+        maximum=10_000_000,
     ),
     Setting(
         "RECEIVER_MAX_BYTES_PER_BIN",

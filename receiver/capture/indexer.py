@@ -42,6 +42,8 @@ from receiver.storage.writelock import WriteLock
 
 log = logging.getLogger(__name__)
 BATCH = 64
+# deleted captures taken out of SQLite's index per round
+GONE_BATCH = 256
 # the share of one core's time the indexer takes while captures arrive, and once they stopped
 BUSY_SHARE = 0.02
 IDLE_SHARE = 0.5
@@ -77,8 +79,9 @@ def queued(limit: int) -> Select[Any]:
 
 
 def index_pending(engine: Engine, write_lock: WriteLock, *, limit: int = BATCH) -> int:
-    """Index up to ``limit`` queued captures; returns how many were taken off the queue (0 when
-    nothing is queued, or when another indexer holds the election lock).
+    """Index up to ``limit`` queued captures, and (SQLite) take up to ``GONE_BATCH`` deleted
+    ones out of the index; returns how many captures this changed (0 when there was nothing to
+    do, or when another indexer holds the election lock).
 
     On SQLite the writes take ``write_lock`` (the capture store's): the text is worked out
     before it is taken, so captures wait for an indexer no longer than its inserts take.
@@ -86,16 +89,45 @@ def index_pending(engine: Engine, write_lock: WriteLock, *, limit: int = BATCH) 
     with _elected(engine, write_lock) as connection:
         if connection is None:
             return 0
+        removed = 0
+        if engine.dialect.name == "sqlite":
+            with write_lock.held():
+                removed = _remove_gone(connection)
         rows = connection.execute(queued(limit)).all()
         connection.commit()
         if not rows:
-            return 0
+            return removed
         texts = [(row.id, row.bin_id, text_of(row)) for row in rows]
         if engine.dialect.name == "sqlite":
             with write_lock.held():
-                return _write_sqlite(connection, texts)
+                return removed + _write_sqlite(connection, texts)
         with connection.begin():
             return _write_postgresql(connection, texts)
+
+
+def _remove_gone(connection: Connection) -> int:
+    """Take deleted captures out of SQLite's index (their deletion only noted their ids in
+    ``search_gone``: removing the text at once costs as much as indexing it). Until then a
+    search does not find them anyway: it reads the captures that still exist."""
+    gone = tuple(
+        row[0]
+        for row in connection.exec_driver_sql(
+            "SELECT request_id FROM search_gone LIMIT ?", (GONE_BATCH,)
+        )
+    )
+    connection.commit()
+    if not gone:
+        return 0
+    marks = ", ".join("?" * len(gone))
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    try:
+        connection.exec_driver_sql(f"DELETE FROM request_search WHERE rowid IN ({marks})", gone)
+        connection.exec_driver_sql(f"DELETE FROM search_gone WHERE request_id IN ({marks})", gone)
+        connection.exec_driver_sql("COMMIT")
+    except BaseException:
+        connection.exec_driver_sql("ROLLBACK")
+        raise
+    return len(gone)
 
 
 @contextmanager

@@ -228,7 +228,7 @@ class Statements:
                 requests_table.c.id > bindparam("after"),
             )
             .order_by(requests_table.c.id)
-            .limit(EVICTION_PAGE),
+            .limit(bindparam("page")),
         )
         self.evict = Compiled(
             dialect,

@@ -48,6 +48,7 @@ from sqlalchemy.engine import Engine
 from receiver.bins.responses import AnswerSettings
 from receiver.bins.responses import BinResponse
 from receiver.bins.responses import answer
+from receiver.capture.statements import EVICTION_PAGE
 from receiver.capture.statements import Statements
 from receiver.capture.statements import processed
 from receiver.storage.writelock import WriteLock
@@ -672,7 +673,12 @@ class CaptureStore:
         boundary = 0
         after = 0
         while count > 1 and (count > self.keep_per_bin or size > self.max_bytes_per_bin):
-            cursor.execute(sql.oldest.sql, sql.oldest.bind({"bin_id": bin_id, "after": after}))
+            # over the count alone, exactly the surplus is read (one row, for a bin at its cap)
+            surplus = count - self.keep_per_bin
+            page = EVICTION_PAGE if size > self.max_bytes_per_bin else min(EVICTION_PAGE, surplus)
+            cursor.execute(
+                sql.oldest.sql, sql.oldest.bind({"bin_id": bin_id, "after": after, "page": page})
+            )
             page = cursor.fetchall()
             if not page:
                 break

@@ -11,8 +11,9 @@ from flask import Flask
 from receiver.storage.db import db
 
 MIGRATIONS = str(Path(__file__).resolve().parent / "migrations")
-# the text search tables (and SQLite's FTS5 shadow tables) are made by hand, not from models
-SEARCH_TABLES = "request_search"
+# the text search tables (and SQLite's FTS5 shadow tables, and its list of deleted captures
+# still to take out of the index) are made by hand, not from models
+SEARCH_TABLES = ("request_search", "search_gone")
 
 
 def include_name(name: str | None, type_: str, parent_names: dict[str, Any]) -> bool:

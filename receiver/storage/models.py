@@ -268,6 +268,8 @@ class ForwardJob(Model):
     __table_args__ = (
         Index("ix_forward_job_status_next_attempt_at", "status", "next_attempt_at"),
         Index("ix_forward_job_bin_id_id", "bin_id", "id"),
+        # a capture's deletion finds its jobs (the cascade) without reading them all
+        Index("ix_forward_job_request_id", "request_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -82,6 +82,10 @@ def test_a_deleted_capture_leaves_the_queue_and_the_index(app, client, bins):
     assert queued(app) == 1
     index_all(app)
     assert client.delete(f"/api/bins/{bin_id}/requests/{second}").status_code == 204
+    # a deleted capture is never found, also while its text is still in the index (SQLite
+    # takes it out in the background, PostgreSQL at once)
+    assert found(app, bin_id, "kept") == []
+    index_all(app)
     assert (queued(app), indexed(app)) == (0, 0)
 
 

@@ -9,6 +9,13 @@ neither changed since (see capture.store). Existing bins get settings version 0;
 change gives a bin a new random one. The catalog's version is one row, moved by triggers on
 every write to the user schema and provider tables, so no code path can forget it.
 
+A forward job is found by its capture through an index of its own: deleting a capture (an
+eviction, say) no longer scans every forward job for the cascade.
+
+On SQLite a deleted capture's text leaves the search index in the background: the trigger that
+deleted it from the FTS5 table at once (as much work as indexing it) now only notes its id in
+``search_gone``, which the text indexer works through (capture.indexer).
+
 On PostgreSQL a trigger also notifies channel ``receiver_feed`` with
 ``<schema>:<bin id>:<last_seq>``
 whenever a commit moves a bin's capture sequence: the change feed's watchers LISTEN instead of
@@ -39,7 +46,15 @@ def upgrade():
         sa.PrimaryKeyConstraint("id", name=op.f("pk_catalog_marker")),
     )
     op.execute("INSERT INTO catalog_marker (id, version) VALUES (1, 0)")
+    with op.batch_alter_table("forward_job", schema=None) as batch_op:
+        batch_op.create_index("ix_forward_job_request_id", ["request_id"], unique=False)
     if op.get_bind().dialect.name == "sqlite":
+        op.execute("CREATE TABLE search_gone (request_id INTEGER NOT NULL PRIMARY KEY)")
+        op.execute("DROP TRIGGER request_search_delete")
+        op.execute(
+            "CREATE TRIGGER request_search_gone AFTER DELETE ON captured_request BEGIN"
+            " INSERT OR IGNORE INTO search_gone (request_id) VALUES (old.id); END"
+        )
         for table in TABLES:
             for action in ("INSERT", "UPDATE", "DELETE"):
                 op.execute(
@@ -71,7 +86,16 @@ def upgrade():
 
 
 def downgrade():
+    with op.batch_alter_table("forward_job", schema=None) as batch_op:
+        batch_op.drop_index("ix_forward_job_request_id")
     if op.get_bind().dialect.name == "sqlite":
+        op.execute("DROP TRIGGER IF EXISTS request_search_gone")
+        op.execute("DELETE FROM request_search WHERE rowid IN (SELECT request_id FROM search_gone)")
+        op.execute("DROP TABLE IF EXISTS search_gone")
+        op.execute(
+            "CREATE TRIGGER request_search_delete AFTER DELETE ON captured_request BEGIN"
+            " DELETE FROM request_search WHERE rowid = old.id; END"
+        )
         for table in TABLES:
             for action in ("insert", "update", "delete"):
                 op.execute(f"DROP TRIGGER IF EXISTS {table}_{action}_marks_catalog")
