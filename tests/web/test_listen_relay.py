@@ -6,7 +6,6 @@ the command line's usage errors (exit 2 with a clear message)."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -19,6 +18,8 @@ from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 from pytest_httpserver import HTTPServer
+from servers import free_port
+from servers import wait_until
 from werkzeug import Request
 from werkzeug import Response
 
@@ -42,16 +43,45 @@ def post(path: str = "/", headers: list[tuple[str, str]] | None = None) -> RawRe
     return RawRequest("POST", path, "", pairs, b'{"n": 1}')
 
 
+class Pauses:
+    """A relay's pause that takes no time: it notes each wait the relay asks for, and stops the
+    relay after ``stop_after`` of them."""
+
+    def __init__(self, stop_after: int | None = None) -> None:
+        self.asked: list[float] = []
+        self.stop_after = stop_after
+        self.relay: Relay | None = None
+
+    def __call__(self, seconds: float) -> bool:
+        assert self.relay is not None
+        self.asked.append(seconds)
+        if self.stop_after is not None and len(self.asked) >= self.stop_after:
+            self.relay.stop()
+        return self.relay.stopping
+
+
 @contextmanager
-def relaying(app: Flask, bin_id: str, target: str, **options: Any) -> Iterator[Relay]:
-    """A relay following the bin through the app, in a thread, until the block ends."""
-    lines: list[str] = []
+def relaying(
+    app: Flask,
+    bin_id: str,
+    target: str,
+    *,
+    pauses: Pauses | None = None,
+    lines: list[str] | None = None,
+    **options: Any,
+) -> Iterator[Relay]:
+    """A relay following the bin through the app, in a thread, until the block ends; its pauses
+    take no time (and are noted in ``pauses``)."""
+    lines = [] if lines is None else lines
+    pauses = pauses or Pauses()
     relay = Relay(
         BinAddress("http://receiver.test", bin_id),
         ListenOptions(target=target, name="laptop", wait=1, timeout=5, **options),
         say=lines.append,
         transport=httpx.WSGITransport(app=app),
+        pause=pauses,
     )
+    pauses.relay = relay
     worker = threading.Thread(target=relay.run, daemon=True)
     worker.start()
     try:
@@ -61,13 +91,6 @@ def relaying(app: Flask, bin_id: str, target: str, **options: Any) -> Iterator[R
         worker.join(10)
         assert not worker.is_alive(), lines
         assert relay.progress.failure is None, lines
-
-
-def wait_until(check: Any, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def test_filters_deliver_only_matching_captures_and_the_position_passes_the_rest(
@@ -127,14 +150,58 @@ def test_a_503_is_a_target_down_and_retried_but_a_500_is_its_answer(
     target.expect_request("/hooks").respond_with_handler(handler)
     bin_id = bins.create()["id"]
     ids = store_captures(app, bin_id, [post(), post()])
-    with relaying(app, bin_id, target.url_for("/hooks"), from_start=True) as relay:
+    pauses = Pauses()
+    with relaying(app, bin_id, target.url_for("/hooks"), pauses=pauses, from_start=True) as relay:
         wait_until(lambda: relay.progress.position == 2)
     keys = [r.headers[IDEMPOTENCY_HEADER] for r, _ in target.log]
     assert keys == [str(ids[0]), str(ids[0]), str(ids[1])]
+    assert pauses.asked == [0.5]
     replays = client.get(f"/api/bins/{bin_id}/requests/{ids[0]}/replays").get_json()["replays"]
     assert sorted(r["status_code"] for r in replays) == [200, 503]
     shown = client.get(f"/api/bins/{bin_id}/listeners/laptop").get_json()
     assert (shown["position"], shown["last_status"]) == (2, 500)
+
+
+def test_a_target_that_stays_down_gets_the_capture_again_after_pauses_that_double_to_5_s(
+    app: Flask, bins: Any, target: HTTPServer
+) -> None:
+    answers = iter([502, 503, 504, 503, 503, 503, 200])
+    target.expect_request("/hooks").respond_with_handler(
+        lambda request: Response("down", status=next(answers))
+    )
+    bin_id = bins.create()["id"]
+    (capture,) = store_captures(app, bin_id, [post()])
+    pauses = Pauses()
+    lines: list[str] = []
+    with relaying(
+        app, bin_id, target.url_for("/hooks"), pauses=pauses, lines=lines, from_start=True
+    ) as relay:
+        wait_until(lambda: relay.progress.delivered == 1)
+    assert pauses.asked == [0.5, 1, 2, 4, 5, 5]
+    assert [r.headers[IDEMPOTENCY_HEADER] for r, _ in target.log] == [str(capture)] * 7
+    retried = [line for line in lines if "target down" in line]
+    assert len(retried) == 6
+    assert retried[0].endswith("sending it again in 0.5 s")
+    assert retried[-1].endswith("sending it again in 5 s")
+
+
+def test_a_server_that_cannot_be_reached_is_asked_again_after_pauses_that_double_to_10_s() -> None:
+    pauses = Pauses(stop_after=7)
+    lines: list[str] = []
+    relay = Relay(
+        BinAddress(f"http://127.0.0.1:{free_port()}", "abc"),
+        ListenOptions(target="http://127.0.0.1:9/", name="laptop"),
+        say=lines.append,
+        pause=pauses,
+    )
+    pauses.relay = relay
+
+    relay.run()
+
+    assert pauses.asked == [0.5, 1, 2, 4, 8, 10, 10]
+    assert relay.progress.failure is None
+    assert all("could not open the listener" in line for line in lines)
+    assert "cannot be reached" in lines[0] and lines[-1].endswith("trying again in 10 s")
 
 
 @pytest.mark.parametrize(
