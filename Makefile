@@ -60,6 +60,7 @@ fmt: $(DEV_STAMP) ## format and fix imports
 bench: $(DEV_STAMP) ## run the benchmarks in bench/ (they print figures; see bench/README.md)
 	$(BIN)/python bench/capture_throughput.py
 	$(BIN)/python bench/large_bin.py
+	$(BIN)/python bench/promises.py
 
 prune: $(STAMP) ## delete expired bins
 	$(BIN)/receiver prune

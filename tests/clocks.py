@@ -36,3 +36,10 @@ class FakeClock:
         if not stop.is_set():
             self.advance(seconds)
         return stop.is_set()
+
+
+# A bound on real time, for the few tests where real time is the point (a deadline that must cut a
+# silent target, a pattern or a document that must not hold a worker): no loaded machine needs
+# this long for a working implementation, and each broken one it guards against takes minutes or
+# never ends (every use says which). Everything else waits on conditions, or on a FakeClock.
+NEVER_SECONDS = 30.0

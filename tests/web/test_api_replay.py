@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from bytecases import iter_cases
+from clocks import NEVER_SECONDS
 from pytest_httpserver import HTTPServer
 from servers import free_port
 from targets import SilentServer
@@ -43,7 +44,6 @@ RECORD_FIELDS = {
 }
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 QUICK = pytest.mark.parametrize("app_config", [{"RECEIVER_REPLAY_TIMEOUT": 1}], ids=["1s"])
-SLACK_SECONDS = 3.0
 
 
 def received(server: HTTPServer) -> list[Request]:
@@ -480,15 +480,12 @@ def test_a_refused_port_is_a_201_record_with_the_error_in_words(bins, client):
     request_id = capture(bins, bin_id, body=b"{}")
     port = free_port()
 
-    started = time.monotonic()
     record = assert_record(replay(client, bin_id, request_id, url=f"http://127.0.0.1:{port}/h"))
-    took = time.monotonic() - started
 
     assert record["status_code"] is None
     assert record["error"] == f"connection refused by 127.0.0.1:{port}"
     assert record["response_headers"] == []
     assert record["response_body"] == ""
-    assert took < 1 + SLACK_SECONDS
 
 
 @QUICK
@@ -503,10 +500,10 @@ def test_a_target_that_never_answers_is_recorded_as_timed_out(bins, client, sile
     took = time.monotonic() - started
 
     assert record["status_code"] is None
-    assert "timed out" in record["error"]
     assert record["error"] == "timed out after 1.0 s waiting for the response"
-    assert 900 <= record["elapsed_ms"] < 1000 + SLACK_SECONDS * 1000
-    assert 0.9 <= took < 1 + SLACK_SECONDS
+    # it waited its second; a replay without a deadline would wait for the silent target forever
+    assert record["elapsed_ms"] >= 900
+    assert 0.9 <= took < NEVER_SECONDS
 
 
 @QUICK
@@ -521,9 +518,10 @@ def test_a_trickling_target_cannot_stretch_the_timeout(bins, client, trickling):
     took = time.monotonic() - started
 
     assert record["status_code"] == 200
-    assert "timed out" in record["error"]
+    assert record["error"] == "timed out after 1.0 s reading the response body"
     assert record["response_body"].startswith("x")
-    assert took < 1 + SLACK_SECONDS
+    # a byte every 100 ms renews a per-read timeout forever: only the deadline ends it
+    assert took < NEVER_SECONDS
 
 
 def test_a_server_error_is_a_response_not_a_transport_error(bins, client, target):

@@ -156,11 +156,8 @@ def feed_read(bin_id: str) -> Response:
     ):
         # hold no connection and no snapshot while waiting
         db.session.remove()
-        # woken for captures the filter left out: the next read waits a while (an unfiltered
-        # poll is never woken for nothing)
-        gap = min(feed.FIRST_IDLE_GAP * 2 ** (fruitless - 1), feed.MAX_IDLE_GAP) if fruitless else 0
         held = feed_watcher(current_app).wait(
-            bin_id, page["latest"], left, not_before=read_at + gap
+            bin_id, page["latest"], left, not_before=read_at + idle_gap(fruitless)
         )
         if not held:
             break
@@ -170,6 +167,16 @@ def feed_read(bin_id: str) -> Response:
     response = jsonify({**page, "retry_after": RETRY_AFTER_SECONDS if held is None else None})
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def idle_gap(fruitless: int) -> float:
+    """Seconds a long poll lets pass after a read before it reads again, when its last
+    ``fruitless`` reads were woken by captures its filter left out (an unfiltered poll is never
+    woken for nothing): none at first, then doubling from ``FIRST_IDLE_GAP`` to ``MAX_IDLE_GAP``.
+    """
+    if not fruitless:
+        return 0.0
+    return min(feed.FIRST_IDLE_GAP * 2 ** (fruitless - 1), feed.MAX_IDLE_GAP)
 
 
 def _read(bin_id: str, after: int, limit: int, filters: feed.FeedFilter) -> Page:
