@@ -43,12 +43,12 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from receiver.bins.lifecycle import whole_number
 from receiver.capture import listing
 from receiver.delivery.attempts import attempt_record
+from receiver.delivery.attempts import keep_attempt
 from receiver.delivery.http import OutgoingError
 from receiver.delivery.http import prepare_outgoing
 from receiver.delivery.http import send
@@ -628,28 +628,18 @@ def _send_all(session: Session, run: _Run, settings: RunSettings, stop: threadin
 
 
 def _count_send(session: Session, scenario_id: int, attempt: Replay | None) -> bool | None:
-    """Count one send on the scenario and keep its attempt record; committed. True when the
-    attempt was kept, False when there was none or its capture was deleted meanwhile, None when
-    the scenario itself was (with its bin).
+    """Keep a send's attempt record and count the send on the scenario; committed. True when
+    the attempt was kept, False when there was none or its capture was deleted meanwhile, None
+    when the scenario itself was (with its bin).
 
     A send is counted even when the scenario was cancelled while it was in flight: it was made.
-    The count takes the scenario's row first, so the bin cannot go with it before the commit.
     """
+    kept = attempt is not None and keep_attempt(session, attempt)
     counted = session.execute(
         update(Scenario).where(Scenario.id == scenario_id).values(done=Scenario.done + 1)
     )
-    if not getattr(counted, "rowcount", 0):
-        session.rollback()
-        return None
-    kept = attempt is not None
-    if attempt is not None:
-        try:
-            with session.begin_nested():
-                session.add(attempt)
-        except IntegrityError:  # its capture was deleted while it was being sent
-            kept = False
     session.commit()
-    return kept
+    return kept if getattr(counted, "rowcount", 0) else None
 
 
 def _finish(

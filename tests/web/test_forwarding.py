@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import re
 import signal
 import sys
@@ -479,6 +480,47 @@ def test_a_deleted_capture_is_not_forwarded(app, client, target):
     forward_all(engine_of(app))
 
     assert [r.get_data() for r, _ in target.log] == [b"kept"]
+
+
+@pytest.mark.parametrize(
+    ("what", "path"),
+    [
+        ("the bin", "/api/bins/{bin_id}"),
+        ("its captures", "/api/bins/{bin_id}/requests"),
+        ("the capture", "/api/bins/{bin_id}/requests/{first}"),
+    ],
+)
+def test_a_forward_whose_data_goes_while_it_is_in_flight_ends_quietly(
+    app, client, target, caplog, what, path
+):
+    bin_id = forwarding_bin(client, target.url_for("/fwd"))
+    first = ingest(client, bin_id, b"first")
+    ingest(client, bin_id, b"second")
+    other = forwarding_bin(client, target.url_for("/other"))
+    ingest(client, other, b"elsewhere")
+    doomed = path.format(bin_id=bin_id, first=first)
+
+    def delete_then_answer(request: Request) -> Response:
+        answer = app.test_client().delete(doomed)  # another request, while this send is in flight
+        assert answer.status_code in (200, 204), answer.get_data(as_text=True)
+        return Response("ok")
+
+    target.expect_oneshot_request("/fwd").respond_with_handler(delete_then_answer)
+    target.expect_request("/fwd").respond_with_data("ok")
+    target.expect_request("/other").respond_with_data("ok")
+
+    with caplog.at_level(logging.INFO):
+        forward_all(engine_of(app))
+
+    assert [r for r in caplog.records if r.levelno > logging.INFO] == [], what
+    sent = [r.get_data() for r, _ in target.log]
+    assert sent[0] == b"first" and b"elsewhere" in sent
+    if what == "the capture":  # the rest of the bin goes on
+        assert b"second" in sent
+        jobs = forwards(client, bin_id)
+        assert [job["status"] for job in jobs] == ["done"]
+    else:
+        assert b"second" not in sent
 
 
 # -- catch-up ------------------------------------------------------------------------------------

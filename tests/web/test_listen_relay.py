@@ -5,6 +5,7 @@ the command line's usage errors (exit 2 with a clear message)."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,9 +21,11 @@ from flask.testing import FlaskClient
 from pytest_httpserver import HTTPServer
 from servers import free_port
 from servers import wait_until
+from sqlalchemy import delete
 from werkzeug import Request
 from werkzeug import Response
 
+from receiver.capture import feed
 from receiver.capture.request import RawRequest
 from receiver.cli.listen import default_name
 from receiver.cli.listen import listen_command
@@ -30,9 +33,12 @@ from receiver.delivery.relay import IDEMPOTENCY_HEADER
 from receiver.delivery.relay import BinAddress
 from receiver.delivery.relay import ListenOptions
 from receiver.delivery.relay import Relay
+from receiver.delivery.relay import RelayFailed
 from receiver.delivery.relay import RelayUsageError
 from receiver.delivery.relay import parse_bin_url
 from receiver.signatures.registry import verify_signature
+from receiver.storage.db import db
+from receiver.storage.models import CapturedRequest
 from receiver.storage.models import utcnow
 
 STANDARD_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -255,3 +261,113 @@ def test_usage_errors_exit_2_with_a_clear_message(args: list[str], message: str)
 def test_the_default_name_is_this_machines_name_as_a_listener_name() -> None:
     assert default_name()
     assert len(default_name()) <= 64
+
+
+@pytest.mark.parametrize(
+    ("what", "path"),
+    [
+        ("its captures", "/api/bins/{bin_id}/requests"),
+        ("the capture", "/api/bins/{bin_id}/requests/{id}"),
+    ],
+)
+def test_a_delivery_whose_capture_goes_while_it_is_in_flight_is_reported_and_passed(
+    app: Flask,
+    bins: Any,
+    target: HTTPServer,
+    client: FlaskClient,
+    caplog: Any,
+    what: str,
+    path: str,
+) -> None:
+    bin_id = bins.create()["id"]
+    first, _ = store_captures(app, bin_id, [post("/1"), post("/2")])
+    doomed = path.format(bin_id=bin_id, id=first)
+
+    def delete_then_answer(request: Request) -> Response:
+        answer = app.test_client().delete(doomed)  # while the delivery is in flight
+        assert answer.status_code in (200, 204), answer.get_data(as_text=True)
+        return Response("ok")
+
+    target.expect_oneshot_request("/hooks/1").respond_with_handler(delete_then_answer)
+    target.expect_request("/hooks/2").respond_with_data("ok")
+    with caplog.at_level(logging.INFO):
+        with relaying(app, bin_id, target.url_for("/hooks"), from_start=True) as relay:
+            wait_until(lambda: relay.progress.position == 2)
+    assert [r for r in caplog.records if r.levelno > logging.INFO] == [], what
+    shown = client.get(f"/api/bins/{bin_id}/listeners/laptop").get_json()
+    assert shown["position"] == 2
+    assert client.get(f"/api/bins/{bin_id}/requests/{first}/replays").status_code == 404
+
+
+def test_a_listener_whose_bin_is_deleted_while_a_delivery_is_in_flight_stops_in_words(
+    app: Flask, bins: Any, target: HTTPServer, caplog: Any
+) -> None:
+    bin_id = bins.create()["id"]
+    store_captures(app, bin_id, [post("/1"), post("/2")])
+
+    def delete_then_answer(request: Request) -> Response:
+        answer = app.test_client().delete(f"/api/bins/{bin_id}")
+        assert answer.status_code == 204, answer.get_data(as_text=True)
+        return Response("ok")
+
+    target.expect_request("/hooks/1").respond_with_handler(delete_then_answer)
+    lines: list[str] = []
+    pauses = Pauses()
+    relay = Relay(
+        BinAddress("http://receiver.test", bin_id),
+        ListenOptions(target=target.url_for("/hooks"), name="laptop", wait=1, from_start=True),
+        say=lines.append,
+        transport=httpx.WSGITransport(app=app),
+        pause=pauses,
+    )
+    pauses.relay = relay
+    with caplog.at_level(logging.INFO):
+        with pytest.raises(RelayFailed) as failed:
+            relay.run()
+    assert (
+        str(failed.value)
+        == f"bin {bin_id} on http://receiver.test no longer exists (deleted or expired)"
+    )
+    assert [r for r in caplog.records if r.levelno > logging.INFO] == []
+    assert [r.path for r, _ in target.log] == ["/hooks/1"]
+
+
+def test_a_report_whose_capture_is_deleted_between_its_statements_keeps_the_listeners_row(
+    app: Flask, bins: Any, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        pytest.skip("SQLite has one writer at a time: nothing is deleted inside a report's writes")
+    bin_id = bins.create()["id"]
+    (captured,) = store_captures(app, bin_id, [post()])
+    client.put(f"/api/bins/{bin_id}/listeners/laptop", json={"from": "start"})
+    original = feed.record_delivery
+
+    def then_deleted(*args: Any, **kwargs: Any) -> Any:
+        found = original(*args, **kwargs)
+        with app.app_context():  # another connection deletes the capture and commits
+            with db.engine.begin() as other:
+                other.execute(delete(CapturedRequest).where(CapturedRequest.id == captured))
+        return found
+
+    monkeypatch.setattr(feed, "record_delivery", then_deleted)
+    report = {
+        "request_id": captured,
+        "seq": 1,
+        "delivered": True,
+        "url": "http://127.0.0.1:9/",
+        "method": "POST",
+        "request_headers": [],
+        "status_code": 200,
+        "response_headers": [],
+        "response_body_base64": "",
+        "elapsed_ms": 1.5,
+        "error": None,
+    }
+
+    answer = client.post(f"/api/bins/{bin_id}/listeners/laptop/deliveries", json=report)
+
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert answer.get_json()["replay_id"] is None
+    assert answer.get_json()["listener"]["position"] == 1
+    shown = client.get(f"/api/bins/{bin_id}/listeners/laptop").get_json()
+    assert (shown["position"], shown["last_status"]) == (1, 200)

@@ -29,6 +29,7 @@ from flask import abort
 from flask import current_app
 from flask import jsonify
 from flask import request
+from sqlalchemy.exc import IntegrityError
 
 from receiver.capture import feed
 from receiver.storage.db import db
@@ -313,17 +314,23 @@ def listener_report(bin_id: str, name: str) -> Response:
     """A listener's report of one local delivery (or a failed attempt)."""
     found, listener = load_listener(bin_id, name)
     report = parse_report(json_body())
+    latest = found.last_seq
     with feed.write_turn(_lock_path()):
-        attempt = feed.record_delivery(
-            db.session, listener, report, latest=found.last_seq, now=utcnow()
-        )
-        db.session.commit()
-    return jsonify(
-        {
-            "listener": listener_json(listener, found.last_seq),
+        attempt = feed.record_delivery(db.session, listener, report, latest=latest, now=utcnow())
+        try:
+            db.session.flush()
+        except IntegrityError:  # the capture was deleted meanwhile: the listener's row says enough
+            db.session.rollback()
+            attempt = feed.record_delivery(
+                db.session, listener, report, latest=latest, now=utcnow()
+            )
+        # read before the commit: once it is made, the bin may go at any moment
+        shown = {
+            "listener": listener_json(listener, latest),
             "replay_id": attempt.id if attempt is not None else None,
         }
-    )
+        db.session.commit()
+    return jsonify(shown)
 
 
 REPORT_FIELDS = {
