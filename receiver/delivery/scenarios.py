@@ -14,8 +14,9 @@ A scenario is planned once, when it is asked for, and the plan is kept with it:
 
 A run sends the plan in order through the outgoing-HTTP engine (``delivery.http``), re-signed with
 the bin's scheme and secret when asked, and records one ``Replay`` of kind ``scenario`` per send;
-the scenario row carries the progress (``done`` of ``total``). A send that is slower than the gap
-to the next makes that one late: sends never overlap, so the order is kept.
+the scenario row carries the progress (``done`` of ``total``, ``failed`` of ``done``: no answer,
+or an answer of 400 or more). A send that is slower than the gap to the next makes that one
+late: sends never overlap, so the order is kept.
 
 Runs happen in a background thread of the serving processes (`ScenarioRunner`): the API only
 queues a scenario (``pending``) and wakes the local runner; any serving process may claim it (an
@@ -416,6 +417,12 @@ def create_scenario(
     return scenario
 
 
+def send_failed(status_code: int | None) -> bool:
+    """Whether a send failed: the target gave no answer (refused, timed out, not sendable at
+    all), or answered 400 or more."""
+    return status_code is None or status_code >= 400
+
+
 def planned(scenario: Scenario) -> list[Send]:
     """The plan kept with a scenario."""
     return [Send(int(rid), float(at)) for rid, at in (scenario.spec or {}).get("plan", [])]
@@ -634,9 +641,12 @@ def _count_send(session: Session, scenario_id: int, attempt: Replay | None) -> b
 
     A send is counted even when the scenario was cancelled while it was in flight: it was made.
     """
+    failed = attempt is not None and send_failed(attempt.status_code)
     kept = attempt is not None and keep_attempt(session, attempt)
     counted = session.execute(
-        update(Scenario).where(Scenario.id == scenario_id).values(done=Scenario.done + 1)
+        update(Scenario)
+        .where(Scenario.id == scenario_id)
+        .values(done=Scenario.done + 1, failed=Scenario.failed + int(failed))
     )
     session.commit()
     return kept if getattr(counted, "rowcount", 0) else None

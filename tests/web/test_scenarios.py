@@ -20,6 +20,7 @@ from actions import numbered_captures
 from clocks import FakeClock
 from flask import Flask
 from flask.testing import FlaskClient
+from servers import free_port
 from sqlalchemy.orm import Session
 from werkzeug import Request
 from werkzeug import Response
@@ -426,3 +427,34 @@ def test_a_scenario_deleted_with_its_bin_before_its_run_starts_ends_quietly(
 
     assert status == "gone"
     assert quiet(caplog) == []
+
+
+def test_a_run_whose_only_send_is_refused_is_done_with_that_send_failed(app, client, bins):
+    bin_id = bins.create()["id"]
+    numbered_captures(app, bin_id, 1)
+    refused = f"http://127.0.0.1:{free_port()}/hooks"
+    made = client.post(f"/api/bins/{bin_id}/scenarios", json={"url": refused}).get_json()
+    assert made["failed"] == 0
+
+    assert run_on(app, made["id"], FakeClock()) == "done"
+
+    state = client.get(f"/api/bins/{bin_id}/scenarios/{made['id']}").get_json()
+    assert (state["status"], state["done"], state["failed"]) == ("done", 1, 1)
+    assert state["attempts"][0]["error"].startswith("connection refused")
+    (listed,) = client.get(f"/api/bins/{bin_id}/scenarios").get_json()["scenarios"]
+    assert (listed["done"], listed["failed"]) == (1, 1)
+
+
+def test_answers_of_400_or_more_count_as_failed_sends_and_others_do_not(app, client, bins, target):
+    bin_id = bins.create()["id"]
+    numbered_captures(app, bin_id, 4)
+    answers = iter([200, 302, 404, 503])
+    target.expect_request("/hooks/sub").respond_with_handler(
+        lambda request: Response("answer", status=next(answers))
+    )
+    made = client.post(f"/api/bins/{bin_id}/scenarios", json={"url": target.url_for("/hooks")})
+
+    assert run_on(app, made.get_json()["id"], FakeClock()) == "done"
+
+    state = client.get(f"/api/bins/{bin_id}/scenarios/{made.get_json()['id']}").get_json()
+    assert (state["done"], state["failed"]) == (4, 2)
