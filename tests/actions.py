@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime
 from datetime import timedelta
 from typing import Any
@@ -128,6 +129,11 @@ def assert_json_error(response: Any, status: int, code: str | None = None) -> di
     if code is not None:
         assert error["code"] == code, error
     return error
+
+
+def logged_above_info(caplog: Any) -> list[str]:
+    """What was logged above INFO (background work whose data went away logs nothing more)."""
+    return [f"{r.name}: {r.getMessage()}" for r in caplog.records if r.levelno > logging.INFO]
 
 
 def index_all(app: Flask) -> int:

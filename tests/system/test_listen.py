@@ -151,7 +151,7 @@ def wait_for_listener(
     wait_until(started, what=f"listener {name} to start")
 
 
-def capture(server: ServedReceiver, bin_id: str, n: int, **request: Any) -> int:
+def send_into(server: ServedReceiver, bin_id: str, n: int, **request: Any) -> int:
     """Send one request into the bin; the id of the capture."""
     request.setdefault("content", f'{{"n": {n}}}'.encode())
     answer = httpx.request(
@@ -180,12 +180,12 @@ def test_a_listener_killed_mid_stream_resumes_under_its_name_and_delivers_everyt
     try:
         first = listen(server, tmp_path, bin_id, target.url("/hooks"), "--name", "laptop")
         wait_for_listener(server, bin_id, "laptop", first)
-        ids = [capture(server, bin_id, n) for n in range(12)]
+        ids = [send_into(server, bin_id, n) for n in range(12)]
         target.wait_for(5)
         first.kill()  # SIGKILL, with the fifth delivery under way (its answer is held)
         target.release.set()
         assert len(set(target.keys())) == 5
-        ids += [capture(server, bin_id, n) for n in range(12, 20)]  # while it is down
+        ids += [send_into(server, bin_id, n) for n in range(12, 20)]  # while it is down
         second = listen(server, tmp_path, bin_id, target.url("/hooks"), "--name", "laptop")
         received = target.wait_for(len(ids))
         output = stop_cleanly(second)
@@ -207,7 +207,7 @@ def test_a_target_down_for_a_while_loses_nothing_and_keeps_the_order(
     server: ServedReceiver, tmp_path: Path, target: Target
 ) -> None:
     bin_id = server.api("POST", "/api/bins", {})["id"]
-    ids = [capture(server, bin_id, n) for n in range(3)]  # before any listener
+    ids = [send_into(server, bin_id, n) for n in range(3)]  # before any listener
     other = Target()
     other.start()
     try:
@@ -222,7 +222,7 @@ def test_a_target_down_for_a_while_loses_nothing_and_keeps_the_order(
         headers = [("X-Twice", "one"), ("Content-Type", "application/octet-stream")]
         headers += [("X-Twice", "two"), ("x-Lower-Case", "kept")]
         ids.append(
-            capture(
+            send_into(
                 server,
                 bin_id,
                 3,
@@ -232,7 +232,7 @@ def test_a_target_down_for_a_while_loses_nothing_and_keeps_the_order(
                 content=bytes(range(256)),
             )
         )
-        ids += [capture(server, bin_id, n) for n in range(4, 8)]
+        ids += [send_into(server, bin_id, n) for n in range(4, 8)]
         assert other.wait_for(len(ids)) == ids  # the other listener is not held up
         # down for a while: the listener backs off and tries the same capture again
         wait_until(
@@ -286,6 +286,6 @@ def test_a_private_bin_without_its_token_is_refused_like_a_missing_bin(
         server, tmp_path, made["id"], target.url(), "--name", "laptop", "--token", made["token"]
     )
     wait_for_listener(server, made["id"], "laptop", allowed, made["token"])
-    number = capture(server, made["id"], 1)
+    number = send_into(server, made["id"], 1)
     assert target.wait_for(1) == [number]
     stop_cleanly(allowed)

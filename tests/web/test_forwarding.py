@@ -23,6 +23,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from actions import logged_above_info
 from flask import Flask
 from pytest_httpserver import HTTPServer
 from servers import WAIT_SECONDS
@@ -512,7 +513,7 @@ def test_a_forward_whose_data_goes_while_it_is_in_flight_ends_quietly(
     with caplog.at_level(logging.INFO):
         forward_all(engine_of(app))
 
-    assert [r for r in caplog.records if r.levelno > logging.INFO] == [], what
+    assert logged_above_info(caplog) == [], what
     sent = [r.get_data() for r, _ in target.log]
     assert sent[0] == b"first" and b"elsewhere" in sent
     if what == "the capture":  # the rest of the bin goes on

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from actions import logged_above_info
 from actions import store_captures
 from click.testing import CliRunner
 from flask import Flask
@@ -293,7 +294,7 @@ def test_a_delivery_whose_capture_goes_while_it_is_in_flight_is_reported_and_pas
     with caplog.at_level(logging.INFO):
         with relaying(app, bin_id, target.url_for("/hooks"), from_start=True) as relay:
             wait_until(lambda: relay.progress.position == 2)
-    assert [r for r in caplog.records if r.levelno > logging.INFO] == [], what
+    assert logged_above_info(caplog) == [], what
     shown = client.get(f"/api/bins/{bin_id}/listeners/laptop").get_json()
     assert shown["position"] == 2
     assert client.get(f"/api/bins/{bin_id}/requests/{first}/replays").status_code == 404
@@ -328,7 +329,7 @@ def test_a_listener_whose_bin_is_deleted_while_a_delivery_is_in_flight_stops_in_
         str(failed.value)
         == f"bin {bin_id} on http://receiver.test no longer exists (deleted or expired)"
     )
-    assert [r for r in caplog.records if r.levelno > logging.INFO] == []
+    assert logged_above_info(caplog) == []
     assert [r.path for r, _ in target.log] == ["/hooks/1"]
 
 

@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from actions import logged_above_info
 from actions import numbered_captures
 from clocks import FakeClock
 from flask import Flask
@@ -354,11 +355,6 @@ def test_a_scenario_of_another_bin_is_not_found(app, client, bins):
 # -- the data moving under a run ------------------------------------------------------------------
 
 
-def quiet(caplog: pytest.LogCaptureFixture) -> list[str]:
-    """What the run logged above INFO (a background run whose data went away logs nothing)."""
-    return [f"{r.name}: {r.getMessage()}" for r in caplog.records if r.levelno > logging.INFO]
-
-
 def under_a_send(app: Flask, method: str, path: str) -> Callable[[], None]:
     """A step that calls the API while a send is in flight (another request of the server)."""
 
@@ -384,7 +380,7 @@ def test_a_scenario_whose_bin_is_deleted_during_a_send_ends_quietly(
         assert run_on(app, made.get_json()["id"], clock) == "gone"
 
     assert len(arrivals.seen) == 2
-    assert quiet(caplog) == []
+    assert logged_above_info(caplog) == []
 
 
 def test_a_scenario_whose_captures_are_cleared_during_a_send_skips_them_and_ends_done(
@@ -405,7 +401,7 @@ def test_a_scenario_whose_captures_are_cleared_during_a_send_skips_them_and_ends
     state = client.get(f"/api/bins/{bin_id}/scenarios/{made.get_json()['id']}").get_json()
     assert (state["done"], state["attempts"]) == (3, [])
     assert state["error"] == "3 capture(s) were deleted before their send was recorded"
-    assert quiet(caplog) == []
+    assert logged_above_info(caplog) == []
 
 
 def test_a_scenario_deleted_with_its_bin_before_its_run_starts_ends_quietly(
@@ -426,7 +422,7 @@ def test_a_scenario_deleted_with_its_bin_before_its_run_starts_ends_quietly(
         status = scenarios.run_scenario(engine, made.get_json()["id"], settings, threading.Event())
 
     assert status == "gone"
-    assert quiet(caplog) == []
+    assert logged_above_info(caplog) == []
 
 
 def test_a_run_whose_only_send_is_refused_is_done_with_that_send_failed(app, client, bins):
