@@ -57,6 +57,13 @@ def test_a_new_bin_gets_a_random_144_bit_url_safe_id():
     assert created.id != create().id
 
 
+def test_a_random_id_never_begins_with_a_dash(monkeypatch):
+    # a command line would read "-8Fz..." as an option (receiver scenario -8Fz... failed in CI)
+    drawn = iter(["-8FzdashFirstxxxxxxxxxxx", "_8FzfineAfterxxxxxxxxxxx"])
+    monkeypatch.setattr(bins.secrets, "token_urlsafe", lambda size: next(drawn))
+    assert bins.new_bin_id() == "_8FzfineAfterxxxxxxxxxxx"
+
+
 def test_a_new_bin_expires_ttl_days_after_creation():
     created = create(label="hooks")
     assert created.created_at == T0
