@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -138,12 +139,15 @@ def test_the_installed_receiver_serves_pages_static_files_the_api_and_ingest(
                 assets |= referenced_assets(answer.text)
                 if page == "/catalog/":
                     assert f'href="{EVENT_PAGE}"' in answer.text
-            assert any(path.endswith(".js") for path in assets), assets
-            assert any(path.endswith(".css") for path in assets), assets
+            files = {urlsplit(path).path for path in assets}
+            assert any(path.endswith(".js") for path in files), assets
+            assert any(path.endswith(".css") for path in files), assets
             for path in sorted(assets):
                 answer = http.get(path)
                 assert answer.status_code == 200, path
                 assert answer.content, path
+                # each carries its version: the installed files are served as cacheable
+                assert answer.headers["Cache-Control"].endswith("immutable"), path
 
             spec = http.get("/api/openapi.json")
             assert spec.status_code == 200
