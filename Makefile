@@ -6,6 +6,8 @@ STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 BROWSER_STAMP := $(VENV)/.browser
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
+# raise it with the figure (make test prints it); lowering it is a decision, in its own commit
+COVERAGE_FLOOR ?= 85
 
 .DEFAULT_GOAL := help
 .PHONY: help run dev test test-fast lint fmt bench prune wheel clean
@@ -40,10 +42,13 @@ dev: $(STAMP) ## the development server with reloader-free debugging on :5000
 
 # PostgreSQL joins in when RECEIVER_TEST_DATABASE_URL is set, or when one answers on 127.0.0.1:5432.
 # Four test processes on two cores: the system and browser tests mostly wait on servers they start.
-test: $(DEV_STAMP) $(BROWSER_STAMP) ## install and run every test, on SQLite and PostgreSQL
+# Coverage (lines and branches of receiver/, in the test processes) is printed, and the run fails
+# under COVERAGE_FLOOR: the whole suite on both databases measured 86.02 % when the floor was set.
+test: $(DEV_STAMP) $(BROWSER_STAMP) ## install and run every test, on SQLite and PostgreSQL, with coverage
 	@if [ -z "$${RECEIVER_TEST_DATABASE_URL:-}" ] && $(BIN)/python -c "import socket; socket.create_connection(('127.0.0.1', 5432), 1)" 2>/dev/null; then \
 		export RECEIVER_TEST_DATABASE_URL=$(PG_URL); fi; \
-	$(BIN)/pytest -n 4 --dist worksteal -p no:cacheprovider
+	$(BIN)/pytest -n 4 --dist worksteal -p no:cacheprovider \
+		--cov --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR)
 
 test-fast: $(DEV_STAMP) ## SQLite-only tests without browser and server processes
 	$(BIN)/pytest -n 2 -m "not browser and not system and not postgres"
@@ -60,6 +65,7 @@ fmt: $(DEV_STAMP) ## format and fix imports
 bench: $(DEV_STAMP) ## run the benchmarks in bench/ (they print figures; see bench/README.md)
 	$(BIN)/python bench/capture_throughput.py
 	$(BIN)/python bench/large_bin.py
+	$(BIN)/python bench/promises.py
 
 prune: $(STAMP) ## delete expired bins
 	$(BIN)/receiver prune

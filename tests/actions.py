@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 from flask import Flask
@@ -47,6 +50,19 @@ class BinActions:
             environ_overrides={RAW_HEADERS_KEY: headers},
         )
 
+    def capture(self, bin_id: str, **fields: Any) -> int:
+        """Send a request into a bin (as `ingest`), expecting it captured; its id."""
+        response = self.ingest(bin_id, **fields)
+        assert response.status_code == 200, response.data
+        return int(response.headers["X-Receiver-Request-Id"])
+
+    def capture_json(
+        self, bin_id: str, payload: Any, headers: list[tuple[str, str]] | None = None
+    ) -> int:
+        """Send a JSON payload into a bin, expecting it captured; its id."""
+        pairs = [("Content-Type", "application/json"), *(headers or [])]
+        return self.capture(bin_id, body=json.dumps(payload).encode(), headers=pairs)
+
     def requests(self, bin_id: str, **params: Any) -> dict[str, Any]:
         response = self.client.get(f"/api/bins/{bin_id}/requests", query_string=params)
         assert response.status_code == 200, response.get_json()
@@ -70,6 +86,55 @@ def store_captures(
         row.update(forward_url=None, rejection=None)
         ids.append(store.store(row).id)
     return ids
+
+
+def numbered_captures(
+    app: Flask,
+    bin_id: str,
+    count: int,
+    *,
+    spacing_ms: float = 0,
+    method: str = "POST",
+    start: datetime | None = None,
+) -> list[int]:
+    """``count`` JSON captures ``{"n": i}`` under ``/sub``, received ``spacing_ms`` apart from
+    ``start`` (five minutes ago by default), committed through the capture store; their ids."""
+    first = start or utcnow() - timedelta(minutes=5)
+    return [
+        store_captures(
+            app,
+            bin_id,
+            [
+                RawRequest(
+                    method,
+                    "/sub",
+                    "a=1",
+                    [("Content-Type", "application/json"), ("X-N", str(n))],
+                    json.dumps({"n": n}).encode(),
+                )
+            ],
+            received_at=first + timedelta(milliseconds=n * spacing_ms),
+        )[0]
+        for n in range(count)
+    ]
+
+
+def assert_json_error(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
+    """The API's error shape, ``{"error": {"code", "message"}}`` as JSON, with this status (and
+    this code, when given); the error."""
+    assert response.status_code == status, response.data
+    assert response.mimetype == "application/json"
+    error = response.get_json()["error"]
+    assert isinstance(error["code"], str) and error["code"]
+    assert isinstance(error["message"], str) and error["message"]
+    if code is not None:
+        assert error["code"] == code, error
+    return error
+
+
+def logged_above_info(caplog: Any) -> list[str]:
+    """What was logged above INFO (background work whose data went away logs nothing more)."""
+    return [f"{r.name}: {r.getMessage()}" for r in caplog.records if r.levelno > logging.INFO]
 
 
 def index_all(app: Flask) -> int:

@@ -1,6 +1,6 @@
-"""Ports and processes for tests, in one place: `free_port`, a clean environment for children,
-commands whose output ends up in the failure message (`run`, `Process`), and ``receiver serve``
-with every worker answering (`serve_receiver`).
+"""Ports, processes and waits for tests, in one place: `free_port`, a clean environment for
+children, commands whose output ends up in the failure message (`run`, `Process`), ``receiver
+serve`` with every worker answering (`serve_receiver`), and `wait_until` a condition holds.
 
 A test that starts a process carries the ``system`` marker (tests/conftest.py enforces it).
 When such a test fails, its report shows what the processes printed: `run` fails with the
@@ -34,6 +34,23 @@ INHERITED_NAMES = ("PYTHONPATH", "DATABASE_URL", "SECRET_KEY", "GUNICORN_CMD_ARG
 STOP_TIMEOUT = 15.0
 # the processes started during the current test, whose output a failure report shows
 STARTED: list[Process] = []
+
+
+# how long a test waits for something that happens in the background (a thread, a process, a
+# browser) before it calls it lost: long enough that a busy machine is only slow, never wrong;
+# a working test never waits this long
+WAIT_SECONDS = 60.0
+
+
+def wait_until(
+    condition: Any, timeout: float = WAIT_SECONDS, what: str = "the condition to hold"
+) -> None:
+    """Return as soon as ``condition()`` is true; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"waited {timeout:g} s for {what}")
+        time.sleep(0.02)
 
 
 def free_port() -> int:

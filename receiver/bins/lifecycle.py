@@ -63,8 +63,12 @@ class BinError(ValueError):
 
 
 def new_bin_id() -> str:
-    """A random, unguessable, URL-safe bin id."""
-    return secrets.token_urlsafe(RANDOM_ID_BYTES)
+    """A random, unguessable, URL-safe bin id, never one that begins with ``-`` (a command line
+    such as ``receiver scenario <id>`` would read it as an option)."""
+    while True:
+        made = secrets.token_urlsafe(RANDOM_ID_BYTES)
+        if not made.startswith("-"):
+            return made
 
 
 def expiry(now: datetime, ttl_days: int) -> datetime:

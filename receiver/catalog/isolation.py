@@ -26,8 +26,11 @@ from typing import Any
 from receiver.catalog.validation import BudgetExceeded
 from receiver.catalog.validation import Issue
 
-# bytes of address space the child may use (a schema's compiled form plus a payload's errors)
+# bytes of address space the child may use (a schema's compiled form plus a payload's errors),
+# read when a child starts
 MEMORY_LIMIT = 1024 * 1024 * 1024
+# the child's exit status when a check needed more memory than that
+OUT_OF_MEMORY = 3
 # a child that needs longer than this to start or to compile a schema is not used
 SETUP_SECONDS = 20.0
 MAX_FRAME = 256 * 1024 * 1024
@@ -37,8 +40,9 @@ class _Child:
     """The worker process and the schemas it has compiled."""
 
     def __init__(self) -> None:
+        self.memory_limit = MEMORY_LIMIT
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "receiver.catalog.isolation"],
+            [sys.executable, "-m", "receiver.catalog.isolation", str(self.memory_limit)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -78,6 +82,18 @@ class _Child:
             chunks.append(chunk)
             count -= len(chunk)
         return b"".join(chunks)
+
+    def why_stopped(self, problem: BaseException) -> str:
+        """Words for a worker that stopped answering (its exit status says when it ran out of
+        memory)."""
+        try:
+            status = self.process.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            status = None
+        if status == OUT_OF_MEMORY:
+            limit = self.memory_limit // (1024 * 1024)
+            return f"the check needed more than the validation worker's {limit} MiB of memory"
+        return f"the check stopped: {problem or 'the validation worker stopped'}"
 
     def stop(self) -> None:
         self.process.kill()
@@ -119,10 +135,9 @@ def check_isolated(
             _child.send({"check": key, "payload": payload, "budget_ms": int(remaining * 1000)})
             answer = _child.receive(started + remaining + 0.02)
         except (OSError, EOFError, ValueError, struct.error) as exc:
+            why = _child.why_stopped(exc) if _child is not None else f"the check stopped: {exc}"
             _reset()
-            raise BudgetExceeded(
-                Issue("", f"the check stopped: {exc or 'the worker ran out of memory'}", "budget")
-            ) from None
+            raise BudgetExceeded(Issue("", why, "budget")) from None
         if answer is None:
             _reset()
             spent = (time.monotonic() - started) * 1000
@@ -150,13 +165,7 @@ def _reset() -> None:
         _child = None
 
 
-def stop_worker() -> None:
-    """Stop the worker process, if one runs (tests and shutdown)."""
-    with _lock:
-        _reset()
-
-
-def _serve() -> None:
+def _serve(memory_limit: int) -> None:
     """The child: load schemas, check payloads, answer one frame per request."""
     import resource
 
@@ -164,7 +173,7 @@ def _serve() -> None:
     from receiver.catalog.validation import check
 
     try:
-        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+        resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
     except (ValueError, OSError):
         pass
     reader, writer = sys.stdin.buffer, sys.stdout.buffer
@@ -206,4 +215,7 @@ def _serve() -> None:
 
 
 if __name__ == "__main__":
-    _serve()
+    try:
+        _serve(int(sys.argv[1]))
+    except MemoryError:
+        os._exit(OUT_OF_MEMORY)

@@ -1,6 +1,7 @@
 """Validation: a request body -> detected event -> JSON Schema verdict with JSON Pointer paths.
 
-The verdict (``ValidationResult``) has the shape PRODUCT.md promises::
+The verdict (``ValidationResult``) has the shape the API documents (``ValidationResult`` in
+``receiver/exports/openapi/api.json``)::
 
     {status: valid|invalid|timed_out|unknown_event|not_json|no_body, provider, event, candidates,
      errors: [{path, message, keyword}], warnings: [{path, message, keyword}]}
@@ -45,6 +46,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
@@ -135,7 +137,7 @@ class ValidationResult:
     warnings: list[Issue] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the PRODUCT.md shape of the result."""
+        """The result as the API shows it (``ValidationResult`` in the OpenAPI document)."""
         return {
             "status": self.status,
             "provider": self.provider,
@@ -266,13 +268,19 @@ def validate_against(
     return check(compiled, payload, time.monotonic() + budget_ms / 1000)
 
 
-def check(compiled: Compiled, payload: Any, deadline: float) -> tuple[list[Issue], list[Issue]]:
+def check(
+    compiled: Compiled,
+    payload: Any,
+    deadline: float,
+    clock: Callable[[], float] = time.monotonic,
+) -> tuple[list[Issue], list[Issue]]:
     """Validate in this process: validity in Rust, then errors and warnings described here.
 
-    The descriptions stop at ``deadline``, leaving a ``budget`` issue; validity itself is one
-    Rust call, which the caller keeps small (see :func:`validate_against`).
+    The descriptions stop at ``deadline`` (a moment of ``clock``), leaving a ``budget`` issue;
+    validity itself is one Rust call, which the caller keeps small (see
+    :func:`validate_against`).
     """
-    state = _State(compiled, deadline)
+    state = _State(compiled, deadline, clock)
     if compiled.validator.is_valid(payload):
         errors: list[Issue] = []
     else:
@@ -432,15 +440,16 @@ def get_compiled(schema: dict[str, Any]) -> Compiled:
 class _State:
     """One check: the compiled schema, the deadline, and the describing and walking steps."""
 
-    def __init__(self, compiled: Compiled, deadline: float) -> None:
+    def __init__(self, compiled: Compiled, deadline: float, clock: Callable[[], float]) -> None:
         self.compiled = compiled
         self.deadline = deadline
+        self.clock = clock
         self.steps = 0
 
     def tick(self, where: str) -> None:
         """Raise BudgetExceeded once the deadline has passed (checked every few steps)."""
         self.steps += 1
-        if self.steps % 64 == 0 and time.monotonic() > self.deadline:
+        if self.steps % 64 == 0 and self.clock() > self.deadline:
             raise BudgetExceeded(Issue(where, "the check ran past its time budget", "budget"))
 
     def describe(self, pointer: str, instance: Any, at: tuple[str | int, ...]) -> list[Issue]:

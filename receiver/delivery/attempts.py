@@ -6,6 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from receiver.delivery.http import OutgoingError
 from receiver.delivery.http import OutgoingRequest
@@ -79,6 +81,22 @@ def attempt_record(
         created_at=now,
         scenario_id=scenario_id,
     )
+
+
+def keep_attempt(session: Session, record: Replay) -> bool:
+    """Commit one attempt record of background work, in a transaction of its own; False (and
+    nothing kept) when its capture, or its scenario, was deleted while it was being sent.
+
+    Alone in its transaction, the insert waits for a delete under way rather than holding a
+    lock the delete needs (the work's own row is updated after, in another one).
+    """
+    session.add(record)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        return False
+    return True
 
 
 def history(session: AnySession, request_id: int, limit: int = HISTORY_LIMIT) -> list[Replay]:

@@ -31,6 +31,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from receiver.delivery.attempts import attempt_record
+from receiver.delivery.attempts import keep_attempt
 from receiver.delivery.http import OutgoingError
 from receiver.delivery.http import prepare_outgoing
 from receiver.delivery.http import send
@@ -40,6 +41,8 @@ from receiver.storage.models import ForwardJob
 from receiver.storage.models import utcnow
 
 RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
+# what delivering a job that was deleted (with its capture or bin) meanwhile ends with
+GONE = "gone"
 log = logging.getLogger(__name__)
 BACKOFF_CAP_SECONDS = 300
 
@@ -110,36 +113,62 @@ def claim_jobs(session: Session, now: datetime, *, limit: int, lease: timedelta)
 
 
 def deliver(session: Session, job_id: int, policy: ForwardPolicy, now: datetime) -> str:
-    """Send one claimed job, record the attempt, and settle the job; returns its new status."""
+    """Send one claimed job, record the attempt, and settle the job; returns its new status, or
+    ``gone`` when the job went with its capture or bin, before or while it was sent (a normal
+    end, logged at INFO).
+
+    No ORM object is held across the send: what the job needs is read first, and the job is
+    settled with an UPDATE whose row count says whether it still exists.
+    """
     job = session.get(ForwardJob, job_id)
-    if job is None:
-        return "gone"
-    captured = session.get(CapturedRequest, job.request_id)
-    if captured is None:  # evicted or deleted before it could be forwarded
-        job.status, job.finished_at, job.last_error = "failed", now, "the request was deleted"
-        session.commit()
-        return job.status
-    job.attempts += 1
+    captured = session.get(CapturedRequest, job.request_id) if job is not None else None
+    if job is None or captured is None:  # evicted or deleted before it could be forwarded
+        session.rollback()
+        return _gone(job_id)
+    url, attempts = job.url, job.attempts + 1
+    session.expunge(captured)
+    session.rollback()  # no snapshot (and no lock) held through the send
     try:
-        outgoing = prepare_outgoing(captured, job.url, append_path=True, now=now)
-    except OutgoingError as error:
-        job.status, job.finished_at, job.last_error = "failed", now, error.message
-        session.commit()
-        return job.status
+        outgoing = prepare_outgoing(captured, url, append_path=True, now=now)
+    except OutgoingError as unusable:
+        return _settle(session, job_id, attempts, "failed", unusable.message, now)
     outcome = send(outgoing, timeout=policy.timeout)
-    session.add(attempt_record(captured.id, "forward", outgoing, outcome, now))
-    retry = outcome.error is not None or outcome.status_code in RETRY_STATUSES
-    if not retry:
-        job.status, job.finished_at, job.last_error = "done", now, None
-    elif job.attempts >= policy.max_attempts:
-        job.status, job.finished_at = "failed", now
-        job.last_error = outcome.error or f"answered {outcome.status_code}"
+    keep_attempt(session, attempt_record(captured.id, "forward", outgoing, outcome, now))
+    if outcome.error is None and outcome.status_code not in RETRY_STATUSES:
+        return _settle(session, job_id, attempts, "done", None, now)
+    problem = outcome.error or f"answered {outcome.status_code}"
+    if attempts >= policy.max_attempts:
+        return _settle(session, job_id, attempts, "failed", problem, now)
+    return _settle(session, job_id, attempts, "pending", problem, now + policy.delay(attempts))
+
+
+def _settle(
+    session: Session,
+    job_id: int,
+    attempts: int,
+    status: str,
+    error: str | None,
+    at: datetime,
+) -> str:
+    """Write a job's outcome after an attempt: finished at ``at``, or pending until ``at``;
+    committed. Returns the status, or ``gone`` when the job no longer exists."""
+    if status == "pending":
+        values: dict[str, Any] = {"next_attempt_at": at, "claimed_until": None}
     else:
-        job.status, job.claimed_until = "pending", None
-        job.next_attempt_at = now + policy.delay(job.attempts)
-        job.last_error = outcome.error or f"answered {outcome.status_code}"
+        values = {"finished_at": at}
+    settled = session.execute(
+        update(ForwardJob)
+        .where(ForwardJob.id == job_id)
+        .values(status=status, attempts=attempts, last_error=error, **values)
+        .execution_options(synchronize_session=False)
+    )
     session.commit()
-    return job.status
+    return status if getattr(settled, "rowcount", 0) else _gone(job_id)
+
+
+def _gone(job_id: int) -> str:
+    log.info("forward job %s ended: its capture or bin was deleted", job_id)
+    return GONE
 
 
 def forward_due(

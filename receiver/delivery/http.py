@@ -107,11 +107,6 @@ def configure_outgoing(*, public: bool) -> None:
     _policy = OutgoingPolicy(public=public)
 
 
-def outgoing_policy() -> OutgoingPolicy:
-    """This process's policy."""
-    return _policy
-
-
 def refused_address(address: str) -> str | None:
     """Why a public deployment must not connect to ``address`` (words), or None when it may."""
     try:

@@ -171,7 +171,12 @@ def printable(text: str, limit: int = 200) -> str:
 
 
 class Relay:
-    """Follows one bin and delivers to one target until `stop` is called or it fails."""
+    """Follows one bin and delivers to one target until `stop` is called or it fails.
+
+    ``pause(seconds)`` is how it waits before asking again (a target down, a server away or
+    busy); it returns True once the relay is stopping. Tests replace it to run the back-offs
+    without waiting them out.
+    """
 
     def __init__(
         self,
@@ -180,12 +185,14 @@ class Relay:
         *,
         say: Callable[[str], None],
         transport: httpx.BaseTransport | None = None,
+        pause: Callable[[float], bool] | None = None,
     ) -> None:
         self.address = address
         self.options = options
         self.say = say
         self.progress = Progress()
         self._stop = threading.Event()
+        self._pause = pause or self._stop.wait
         # set while nothing is in flight: no delivery sent and unreported
         self.idle = threading.Event()
         self.idle.set()
@@ -252,7 +259,7 @@ class Relay:
             self.progress.position = max(self.progress.position, int(page["next"]))
             if not requests and page.get("retry_after"):
                 # the server could not hold the poll (all its slots taken): ask again later
-                self._stop.wait(float(page["retry_after"]))
+                self._pause(float(page["retry_after"]))
 
     def _deliver(self, item: dict[str, Any]) -> bool:
         """Send one capture until the target answers; False when stopped before that."""
@@ -305,7 +312,7 @@ class Relay:
                 f"{_clock()}  {label}  -> target down ({_answer(outcome)}); "
                 f"sending it again in {delay:g} s"
             )
-            self._stop.wait(delay)
+            self._pause(delay)
         return False
 
     # -- the server ---------------------------------------------------------------------------
@@ -327,7 +334,7 @@ class Relay:
                 delay = min(FIRST_DELAY * 2**attempt, SERVER_MAX_DELAY)
                 attempt += 1
                 self.say(f"{_clock()}  could not {what}: {problem}; trying again in {delay:g} s")
-                if self._stop.wait(delay):
+                if self._pause(delay):
                     return None
         return None
 

@@ -14,8 +14,9 @@ A scenario is planned once, when it is asked for, and the plan is kept with it:
 
 A run sends the plan in order through the outgoing-HTTP engine (``delivery.http``), re-signed with
 the bin's scheme and secret when asked, and records one ``Replay`` of kind ``scenario`` per send;
-the scenario row carries the progress (``done`` of ``total``). A send that is slower than the gap
-to the next makes that one late: sends never overlap, so the order is kept.
+the scenario row carries the progress (``done`` of ``total``, ``failed`` of ``done``: no answer,
+or an answer of 400 or more). A send that is slower than the gap to the next makes that one
+late: sends never overlap, so the order is kept.
 
 Runs happen in a background thread of the serving processes (`ScenarioRunner`): the API only
 queues a scenario (``pending``) and wakes the local runner; any serving process may claim it (an
@@ -48,6 +49,7 @@ from sqlalchemy.orm import Session
 from receiver.bins.lifecycle import whole_number
 from receiver.capture import listing
 from receiver.delivery.attempts import attempt_record
+from receiver.delivery.attempts import keep_attempt
 from receiver.delivery.http import OutgoingError
 from receiver.delivery.http import prepare_outgoing
 from receiver.delivery.http import send
@@ -91,6 +93,8 @@ PENDING, RUNNING, DONE, FAILED, CANCELLED, INTERRUPTED = (
     "interrupted",
 )
 STATUSES = (PENDING, RUNNING, DONE, FAILED, CANCELLED, INTERRUPTED)
+# what a run ends with when its scenario was deleted (with its bin) under it; never stored
+GONE = "gone"
 UNFINISHED = (PENDING, RUNNING)
 # how often a runner looks for queued scenarios and stalled ones, and re-reads a long wait's status
 POLL_SECONDS = 1.0
@@ -413,6 +417,12 @@ def create_scenario(
     return scenario
 
 
+def send_failed(status_code: int | None) -> bool:
+    """Whether a send failed: the target gave no answer (refused, timed out, not sendable at
+    all), or answered 400 or more."""
+    return status_code is None or status_code >= 400
+
+
 def planned(scenario: Scenario) -> list[Send]:
     """The plan kept with a scenario."""
     return [Send(int(rid), float(at)) for rid, at in (scenario.spec or {}).get("plan", [])]
@@ -522,13 +532,15 @@ def sweep_interrupted(session: Session, now: datetime, grace: float) -> int:
 
 @dataclass(frozen=True)
 class RunSettings:
-    """How a run sends: the timeout per send, the clocks (injected by tests), and who hears of
-    each send (``report(position, send, attempt)``; the attempt is None for a deleted capture).
+    """How a run sends: the timeout per send, the clocks and the way it waits (injected by
+    tests: ``wait(stop, seconds)`` returns True once ``stop`` is set), and who hears of each
+    send (``report(position, send, attempt)``; the attempt is None for a deleted capture).
     """
 
     timeout: float
     monotonic: Callable[[], float] = time.monotonic
     now: Callable[[], datetime] = utcnow
+    wait: Callable[[threading.Event, float], bool] = threading.Event.wait
     report: Callable[[int, Send, Replay | None], None] | None = None
 
 
@@ -536,70 +548,108 @@ def run_scenario(
     engine: Engine, scenario_id: int, settings: RunSettings, stop: threading.Event
 ) -> str:
     """Send a claimed (``running``) scenario's plan in order, with its timing; returns the
-    final status (``done``, ``cancelled``, ``failed``, or ``running`` when ``stop`` was set)."""
-    with Session(engine) as session:
-        scenario = session.get(Scenario, scenario_id)
-        if scenario is None:
-            return "gone"
+    final status (``done``, ``cancelled``, ``failed``, ``interrupted``, ``running`` when
+    ``stop`` was set, or ``gone`` when the scenario was deleted with its bin meanwhile, a
+    normal end that is logged at INFO)."""
+    # nothing read is refreshed behind the run's back: it holds no ORM object across a commit
+    with Session(engine, expire_on_commit=False) as session:
         try:
-            return _send_all(session, scenario, settings, stop)
+            run = _load_run(session, scenario_id)
+            status = GONE if run is None else _send_all(session, run, settings, stop)
         except Exception as error:  # a run must end with a status, whatever went wrong
             log.exception("scenario %s failed", scenario_id)
             session.rollback()
             _finish(session, scenario_id, FAILED, settings.now(), str(error)[:500])
             return FAILED
+    if status == GONE:
+        log.info("scenario %s ended: it was deleted with its bin", scenario_id)
+    return status
 
 
-def _send_all(
-    session: Session, scenario: Scenario, settings: RunSettings, stop: threading.Event
-) -> str:
-    sends = planned(scenario)
+@dataclass(frozen=True)
+class _Run:
+    """What a run reads of its scenario once, before the first send."""
+
+    scenario_id: int
+    url: str
+    append_path: bool
+    resign: dict[str, Any] | None
+    sends: list[Send]
+
+
+def _load_run(session: Session, scenario_id: int) -> _Run | None:
+    """The scenario's plan and target, and the bin's signing settings when it re-signs; None
+    when the scenario is gone."""
+    scenario = session.get(Scenario, scenario_id)
+    if scenario is None:
+        return None
     spec = scenario.spec or {}
-    found = session.get(Bin, scenario.bin_id)
     resign = None
-    if spec.get("resign") and found is not None:
+    if spec.get("resign"):
+        found = session.get(Bin, scenario.bin_id)
+        if found is None:
+            return None
         resign = {
             "scheme": found.signature_scheme,
             "secret": found.signature_secret,
             "header": found.signature_header,
         }
+    run = _Run(
+        scenario.id, scenario.url, bool(spec.get("append_path", True)), resign, planned(scenario)
+    )
+    session.rollback()
+    return run
+
+
+def _send_all(session: Session, run: _Run, settings: RunSettings, stop: threading.Event) -> str:
     warm_up()
     started = settings.monotonic()
     skipped = 0
-    session.commit()
-    for position, step in enumerate(sends):
+    for position, step in enumerate(run.sends):
         # read before the wait, so that at its moment only the send itself remains
         captured = session.get(CapturedRequest, step.request_id)
         if captured is not None:
             session.expunge(captured)  # kept as loaded through the wait's fresh snapshots
-        if not _wait_until(session, scenario.id, started + step.at_ms / 1000, settings, stop):
+        if not _wait_until(session, run.scenario_id, started + step.at_ms / 1000, settings, stop):
             if stop.is_set():
                 # the server is stopping: say so now rather than leave it to a sweep
                 _finish(
                     session,
-                    scenario.id,
+                    run.scenario_id,
                     INTERRUPTED,
                     settings.now(),
-                    f"interrupted after {position} of {len(sends)} sends: the server stopped",
+                    f"interrupted after {position} of {len(run.sends)} sends: the server stopped",
                 )
-            return _status(session, scenario.id)
-        moment = settings.now()
-        attempt = None
-        if captured is None:
+            return _status(session, run.scenario_id)
+        attempt = None if captured is None else _send_one(run, captured, settings)
+        kept = _count_send(session, run.scenario_id, attempt)
+        if kept is None:
+            return GONE
+        if not kept:
             skipped += 1
-        else:
-            attempt = _send_one(session, scenario, captured, spec, resign, settings.timeout, moment)
         if settings.report is not None:
-            settings.report(position, step, attempt)
-        session.execute(
-            update(Scenario)
-            .where(Scenario.id == scenario.id, Scenario.status == RUNNING)
-            .values(done=Scenario.done + 1)
-        )
-        session.commit()
-    error = f"{skipped} capture(s) were deleted before their turn" if skipped else None
-    _finish(session, scenario.id, DONE, settings.now(), error)
-    return _status(session, scenario.id)
+            settings.report(position, step, attempt if kept else None)
+    error = f"{skipped} capture(s) were deleted before their send was recorded" if skipped else None
+    _finish(session, run.scenario_id, DONE, settings.now(), error)
+    return _status(session, run.scenario_id)
+
+
+def _count_send(session: Session, scenario_id: int, attempt: Replay | None) -> bool | None:
+    """Keep a send's attempt record and count the send on the scenario; committed. True when
+    the attempt was kept, False when there was none or its capture was deleted meanwhile, None
+    when the scenario itself was (with its bin).
+
+    A send is counted even when the scenario was cancelled while it was in flight: it was made.
+    """
+    failed = attempt is not None and send_failed(attempt.status_code)
+    kept = attempt is not None and keep_attempt(session, attempt)
+    counted = session.execute(
+        update(Scenario)
+        .where(Scenario.id == scenario_id)
+        .values(done=Scenario.done + 1, failed=Scenario.failed + int(failed))
+    )
+    session.commit()
+    return kept if getattr(counted, "rowcount", 0) else None
 
 
 def _finish(
@@ -614,41 +664,28 @@ def _finish(
     session.commit()
 
 
-def _send_one(
-    session: Session,
-    scenario: Scenario,
-    captured: CapturedRequest,
-    spec: dict[str, Any],
-    resign: dict[str, Any] | None,
-    timeout: float,
-    moment: datetime,
-) -> Replay:
-    """Send one capture and record the attempt (a URL that cannot be used is one too)."""
+def _send_one(run: _Run, captured: CapturedRequest, settings: RunSettings) -> Replay:
+    """Send one capture; the attempt record, not yet added (a URL that cannot be used is one
+    too)."""
+    moment = settings.now()
     try:
         outgoing = prepare_outgoing(
-            captured,
-            scenario.url,
-            append_path=bool(spec.get("append_path", True)),
-            resign=resign,
-            now=moment,
+            captured, run.url, append_path=run.append_path, resign=run.resign, now=moment
         )
     except OutgoingError as error:
-        record = Replay(
+        return Replay(
             request_id=captured.id,
             kind="scenario",
-            url=scenario.url,
+            url=run.url,
             method=captured.method,
             error=error.message,
             created_at=moment,
-            scenario_id=scenario.id,
+            scenario_id=run.scenario_id,
         )
-    else:
-        outcome = send(outgoing, timeout=timeout)
-        record = attempt_record(
-            captured.id, "scenario", outgoing, outcome, moment, scenario_id=scenario.id
-        )
-    session.add(record)
-    return record
+    outcome = send(outgoing, timeout=settings.timeout)
+    return attempt_record(
+        captured.id, "scenario", outgoing, outcome, moment, scenario_id=run.scenario_id
+    )
 
 
 def _wait_until(
@@ -665,14 +702,14 @@ def _wait_until(
         left = deadline - settings.monotonic()
         if left <= 0:
             return True
-        if stop.wait(min(left, POLL_SECONDS)):
+        if settings.wait(stop, min(left, POLL_SECONDS)):
             return False
 
 
 def _status(session: Session, scenario_id: int) -> str:
     status = session.execute(select(Scenario.status).where(Scenario.id == scenario_id)).scalar()
     session.rollback()  # a fresh snapshot next time (a cancel commits elsewhere)
-    return status or "gone"
+    return status or GONE
 
 
 class ScenarioRunner:

@@ -331,6 +331,8 @@ class Scenario(Model):
     status: Mapped[str] = mapped_column(String(16), default="pending")
     total: Mapped[int] = mapped_column(Integer, default=0)
     done: Mapped[int] = mapped_column(Integer, default=0)
+    # sends of ``done`` that got no answer, or an answer of 400 or more
+    failed: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -21,6 +21,7 @@ def register_blueprints(app: Flask) -> None:
     from receiver.web import inspector
     from receiver.web import relay_pages
     from receiver.web import security
+    from receiver.web import static_files
     from receiver.web import team
     from receiver.web import toolkit_pages
 
@@ -33,6 +34,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(relay_pages.bp)
     app.register_blueprint(toolkit_pages.bp)
     security.init_app(app)
+    static_files.init_app(app)
     team.init_app(app)  # its gate runs first, before the cross-site check
     app.session_interface = NoSessionInterface()
     app.add_template_filter(decode_preview)

@@ -1,4 +1,5 @@
-"""The JSON shapes scripts rely on (PRODUCT.md): bins and captured requests."""
+"""The JSON shapes scripts rely on (documented in receiver/exports/openapi/api.json): bins and
+captured requests."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ include the same partials."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint
@@ -29,6 +30,8 @@ bp = Blueprint("toolkit", __name__)
 RECENT_SCENARIOS = 5
 PRESETS = ("fail_then_succeed", "time_out_once", "always_410", "custom", "clear")
 FAILURES_MAX = 20
+# the longest text a number field of the scenario form comes back with
+FIELD_MAX = 32
 
 
 def script_partial(found: Bin, *, error: str | None = None, saved: bool = False) -> str:
@@ -98,16 +101,49 @@ def script_update(bin_id: str) -> ResponseReturnValue:
     return script_partial(found, saved=True)
 
 
+@dataclass(frozen=True)
+class ScenarioForm:
+    """The scenario form's fields as they were last sent (its defaults before that), so the form
+    comes back as it was: text as typed, cut to ``FIELD_MAX``."""
+
+    url: str = ""
+    timing: str = "original"
+    speed: str = "1"
+    interval_ms: str = "100"
+    duplicates: str = "0"
+    shuffle_window: str = "0"
+    resign: bool = False
+
+    @classmethod
+    def sent(cls, form: Any) -> ScenarioForm:
+        """The fields of a posted form."""
+        defaults = cls()
+
+        def field(name: str, limit: int = FIELD_MAX) -> str:
+            value = form.get(name)
+            return getattr(defaults, name) if value is None else str(value).strip()[:limit]
+
+        return cls(
+            url=field("url", scenarios.URL_MAX),
+            timing="interval" if form.get("timing") == "interval" else "original",
+            speed=field("speed"),
+            interval_ms=field("interval_ms"),
+            duplicates=field("duplicates"),
+            shuffle_window=field("shuffle_window"),
+            resign=form.get("resign") == "on",
+        )
+
+
 def scenario_partial(
     found: Bin,
     filters: listing.RequestFilter,
     *,
     current: Scenario | None = None,
     error: str | None = None,
-    url: str = "",
+    chosen: ScenarioForm | None = None,
 ) -> str:
-    """The scenario panel: the form (carrying the list's filter), the current run's progress,
-    and the bin's last runs."""
+    """The scenario panel: the form (carrying the list's filter and the fields last sent), the
+    current run's progress, and the bin's last runs."""
     recent = db.session.execute(
         db.select(Scenario)
         .where(Scenario.bin_id == found.id)
@@ -121,7 +157,7 @@ def scenario_partial(
         current=current,
         recent=list(recent),
         error=error,
-        url=url,
+        chosen=chosen or ScenarioForm(),
         unfinished=scenarios.UNFINISHED,
     )
 
@@ -145,23 +181,25 @@ def scenario_start(bin_id: str) -> ResponseReturnValue:
     found = load_bin(bin_id)
     form = request.form
     filters = form_filters(form)
-    url = form.get("url", "").strip()
+    chosen = ScenarioForm.sent(form)
+    url = chosen.url
     timing: dict[str, Any]
     try:
-        if form.get("timing") == "interval":
-            timing = {"mode": "interval", "ms": int(form.get("interval_ms") or 0)}
+        if chosen.timing == "interval":
+            timing = {"mode": "interval", "ms": int(chosen.interval_ms or 0)}
         else:
-            timing = {"mode": "original", "speed": float(form.get("speed") or 1)}
+            timing = {"mode": "original", "speed": float(chosen.speed or 1)}
         body: dict[str, Any] = {
             "url": url,
             "timing": timing,
-            "duplicates": int(form.get("duplicates") or 0),
-            "shuffle_window": int(form.get("shuffle_window") or 0),
-            "resign": form.get("resign") == "on",
+            "duplicates": int(chosen.duplicates or 0),
+            "shuffle_window": int(chosen.shuffle_window or 0),
+            "resign": chosen.resign,
         }
     except ValueError:
-        return scenario_partial(found, filters, error="the numbers are numbers", url=url), 400
-    chosen = {
+        error = "the numbers are numbers"
+        return scenario_partial(found, filters, error=error, chosen=chosen), 400
+    shown = {
         key: value
         for key, value in (
             ("method", filters.method),
@@ -171,14 +209,14 @@ def scenario_start(bin_id: str) -> ResponseReturnValue:
         )
         if value
     }
-    if chosen:
-        body["filter"] = chosen
+    if shown:
+        body["filter"] = shown
     try:
         started = start_scenario(found.id, body)
     except (scenarios.ScenarioError, OutgoingError) as error:
         db.session.rollback()
-        return scenario_partial(found, filters, error=error.message, url=url), 400
-    return scenario_partial(found, filters, current=started, url=url)
+        return scenario_partial(found, filters, error=error.message, chosen=chosen), 400
+    return scenario_partial(found, filters, current=started, chosen=chosen)
 
 
 @bp.get("/bins/<bin_id>/scenarios/<int:scenario_id>/progress")

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from servers import WAIT_SECONDS
 from servers import serve_receiver
 from werkzeug.serving import make_server
 from werkzeug.wsgi import ClosingIterator
@@ -115,8 +116,11 @@ def browser() -> Iterator[Any]:
     """One headless Chromium per test process (Debian's, never a downloaded one)."""
     if not CHROMIUM.exists():
         pytest.skip(f"browser tests need Chromium at {CHROMIUM} (Debian package 'chromium')")
+    from playwright.sync_api import expect
     from playwright.sync_api import sync_playwright
 
+    # what the page must come to show, it may take a busy machine a while to show
+    expect.set_options(timeout=WAIT_SECONDS * 1000)
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield launched
@@ -161,7 +165,7 @@ def new_page(browser: Any) -> Iterator[Callable[..., tuple[Any, PageLog]]]:
     def open_page(**context_options: Any) -> tuple[Any, PageLog]:
         context = browser.new_context(**context_options)
         contexts.append(context)
-        context.set_default_timeout(10_000)
+        context.set_default_timeout(WAIT_SECONDS * 1000)
         context.add_init_script(REPORT_CSP)
         page = context.new_page()
         log = PageLog()

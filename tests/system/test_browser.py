@@ -19,6 +19,11 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from clocks import NEVER_SECONDS
+from servers import WAIT_SECONDS
+from servers import free_port
+
+from receiver.web.serving import start_scenario_runner
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need playwright")
 expect = sync_api.expect
@@ -33,7 +38,9 @@ pytestmark = [
     ),
 ]
 
-LIVE_WITHIN_MS = 2500
+# rows show up without a reload: the list polls every 2 s, so a list that works shows them within
+# a few seconds even on a busy machine, and one that does not poll never does
+LIVE_WITHIN_MS = NEVER_SECONDS * 1000
 ROWS = "#request-rows .request-row-item"
 DESKTOP = {"width": 1400, "height": 1000}
 PHONE = {"width": 390, "height": 844}
@@ -109,7 +116,7 @@ def row_ids(page: Any) -> list[int]:
     return [int(value.removeprefix("row-")) for value in ids]
 
 
-def expect_rows(page: Any, ids: list[int], timeout: float = 3000) -> None:
+def expect_rows(page: Any, ids: list[int], timeout: float = WAIT_SECONDS * 1000) -> None:
     """Wait until the list shows exactly these request ids, top to bottom."""
     try:
         page.wait_for_function(
@@ -754,4 +761,56 @@ def test_on_a_phone_the_detail_is_a_view_and_back_returns_to_the_row(
     expect(page.locator(".list-panel")).to_be_visible()
     expect(target).to_be_in_viewport()
     assert page.evaluate(SCROLL_WIDTH) <= PHONE["width"] + 1
+    assert_clean(log)
+
+
+@pytest.mark.parametrize(
+    ("name", "viewport", "scheme"),
+    [
+        ("desktop", {"width": 1400, "height": 900}, "light"),
+        ("phone", {"width": 390, "height": 844}, "dark"),
+    ],
+)
+def test_a_scenario_run_shows_its_failed_sends_and_the_form_keeps_what_was_chosen(
+    app: Any,
+    live_server: str,
+    new_page: Any,
+    shots_dir: Path,
+    request: pytest.FixtureRequest,
+    name: str,
+    viewport: dict[str, int],
+    scheme: str,
+) -> None:
+    start_scenario_runner(app)  # what a serving process runs (closed with the app)
+    bin_id = create_bin(live_server, label="scenarios")
+    send(live_server, bin_id, path="/one", body=b"{}")
+    refused = f"http://127.0.0.1:{free_port()}/hooks"
+    page, log = new_page(viewport=viewport, color_scheme=scheme)
+    page.goto(f"{live_server}/bins/{bin_id}")
+
+    panel = page.locator("#scenario-panel")
+    panel.locator("input[name=url]").fill(refused)
+    panel.locator("input[name=timing][value=interval]").check()
+    panel.locator("input[name=interval_ms]").fill("100")
+    panel.locator("button[type=submit]").click()
+
+    # the only send was refused: the run says so, and the form is still "every 100 ms"
+    expect(page.locator("#scenario-panel .scenario-progress")).to_contain_text(
+        "1 of 1 sent, 1 failed"
+    )
+    expect(page.locator("#scenario-panel .scenario-progress p .badge")).to_have_text("done")
+    expect(page.locator("#scenario-panel input[name=timing][value=interval]")).to_be_checked()
+    expect(page.locator("#scenario-panel input[name=interval_ms]")).to_have_value("100")
+    expect(page.locator("#scenario-panel input[name=url]")).to_have_value(refused)
+    page.locator("#scenario-panel").screenshot(
+        path=str(shots_dir / f"scenario-run-{name}-{scheme}-{backend(request)}.png")
+    )
+    # listed among the earlier runs once the page is loaded again
+    page.reload()
+    earlier = page.locator("#scenario-panel .scenario-history li").first
+    expect(earlier).to_contain_text("1/1 sent, 1 failed")
+    expect(earlier.locator(".badge")).to_have_class(re.compile(r"\bbadge-invalid\b"))
+    page.locator("#scenario-panel").screenshot(
+        path=str(shots_dir / f"scenario-history-{name}-{scheme}-{backend(request)}.png")
+    )
     assert_clean(log)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from servers import WAIT_SECONDS
 from servers import free_port
 from servers import serve_receiver
 
@@ -105,7 +106,7 @@ def test_ingest_answers_503_while_postgres_is_stopped_and_recovers_by_itself(
         assert httpx.get(served.url("/healthz"), timeout=30).status_code == 503
 
         own_postgres.start()
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + WAIT_SECONDS
         while True:
             answer = httpx.post(ingest, content=b'{"n": 3}', timeout=30)
             if answer.status_code == 200 or time.monotonic() > deadline:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from servers import WAIT_SECONDS
 from servers import serve_receiver
 
 pytestmark = pytest.mark.system
@@ -70,7 +71,7 @@ def test_ingest_answers_503_on_a_full_disk_and_recovers(small_disk: Path, tmp_pa
         assert all(a.status_code in (200, 503) for a in answers)
 
         filler.unlink()
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + WAIT_SECONDS
         while True:
             again = httpx.post(ingest, content=b'{"room": true}', timeout=30)
             if again.status_code == 200 or time.monotonic() > deadline:

@@ -16,11 +16,13 @@ from typing import Any
 import httpx
 import pytest
 from servers import RECEIVER
+from servers import WAIT_SECONDS
 from servers import Process
 from servers import ServedReceiver
 from servers import free_port
 from servers import run
 from servers import serve_receiver
+from servers import wait_until
 
 pytestmark = pytest.mark.system
 
@@ -29,11 +31,13 @@ KEY = "Receiver-Idempotency-Key"
 
 class Target:
     """A local HTTP server that records what it receives and can go down and come back on the
-    same port; ``delay`` holds each answer that long (a slow handler)."""
+    same port; past ``hold_after`` requests it holds each answer until ``release`` is set (a
+    delivery kept in flight for as long as a test needs)."""
 
-    def __init__(self, delay: float = 0.0) -> None:
+    def __init__(self, hold_after: int | None = None) -> None:
         self.port = free_port()
-        self.delay = delay
+        self.hold_after = hold_after
+        self.release = threading.Event()
         self.received: list[dict[str, Any]] = []
         self.changed = threading.Condition()
         self.server: ThreadingHTTPServer | None = None
@@ -67,11 +71,18 @@ class Target:
                         }
                     )
                     target.changed.notify_all()
-                time.sleep(target.delay)
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
+                    held = (
+                        target.hold_after is not None and len(target.received) > target.hold_after
+                    )
+                if held:
+                    target.release.wait(WAIT_SECONDS)
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"ok")
+                except OSError:  # the sender is gone (killed while this answer was held)
+                    self.close_connection = True
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -92,7 +103,7 @@ class Target:
         with self.changed:
             return [item["key"] for item in self.received]
 
-    def wait_for(self, count: int, timeout: float = 30.0) -> list[int]:
+    def wait_for(self, count: int, timeout: float = WAIT_SECONDS) -> list[int]:
         """The idempotency keys received, once ``count`` distinct ones have come."""
         with self.changed:
             self.changed.wait_for(lambda: len(set(self.keys())) >= count, timeout)
@@ -126,23 +137,21 @@ def listen(server: ServedReceiver, tmp_path: Path, bin_id: str, to: str, *args: 
 def wait_for_listener(
     server: ServedReceiver, bin_id: str, name: str, process: Process, token: str | None = None
 ) -> None:
-    """Wait until the listener exists on the server and its first poll is on its way."""
+    """Wait until the listener exists on the server: what is captured from then on reaches it."""
     auth = {"Authorization": f"Bearer {token}"} if token else {}
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    def started() -> bool:
         if not process.running():
             process.fail("receiver listen exited")
         answer = httpx.get(
             server.url(f"/api/bins/{bin_id}/listeners/{name}"), headers=auth, timeout=10
         )
-        if answer.status_code == 200 and "Listening to bin" in process.output():
-            time.sleep(0.2)  # its first poll is on its way
-            return
-        time.sleep(0.05)
-    process.fail(f"listener {name} did not start")
+        return answer.status_code == 200 and "Listening to bin" in process.output()
+
+    wait_until(started, what=f"listener {name} to start")
 
 
-def capture(server: ServedReceiver, bin_id: str, n: int, **request: Any) -> int:
+def send_into(server: ServedReceiver, bin_id: str, n: int, **request: Any) -> int:
     """Send one request into the bin; the id of the capture."""
     request.setdefault("content", f'{{"n": {n}}}'.encode())
     answer = httpx.request(
@@ -166,17 +175,17 @@ def test_a_listener_killed_mid_stream_resumes_under_its_name_and_delivers_everyt
     server: ServedReceiver, tmp_path: Path
 ) -> None:
     bin_id = server.api("POST", "/api/bins", {})["id"]
-    target = Target(delay=0.1)
+    target = Target(hold_after=4)
     target.start()
     try:
         first = listen(server, tmp_path, bin_id, target.url("/hooks"), "--name", "laptop")
         wait_for_listener(server, bin_id, "laptop", first)
-        ids = [capture(server, bin_id, n) for n in range(12)]
-        target.wait_for(4)
-        first.kill()  # SIGKILL, most likely with a delivery under way
-        delivered_before = len(set(target.keys()))
-        assert delivered_before < len(ids), "the kill came too late to be mid-stream"
-        ids += [capture(server, bin_id, n) for n in range(12, 20)]  # while it is down
+        ids = [send_into(server, bin_id, n) for n in range(12)]
+        target.wait_for(5)
+        first.kill()  # SIGKILL, with the fifth delivery under way (its answer is held)
+        target.release.set()
+        assert len(set(target.keys())) == 5
+        ids += [send_into(server, bin_id, n) for n in range(12, 20)]  # while it is down
         second = listen(server, tmp_path, bin_id, target.url("/hooks"), "--name", "laptop")
         received = target.wait_for(len(ids))
         output = stop_cleanly(second)
@@ -198,7 +207,7 @@ def test_a_target_down_for_a_while_loses_nothing_and_keeps_the_order(
     server: ServedReceiver, tmp_path: Path, target: Target
 ) -> None:
     bin_id = server.api("POST", "/api/bins", {})["id"]
-    ids = [capture(server, bin_id, n) for n in range(3)]  # before any listener
+    ids = [send_into(server, bin_id, n) for n in range(3)]  # before any listener
     other = Target()
     other.start()
     try:
@@ -213,7 +222,7 @@ def test_a_target_down_for_a_while_loses_nothing_and_keeps_the_order(
         headers = [("X-Twice", "one"), ("Content-Type", "application/octet-stream")]
         headers += [("X-Twice", "two"), ("x-Lower-Case", "kept")]
         ids.append(
-            capture(
+            send_into(
                 server,
                 bin_id,
                 3,
@@ -223,12 +232,12 @@ def test_a_target_down_for_a_while_loses_nothing_and_keeps_the_order(
                 content=bytes(range(256)),
             )
         )
-        ids += [capture(server, bin_id, n) for n in range(4, 8)]
+        ids += [send_into(server, bin_id, n) for n in range(4, 8)]
         assert other.wait_for(len(ids)) == ids  # the other listener is not held up
-        deadline = time.monotonic() + 10
-        while "target down" not in laptop.output() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(1)  # down for a while: the listener backs off and retries
+        # down for a while: the listener backs off and tries the same capture again
+        wait_until(
+            lambda: laptop.output().count("target down") >= 2, what="a retry after a back-off"
+        )
         assert len(target.keys()) == 3
         target.start()
         assert target.wait_for(len(ids)) == ids
@@ -277,6 +286,6 @@ def test_a_private_bin_without_its_token_is_refused_like_a_missing_bin(
         server, tmp_path, made["id"], target.url(), "--name", "laptop", "--token", made["token"]
     )
     wait_for_listener(server, made["id"], "laptop", allowed, made["token"])
-    number = capture(server, made["id"], 1)
+    number = send_into(server, made["id"], 1)
     assert target.wait_for(1) == [number]
     stop_cleanly(allowed)

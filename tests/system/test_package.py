@@ -16,10 +16,12 @@ import re
 import signal
 import sys
 import textwrap
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -137,12 +139,15 @@ def test_the_installed_receiver_serves_pages_static_files_the_api_and_ingest(
                 assets |= referenced_assets(answer.text)
                 if page == "/catalog/":
                     assert f'href="{EVENT_PAGE}"' in answer.text
-            assert any(path.endswith(".js") for path in assets), assets
-            assert any(path.endswith(".css") for path in assets), assets
+            files = {urlsplit(path).path for path in assets}
+            assert any(path.endswith(".js") for path in files), assets
+            assert any(path.endswith(".css") for path in files), assets
             for path in sorted(assets):
                 answer = http.get(path)
                 assert answer.status_code == 200, path
                 assert answer.content, path
+                # each carries its version: the installed files are served as cacheable
+                assert answer.headers["Cache-Control"].endswith("immutable"), path
 
             spec = http.get("/api/openapi.json")
             assert spec.status_code == 200
@@ -168,6 +173,28 @@ def test_the_installed_receiver_serves_pages_static_files_the_api_and_ingest(
     assert "Traceback" not in server.output(), server.describe()
     assert (instance / "receiver.db").is_file()
     assert (instance / "secret_key").is_file()
+
+
+def test_the_wheel_ships_what_runs_and_depends_only_on_what_the_product_imports(
+    installed: Installed,
+) -> None:
+    with zipfile.ZipFile(installed.wheel) as wheel:
+        names = set(wheel.namelist())
+        metadata = next(
+            wheel.read(name).decode() for name in names if name.endswith(".dist-info/METADATA")
+        )
+    migrations = "receiver/storage/migrations/"
+    assert {f"{migrations}env.py", f"{migrations}alembic.ini"} <= names
+    assert any(name.startswith(f"{migrations}versions/") for name in names)
+    assert f"{migrations}README" not in names  # Flask-Migrate's boilerplate
+    runtime = [
+        line.removeprefix("Requires-Dist: ")
+        for line in metadata.splitlines()
+        if line.startswith("Requires-Dist: ") and "extra ==" not in line
+    ]
+    # the tests' reference libraries and tools are not the product's dependencies
+    assert not [line for line in runtime if line.startswith(("standardwebhooks", "pyinstrument"))]
+    assert any(line.startswith("gunicorn") for line in runtime)
 
 
 def test_the_installed_receiver_finds_its_data_inside_site_packages(

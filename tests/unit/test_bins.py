@@ -32,7 +32,7 @@ def create(**fields: Any) -> Bin:
     return bins.create_bin(db.session, now=fields.pop("now", T0), ttl_days=TTL, **fields)
 
 
-def capture(found: Bin, count: int = 1) -> list[int]:
+def one_byte_captures(found: Bin, count: int = 1) -> list[int]:
     """Commit ``count`` one-byte captures through the capture store, leaving the expiry alone."""
     db.session.commit()  # the store writes on a connection of its own
     raws = [RawRequest("POST", "/", "", [], b"x") for _ in range(count)]
@@ -55,6 +55,13 @@ def test_a_new_bin_gets_a_random_144_bit_url_safe_id():
     created = create()
     assert re.fullmatch(r"[A-Za-z0-9_-]{24}", created.id)
     assert created.id != create().id
+
+
+def test_a_random_id_never_begins_with_a_dash(monkeypatch):
+    # a command line would read "-8Fz..." as an option (receiver scenario -8Fz... failed in CI)
+    drawn = iter(["-8FzdashFirstxxxxxxxxxxx", "_8FzfineAfterxxxxxxxxxxx"])
+    monkeypatch.setattr(bins.secrets, "token_urlsafe", lambda size: next(drawn))
+    assert bins.new_bin_id() == "_8FzfineAfterxxxxxxxxxxx"
 
 
 def test_a_new_bin_expires_ttl_days_after_creation():
@@ -134,7 +141,7 @@ def test_prune_removes_expired_bins_and_their_requests():
     at_boundary = create(bin_id="boundary", now=T0 - timedelta(days=TTL))
     live = create(bin_id="live", now=T0 - timedelta(days=TTL - 1))
     for found in (expired, at_boundary, live):
-        capture(found, 2)
+        one_byte_captures(found, 2)
     assert retention.prune_expired(db.session, T0) == 2
     db.session.commit()
     assert db.session.scalars(select(Bin.id)).all() == ["live"]
@@ -153,8 +160,8 @@ def test_prune_with_nothing_expired_removes_nothing():
 
 def test_clear_requests_deletes_only_that_bins_requests():
     mine, other = create(bin_id="mine"), create(bin_id="other")
-    capture(mine, 3)
-    capture(other, 1)
+    one_byte_captures(mine, 3)
+    one_byte_captures(other, 1)
     assert (mine.request_count, mine.stored_bytes) == (3, 3)
     assert retention.clear_requests(db.session, "mine") == 3
     db.session.expire_all()
@@ -166,7 +173,7 @@ def test_clear_requests_deletes_only_that_bins_requests():
 def test_delete_request_only_within_its_bin():
     create(bin_id="mine")
     other = create(bin_id="other")
-    (rid,) = capture(other)
+    (rid,) = one_byte_captures(other)
     assert retention.delete_request(db.session, "mine", rid) is False
     assert count_requests("other") == 1
     assert retention.delete_request(db.session, "other", rid) is True

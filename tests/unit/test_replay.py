@@ -22,6 +22,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from clocks import NEVER_SECONDS
 from pytest_httpserver import HTTPServer
 from servers import free_port
 from servers import run
@@ -37,7 +38,6 @@ from receiver.signatures.registry import verify_signature
 
 NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 CAPTURED_AT = NOW - timedelta(hours=2)
-SLACK = 0.5
 
 
 @dataclass(frozen=True)
@@ -506,7 +506,7 @@ def test_status_headers_and_body_are_recorded(httpserver: HTTPServer) -> None:
     assert not outcome.truncated
     assert [v for n, v in outcome.response_headers if n == "X-Dup"] == ["1", "2"]
     assert ("Content-Type", "application/json") in outcome.response_headers
-    assert 0 < outcome.elapsed_ms < 2000
+    assert outcome.elapsed_ms > 0
 
 
 def test_a_server_error_is_a_response_not_an_error(httpserver: HTTPServer) -> None:
@@ -558,9 +558,7 @@ def test_a_gzip_answer_is_kept_raw(httpserver: HTTPServer) -> None:
 def test_a_refused_connection_is_an_error_in_words() -> None:
     port = free_port()
     outgoing = prepare_outgoing(FakeRequest(), f"http://127.0.0.1:{port}/", now=NOW)
-    started = time.monotonic()
     outcome = send(outgoing, timeout=1)
-    assert time.monotonic() - started < 1
     assert outcome.status_code is None
     assert outcome.error == f"connection refused by 127.0.0.1:{port}"
 
@@ -571,13 +569,15 @@ def test_a_target_that_never_answers_times_out() -> None:
         started = time.monotonic()
         outcome = send(prepare_outgoing(FakeRequest(body=b"x"), url, now=NOW), timeout=0.5)
         took = time.monotonic() - started
-    assert 0.5 <= took < 0.5 + SLACK
+    # it waited its half second; without a deadline it would wait for the backlog forever
+    assert 0.5 <= took < NEVER_SECONDS
     assert outcome.status_code is None
     assert outcome.error == "timed out after 0.5 s waiting for the response"
 
 
 class Trickler:
-    """Answers with ``prefix`` at once, then one byte of ``drip`` every 0.2 s until stopped."""
+    """Answers with ``prefix`` at once, then one byte of ``drip`` every 0.2 s until stopped: a
+    per-read timeout never ends it, only a deadline for the whole exchange does."""
 
     def __init__(self, prefix: bytes, drip: bytes) -> None:
         self.prefix = prefix
@@ -608,7 +608,7 @@ class Trickler:
 
 
 def test_trickling_headers_cannot_stretch_the_deadline() -> None:
-    server = Trickler(b"", b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 200)
+    server = Trickler(b"", b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 1000)  # 200 s of headers
     try:
         outgoing = prepare_outgoing(FakeRequest(), f"http://127.0.0.1:{server.port}/", now=NOW)
         started = time.monotonic()
@@ -616,13 +616,14 @@ def test_trickling_headers_cannot_stretch_the_deadline() -> None:
         took = time.monotonic() - started
     finally:
         server.close()
-    assert took < 1 + SLACK
+    assert took < NEVER_SECONDS
     assert outcome.status_code is None
     assert outcome.error == "timed out after 1.0 s waiting for the response"
 
 
 def test_a_trickling_body_cannot_stretch_the_deadline() -> None:
-    server = Trickler(b"HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\nstart", b"b" * 495)
+    # a body of 100 s, a byte at a time
+    server = Trickler(b"HTTP/1.1 200 OK\r\nContent-Length: 505\r\n\r\nstart", b"b" * 500)
     try:
         outgoing = prepare_outgoing(FakeRequest(), f"http://127.0.0.1:{server.port}/", now=NOW)
         started = time.monotonic()
@@ -630,7 +631,7 @@ def test_a_trickling_body_cannot_stretch_the_deadline() -> None:
         took = time.monotonic() - started
     finally:
         server.close()
-    assert took < 1 + SLACK
+    assert took < NEVER_SECONDS
     assert outcome.status_code == 200
     assert outcome.response_body.startswith(b"start")
     assert outcome.error == "timed out after 1.0 s reading the response body"
@@ -690,15 +691,14 @@ def test_a_tls_handshake_that_never_ends_times_out() -> None:
         started = time.monotonic()
         outcome = send(outgoing, timeout=0.5)
         took = time.monotonic() - started
-    assert took < 0.5 + SLACK
+    # a handshake the server never answers would wait forever without the deadline
+    assert took < NEVER_SECONDS
     assert outcome.error == f"timed out after 0.5 s in the TLS handshake with 127.0.0.1:{port}"
 
 
 def test_an_unresolvable_host_is_an_error_in_words() -> None:
     outgoing = prepare_outgoing(FakeRequest(), "http://nope.invalid/", now=NOW)
-    started = time.monotonic()
     outcome = send(outgoing, timeout=1)
-    assert time.monotonic() - started < 1 + SLACK
     assert outcome.status_code is None
     # a resolver that hangs ends in "timed out after 1.0 s resolving host 'nope.invalid'"
     assert outcome.error is not None

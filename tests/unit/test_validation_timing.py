@@ -1,21 +1,26 @@
-"""Validation cannot be stalled: a backtracking pattern answers at once, GitHub's published
-webhook schema (draft-07, 615 KB; tests/data/octokit, MIT) checks a payload in a few
-milliseconds, and oneOf/anyOf failures report the errors of the branch that came closest."""
+"""Validation cannot be stalled: a backtracking pattern answers at once, describing errors and
+looking for undocumented fields stop at the time budget (on the clock the check is given), GitHub's
+published webhook schema (draft-07, 615 KB; tests/data/octokit, MIT) is accepted as published, and
+oneOf/anyOf failures report the errors of the branch that came closest.
+
+How fast a payload validates is a figure, not a test: bench/promises.py measures it."""
 
 from __future__ import annotations
 
 import copy
 import gzip
 import json
-import statistics
 import time
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
+from clocks import NEVER_SECONDS
 
 from receiver.catalog.validation import BudgetExceeded
+from receiver.catalog.validation import check
+from receiver.catalog.validation import get_compiled
 from receiver.catalog.validation import validate_against
 
 OCTOKIT = Path(__file__).resolve().parents[1] / "data" / "octokit"
@@ -49,13 +54,18 @@ def timed(function: Any, *args: Any, **kwargs: Any) -> tuple[float, Any]:
     return time.perf_counter() - started, result
 
 
-@pytest.mark.parametrize("length", [26, 40, 10_000])
-def test_a_backtracking_pattern_on_a_long_string_answers_within_100_ms(length):
+# A real-time bound, because real time is the point: the pattern must not hold a worker. Python's
+# backtracking ``re`` takes hours on 40 characters and never ends on 10,000 (it doubles with each
+# one); the linear-time engine answers in microseconds. (NEVER_SECONDS says why its bound holds.)
+
+
+@pytest.mark.parametrize("length", [40, 10_000])
+def test_a_backtracking_pattern_on_a_long_string_answers_at_once(length):
     payload = {"name": "a" * length + "!"}
 
     took, (errors, _) = timed(validate_against, EVIL, payload)
 
-    assert took < 0.1, f"{took * 1000:.0f} ms"
+    assert took < NEVER_SECONDS, f"{took:.1f} s"
     assert [(error.path, error.keyword) for error in errors] == [("/name", "pattern")]
 
 
@@ -67,7 +77,7 @@ def test_a_pattern_that_needs_backtracking_is_bounded_too():
         took, _ = timed(validate_against, schema, "a" * 5_000 + "!")
     except BudgetExceeded:
         return  # a clear verdict instead of a held worker is also fine
-    assert took < 0.1, f"{took * 1000:.0f} ms"
+    assert took < NEVER_SECONDS, f"{took:.1f} s"
 
 
 def test_githubs_draft_07_schema_is_accepted_as_published():
@@ -76,25 +86,62 @@ def test_githubs_draft_07_schema_is_accepted_as_published():
     assert errors == []
 
 
-def test_a_payload_validates_against_githubs_schema_within_5_ms():
-    schema, payload = github_schema(), issue_opened()
-    validate_against(schema, payload)  # compiled once, then cached
-
-    times = [timed(validate_against, schema, payload)[0] for _ in range(15)]
-
-    assert statistics.median(times) <= 0.005, [f"{t * 1000:.2f}" for t in times]
-
-
-def test_every_github_example_is_checked_quickly():
+def test_most_published_github_examples_match_their_schema():
     schema = github_schema()
-    validate_against(schema, issue_opened())
 
-    took, invalid = timed(
-        lambda: sum(bool(validate_against(schema, p)[0]) for _, p in github_examples())
-    )
+    invalid = sum(bool(validate_against(schema, p)[0]) for _, p in github_examples())
 
-    assert invalid < len(github_examples()) / 4  # most published examples match their schema
-    assert took < 10, f"{took:.1f} s for {len(github_examples())} examples"
+    assert invalid < len(github_examples()) / 4
+
+
+def ticking(step: float = 1.0) -> Any:
+    """A clock that moves ``step`` seconds each time it is read."""
+    moments = iter(range(10**9))
+    return lambda: next(moments) * step
+
+
+ITEMS = {"type": "array", "items": {"type": "object", "properties": {"n": {"type": "integer"}}}}
+# each failing item is described branch by branch (the closest branch is looked for)
+EITHER = {
+    "type": "array",
+    "items": {
+        "oneOf": [
+            {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]},
+            {"type": "object", "properties": {"m": {"type": "string"}}, "required": ["m"]},
+        ]
+    },
+}
+
+
+def test_describing_errors_stops_at_the_deadline_with_a_budget_error():
+    payload = [{"n": "seven"} for _ in range(500)]
+
+    errors, warnings = check(get_compiled(EITHER), payload, deadline=0.5, clock=ticking())
+
+    assert [(error.path, error.keyword) for error in errors] == [("", "budget")]
+    assert "describing how ran past the time budget" in errors[0].message
+    assert [(warning.path, warning.keyword) for warning in warnings] == [("", "budget")]
+
+
+def test_looking_for_undocumented_fields_stops_at_the_deadline_with_a_budget_warning():
+    payload = [{"n": 7, "extra": True} for _ in range(500)]
+
+    errors, warnings = check(get_compiled(ITEMS), payload, deadline=0.5, clock=ticking())
+
+    assert errors == []
+    assert warnings[-1].keyword == "budget"
+    assert "undocumented fields stopped at the time budget" in warnings[-1].message
+    assert len(warnings) < 500  # cut short
+
+
+def test_a_check_within_its_deadline_describes_everything():
+    payload = [{"n": "seven", "extra": True} for _ in range(500)]
+
+    errors, warnings = check(get_compiled(ITEMS), payload, deadline=10**12, clock=ticking())
+
+    assert errors[-1].keyword == "errors"  # the first 50, and a note that there are more
+    assert len(warnings) == 500
+    assert all(issue.keyword != "budget" for issue in errors + warnings)
 
 
 def test_a_oneof_failure_reports_the_closest_branchs_own_errors():

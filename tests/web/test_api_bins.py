@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from datetime import timedelta
-from typing import Any
 
 import pytest
+from actions import assert_json_error
 from sqlalchemy import func
 from sqlalchemy import select
 
@@ -31,16 +31,6 @@ BIN_FIELDS = {
     "signature",
     "forward_url",
 }
-
-
-def assert_json_error(response: Any, status: int) -> dict[str, Any]:
-    """The API's error shape: ``{"error": {"code", "message"}}`` as JSON."""
-    assert response.status_code == status, response.data
-    assert response.mimetype == "application/json"
-    error = response.get_json()["error"]
-    assert isinstance(error["code"], str) and error["code"]
-    assert isinstance(error["message"], str) and error["message"]
-    return error
 
 
 def parse_iso(value: str) -> datetime:

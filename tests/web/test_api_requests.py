@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import pytest
+from actions import assert_json_error
 
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 LIST_FIELDS = {
@@ -25,16 +26,6 @@ LIST_FIELDS = {
     "signature",
 }
 BODY_FIELDS = {"body_text", "body_base64"}
-
-
-def assert_json_error(response: Any, status: int) -> dict[str, Any]:
-    """The API's error shape: ``{"error": {"code", "message"}}`` as JSON."""
-    assert response.status_code == status, response.data
-    assert response.mimetype == "application/json"
-    error = response.get_json()["error"]
-    assert isinstance(error["code"], str) and error["code"]
-    assert isinstance(error["message"], str) and error["message"]
-    return error
 
 
 def send_many(bins: Any, bin_id: str, count: int, **fields: Any) -> list[int]:

@@ -27,21 +27,11 @@ ORDER_SCHEMA = {
 }
 
 
-def capture(bins, bin_id: str, payload: object, *, raw: bytes | None = None) -> int:
-    answer = bins.ingest(
-        bin_id,
-        body=raw if raw is not None else json.dumps(payload).encode(),
-        headers=[("Content-Type", "application/json")],
-    )
-    assert answer.status_code == 200, answer.get_json()
-    return int(answer.get_json()["request_id"])
-
-
 def test_use_as_example_makes_a_capture_the_events_example_and_reverts(client, bins):
     shipped = client.get("/api/catalog/appery/PROJECT_BUILD_IOS_FAIL").get_json()
     bin_id = bins.create(provider="appery", event="PROJECT_BUILD_IOS_FAIL")["id"]
     real = {**shipped["example"], "seen_in_the_wild": True}
-    rid = capture(bins, bin_id, real)
+    rid = bins.capture_json(bin_id, real)
 
     promoted = client.post(f"/api/bins/{bin_id}/requests/{rid}/promote")
     assert promoted.status_code == 200, promoted.get_json()
@@ -69,7 +59,7 @@ def test_use_as_example_makes_a_capture_the_events_example_and_reverts(client, b
 def test_a_capture_with_several_candidates_or_none_or_no_json_is_refused_in_words(client, bins):
     example = client.get("/api/catalog/appery/PROJECT_VERSION_CREATE").get_json()["example"]
     bin_id = bins.create()["id"]
-    rid = capture(bins, bin_id, example)
+    rid = bins.capture_json(bin_id, example)
     ambiguous = client.post(f"/api/bins/{bin_id}/requests/{rid}/promote")
     assert ambiguous.status_code == 409
     assert "APPLICATION_VERSION_CREATE" in ambiguous.get_json()["error"]["message"]
@@ -82,19 +72,19 @@ def test_a_capture_with_several_candidates_or_none_or_no_json_is_refused_in_word
         client.delete("/api/catalog/appery/APPLICATION_VERSION_CREATE/example").status_code == 200
     )
 
-    nothing = capture(bins, bin_id, {"unheard": "of"})
+    nothing = bins.capture_json(bin_id, {"unheard": "of"})
     refused = client.post(f"/api/bins/{bin_id}/requests/{nothing}/promote")
     assert refused.status_code == 404
     assert refused.get_json()["error"]["code"] == "unknown_event"
     text = bins.create(provider="appery", event="PROJECT_BUILD_IOS_FAIL")["id"]
-    broken = capture(bins, text, None, raw=b"{not json")
+    broken = bins.capture(text, body=b"{not json", headers=[("Content-Type", "application/json")])
     answer = client.post(f"/api/bins/{text}/requests/{broken}/promote")
     assert answer.status_code == 400 and answer.get_json()["error"]["code"] == "not_json"
 
 
 def test_the_use_as_example_partial_promotes_and_escapes(client, bins):
     bin_id = bins.create(provider="appery", event="PROJECT_BUILD_IOS_FAIL")["id"]
-    rid = capture(bins, bin_id, {"x": "<script>alert(1)</script>"})
+    rid = bins.capture_json(bin_id, {"x": "<script>alert(1)</script>"})
     url = f"/bins/{bin_id}/requests/{rid}/use-as-example"
     form = parse(client.get(url, headers={"HX-Request": "true"}).get_data(as_text=True))
     assert form.find(id="use-as-example") is not None
@@ -114,14 +104,15 @@ def test_drift_lists_undocumented_fields_and_required_ones_never_seen(client, bi
         201,
     )
     bin_id = bins.create(provider="acme", event="order")["id"]
-    capture(bins, bin_id, {"id": 1, "total": 2, "note": "a"})
-    capture(bins, bin_id, {"id": 2, "total": 3, "note": "b", "customer": {"email": "e", "tel": 1}})
-    capture(
-        bins,
+    bins.capture_json(bin_id, {"id": 1, "total": 2, "note": "a"})
+    bins.capture_json(
+        bin_id, {"id": 2, "total": 3, "note": "b", "customer": {"email": "e", "tel": 1}}
+    )
+    bins.capture_json(
         bin_id,
         {"id": 3, "total": 4, "lines": [{"sku": "a", "qty": 1}, {"sku": "b", "qty": 2}]},
     )
-    capture(bins, bin_id, None, raw=b"not json")
+    bins.capture(bin_id, body=b"not json", headers=[("Content-Type", "application/json")])
 
     events = client.get(f"/api/bins/{bin_id}/drift").get_json()["events"]
     assert events == [{"provider": "acme", "event": "order", "captures": 4}]

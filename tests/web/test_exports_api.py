@@ -130,12 +130,6 @@ HAR_SCHEMA: dict[str, Any] = {
 }
 
 
-def capture(bins: Any, bin_id: str, **fields: Any) -> int:
-    response = bins.ingest(bin_id, **fields)
-    assert response.status_code == 200, response.data
-    return int(response.headers["X-Receiver-Request-Id"])
-
-
 def read_har(response: Any) -> tuple[dict[str, Any], HarParser]:
     """The document, checked against HAR 1.2, and haralyzer's reading of it."""
     assert response.status_code == 200, response.data
@@ -216,7 +210,7 @@ def check_entry(entry: Any, sent: dict[str, Any], ingest_url: str, request_id: i
 def test_bin_har_opens_in_a_har_reader_with_every_request(bins, client):
     created = bins.create()
     bin_id = created["id"]
-    ids = [capture(bins, bin_id, **sent) for sent in SENT]
+    ids = [bins.capture(bin_id, **sent) for sent in SENT]
 
     response = client.get(f"/api/bins/{bin_id}/export.har")
 
@@ -234,8 +228,8 @@ def test_bin_har_opens_in_a_har_reader_with_every_request(bins, client):
 
 def test_har_lists_query_cookies_and_form_params(bins, client):
     bin_id = bins.create()["id"]
-    capture(bins, bin_id, **SENT[0])
-    capture(bins, bin_id, **SENT[1])
+    bins.capture(bin_id, **SENT[0])
+    bins.capture(bin_id, **SENT[1])
 
     _, parser = read_har(client.get(f"/api/bins/{bin_id}/export.har"))
 
@@ -259,8 +253,8 @@ def test_har_lists_query_cookies_and_form_params(bins, client):
 def test_request_har_holds_that_request_only(bins, client):
     created = bins.create()
     bin_id = created["id"]
-    capture(bins, bin_id, **SENT[0])
-    request_id = capture(bins, bin_id, **SENT[2])
+    bins.capture(bin_id, **SENT[0])
+    request_id = bins.capture(bin_id, **SENT[2])
 
     response = client.get(f"/api/bins/{bin_id}/requests/{request_id}/export.har")
 
@@ -380,7 +374,7 @@ def test_the_curl_line_of_a_har_entry_sends_the_request_again(
 
 def test_a_recording_reads_back_as_the_captured_request(bins, client):
     bin_id = bins.create(id="recorded-hooks")["id"]
-    request_id = capture(bins, bin_id, **SENT[2])
+    request_id = bins.capture(bin_id, **SENT[2])
 
     response = client.get(f"/api/bins/{bin_id}/requests/{request_id}/recording")
 
@@ -403,7 +397,7 @@ def test_a_recording_reads_back_as_the_captured_request(bins, client):
 
 def test_the_default_recording_name_works_for_every_bin_id(bins, client):
     bin_id = bins.create(id="-hooks")["id"]
-    request_id = capture(bins, bin_id, body=b"{}")
+    request_id = bins.capture(bin_id, body=b"{}")
 
     response = client.get(f"/api/bins/{bin_id}/requests/{request_id}/recording")
 
@@ -413,7 +407,7 @@ def test_the_default_recording_name_works_for_every_bin_id(bins, client):
 
 def test_a_recording_can_be_named(bins, client):
     bin_id = bins.create()["id"]
-    request_id = capture(bins, bin_id, **SENT[0])
+    request_id = bins.capture(bin_id, **SENT[0])
 
     response = client.get(
         f"/api/bins/{bin_id}/requests/{request_id}/recording", query_string={"name": "push.v1"}
@@ -430,7 +424,7 @@ def test_a_recording_can_be_named(bins, client):
 @pytest.mark.parametrize("name", ["../etc/passwd", "has space", "-leading-dash", "x" * 101, "é"])
 def test_a_bad_recording_name_is_a_400_json_error(bins, client, name):
     bin_id = bins.create()["id"]
-    request_id = capture(bins, bin_id, body=b"{}")
+    request_id = bins.capture(bin_id, body=b"{}")
 
     response = client.get(
         f"/api/bins/{bin_id}/requests/{request_id}/recording", query_string={"name": name}
@@ -444,7 +438,7 @@ def test_a_bad_recording_name_is_a_400_json_error(bins, client, name):
 
 def test_a_recording_is_sent_byte_exact_by_flask_send(bins, client, runner, target, tmp_path):
     bin_id = bins.create()["id"]
-    request_id = capture(bins, bin_id, **SENT[0])
+    request_id = bins.capture(bin_id, **SENT[0])
     path = tmp_path / "push.json"
     recording = client.get(f"/api/bins/{bin_id}/requests/{request_id}/recording?name=push")
     path.write_bytes(recording.data)

@@ -1,6 +1,7 @@
 """Any provider's catalog from its OpenAPI 3.1 description: GitHub's published webhooks document
 (trimmed, tests/data/openapi) imported through the API and the CLI, its components bundled, its
-events browsed, validated, overridden and deleted; the whole document (tests/data/octokit) timed."""
+events browsed, validated, overridden and deleted; the whole document (tests/data/octokit) too
+(how long it takes is a figure of bench/promises.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from clocks import NEVER_SECONDS
+
+from receiver.catalog import importing
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 SMALL = DATA / "openapi" / "github-webhooks-small.openapi.yaml"
@@ -95,7 +99,13 @@ def test_documents_that_cannot_be_imported_are_refused_in_words(client, data, wo
     assert words in answer.get_json()["error"]["message"]
 
 
-def test_a_billion_laughs_yaml_is_refused_without_expanding_it(client):
+# A real-time bound, because real time is the point: an import that expanded the aliases below
+# would build 10^8 strings (minutes and gigabytes); refusing them walks at most the node budget,
+# here lowered to 10,000 (milliseconds). How long the real budget takes: bench/promises.py.
+
+
+def test_a_billion_laughs_yaml_is_refused_without_expanding_it(client, monkeypatch):
+    monkeypatch.setattr(importing, "MAX_NODES", 10_000)
     lines = ['openapi: "3.1.0"', "x-lol:", '  a0: &a0 ["lol"]']
     lines += [f"  a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 10)}]" for n in range(1, 9)]
     lines += ["webhooks:", "  boom:", "    post:", "      requestBody:", "        content:"]
@@ -103,9 +113,10 @@ def test_a_billion_laughs_yaml_is_refused_without_expanding_it(client):
     lines += ["            example: *a8"]  # 10^8 strings once expanded
     started = time.perf_counter()
     answer = import_document(client, "\n".join(lines).encode())
-    assert time.perf_counter() - started < 10
+    assert time.perf_counter() - started < NEVER_SECONDS
     assert answer.status_code == 400
-    assert "nodes of schemas and examples" in answer.get_json()["error"]["message"]
+    message = answer.get_json()["error"]["message"]
+    assert "more than 10000 nodes of schemas and examples" in message
     too_many = ['a0: &a0 ["lol"]'] + [f"a{n}: [{', '.join(['*a0'] * 10)}]" for n in range(1, 120)]
     answer = import_document(client, "\n".join(too_many).encode())
     assert "more than 1000 aliases" in answer.get_json()["error"]["message"]
@@ -193,16 +204,12 @@ def test_the_cli_imports_a_document_file(runner, client):
     assert refused.exit_code == 2 and "not UTF-8" in refused.output  # still gzipped
 
 
-def test_githubs_whole_webhooks_document_imports_in_seconds_and_validates_its_examples(client):
+def test_githubs_whole_webhooks_document_imports_and_validates_its_examples(client):
     data = gzip.decompress(LARGE.read_bytes())
-    started = time.perf_counter()
     answer = import_document(client, data, content_type="application/json")
-    took = time.perf_counter() - started
     assert answer.status_code == 201, answer.get_json()
     report = answer.get_json()
     assert (len(report["imported"]), report["skipped"]) == (261, [])
-    print(f"imported {len(data)} bytes, 261 webhooks in {took:.2f} s")
-    assert took < 30, f"the import took {took:.1f} s"
     # every example the document gives was checked against its schema on the way in (an
     # example that did not match would be listed as dropped); they validate here too
     for event in ("ping", "check-run-completed", "secret-scanning-alert-location-created"):

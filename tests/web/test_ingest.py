@@ -10,10 +10,10 @@ import io
 import json
 from datetime import datetime
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from actions import BinActions
+from actions import assert_json_error
 from flask import Flask
 from sqlalchemy import func
 from sqlalchemy import select
@@ -43,16 +43,6 @@ def set_expires_at(app: Flask, bin_id: str, when: datetime) -> None:
 
 def parse_iso(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def assert_json_error(response: Any, status: int) -> dict[str, Any]:
-    """The product's error shape: ``{"error": {"code", "message"}}`` as JSON."""
-    assert response.status_code == status
-    assert response.mimetype == "application/json"
-    error = response.get_json()["error"]
-    assert isinstance(error["code"], str) and error["code"]
-    assert isinstance(error["message"], str) and error["message"]
-    return error
 
 
 @pytest.mark.parametrize(

@@ -46,12 +46,6 @@ def history_of(panel: Node) -> list[Node]:
     return panel.find_all("li", "replay-item")
 
 
-def capture(bins: Any, bin_id: str, **fields: Any) -> int:
-    response = bins.ingest(bin_id, **fields)
-    assert response.status_code == 200, response.data
-    return int(response.headers["X-Receiver-Request-Id"])
-
-
 def post_form(client: Any, bin_id: str, request_id: int, form: dict[str, str], **kw: Any) -> Any:
     return client.post(
         f"/bins/{bin_id}/requests/{request_id}/replay",
@@ -84,8 +78,7 @@ def assert_inert(panel: Node, marker: str = "<script>") -> int:
 
 def test_the_form_sends_the_edited_request_and_answers_the_panel(bins, client, target):
     bin_id = bins.create()["id"]
-    request_id = capture(
-        bins,
+    request_id = bins.capture(
         bin_id,
         path="/sub",
         query="q=1",
@@ -133,7 +126,7 @@ def test_a_form_without_edit_fields_sends_what_was_captured(bins, client, target
     bin_id = bins.create()["id"]
     body = bytes(range(256))
     headers = [("Content-Type", "application/octet-stream"), ("X-Repeat", "a"), ("X-Repeat", "b")]
-    request_id = capture(bins, bin_id, body=body, headers=headers)
+    request_id = bins.capture(bin_id, body=body, headers=headers)
     target.expect_request("/plain").respond_with_data("ok")
 
     response = post_form(
@@ -153,8 +146,8 @@ def test_a_form_without_edit_fields_sends_what_was_captured(bins, client, target
 def test_edits_are_sent_as_typed_without_any_box_to_tick(bins, client, target):
     """What a person edits is what is sent (there once was an "edit" box to tick as well)."""
     bin_id = bins.create()["id"]
-    request_id = capture(
-        bins, bin_id, body=b'{"a": 1}', headers=[("Content-Type", "application/json")]
+    request_id = bins.capture(
+        bin_id, body=b'{"a": 1}', headers=[("Content-Type", "application/json")]
     )
     target.expect_request("/edited").respond_with_data("ok")
 
@@ -187,7 +180,7 @@ def test_an_untouched_header_box_sends_the_captured_pairs(bins, client, target):
     """The box as the pane filled it in sends the captured pairs: order, repeats and case."""
     bin_id = bins.create()["id"]
     headers = [("x-lower", "1"), ("X-Dup", "a"), ("X-Other", "b: c"), ("X-Dup", "d")]
-    request_id = capture(bins, bin_id, body=b"x", headers=headers)
+    request_id = bins.capture(bin_id, body=b"x", headers=headers)
     target.expect_request("/same").respond_with_data("ok")
     detail = parse(client.get(f"/bins/{bin_id}/requests/{request_id}", headers=HTMX).data)
 
@@ -204,7 +197,7 @@ def test_an_untouched_header_box_sends_the_captured_pairs(bins, client, target):
 
 def test_without_append_path_the_url_is_used_as_given(bins, client, target):
     bin_id = bins.create()["id"]
-    request_id = capture(bins, bin_id, path="/deep/path", query="x=1", body=b"{}")
+    request_id = bins.capture(bin_id, path="/deep/path", query="x=1", body=b"{}")
     target.expect_request("/exact").respond_with_data("ok")
 
     response = post_form(
@@ -228,7 +221,7 @@ def test_without_append_path_the_url_is_used_as_given(bins, client, target):
 )
 def test_what_cannot_be_sent_answers_400_with_the_panel_and_the_error(bins, client, form, message):
     bin_id = bins.create()["id"]
-    request_id = capture(bins, bin_id, body=b"{}")
+    request_id = bins.capture(bin_id, body=b"{}")
 
     response = post_form(client, bin_id, request_id, {"method": "POST", **form})
 
@@ -243,7 +236,7 @@ def test_what_cannot_be_sent_answers_400_with_the_panel_and_the_error(bins, clie
 
 def test_a_refused_target_is_a_recorded_attempt_in_words(bins, client):
     bin_id = bins.create()["id"]
-    request_id = capture(bins, bin_id, body=b"{}")
+    request_id = bins.capture(bin_id, body=b"{}")
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -277,7 +270,7 @@ def test_the_form_of_a_private_bin_needs_its_token(client, target):
 def test_a_request_of_another_bin_is_404(bins, client):
     mine = bins.create()["id"]
     other = bins.create()["id"]
-    request_id = capture(bins, other, body=b"{}")
+    request_id = bins.capture(other, body=b"{}")
 
     response = post_form(client, mine, request_id, {"url": "http://127.0.0.1:9/"})
 
@@ -301,7 +294,7 @@ def test_the_form_can_resign_with_a_fresh_timestamp(bins, client, target):
         body=body,
         now=datetime.now(UTC) - timedelta(hours=1),
     )
-    request_id = capture(bins, bin_id, body=body, headers=stale)
+    request_id = bins.capture(bin_id, body=body, headers=stale)
     target.expect_request("/signed").respond_with_data("ok")
     detail = parse(client.get(f"/bins/{bin_id}/requests/{request_id}", headers=HTMX).data)
     assert any(node.attrs.get("name") == "resign" for node in detail.walk())
@@ -327,7 +320,7 @@ def test_the_form_can_resign_with_a_fresh_timestamp(bins, client, target):
 
 def test_a_bin_without_a_secret_offers_no_resigning(bins, client):
     bin_id = bins.create()["id"]
-    request_id = capture(bins, bin_id, body=b"{}")
+    request_id = bins.capture(bin_id, body=b"{}")
 
     detail = parse(client.get(f"/bins/{bin_id}/requests/{request_id}", headers=HTMX).data)
 
@@ -339,7 +332,7 @@ def test_a_bin_without_a_secret_offers_no_resigning(bins, client):
 
 def test_the_detail_page_shows_the_replay_history_newest_first(bins, client, target):
     bin_id = bins.create()["id"]
-    request_id = capture(bins, bin_id, body=b"{}")
+    request_id = bins.capture(bin_id, body=b"{}")
     target.expect_request("/first").respond_with_data("one", status=200)
     target.expect_request("/second").respond_with_data("two", status=500)
     for path in ("/first", "/second"):
@@ -366,7 +359,7 @@ def test_the_detail_page_shows_the_replay_history_newest_first(bins, client, tar
 def test_forward_attempts_show_in_the_history_with_their_kind(app, bins, client, target):
     bin_id = bins.create()["id"]
     client.patch(f"/api/bins/{bin_id}", json={"forward_url": target.url_for("/fwd")})
-    request_id = capture(bins, bin_id, body=b"{}")
+    request_id = bins.capture(bin_id, body=b"{}")
     target.expect_request("/fwd").respond_with_data("forwarded")
     with app.app_context():
         assert forward_due(db.engine, ForwardPolicy(timeout=5.0)) == 1
@@ -384,7 +377,7 @@ def test_forward_attempts_show_in_the_history_with_their_kind(app, bins, client,
 
 def test_a_hostile_target_answer_is_escaped_and_inert_in_the_panel(bins, client, target):
     bin_id = bins.create()["id"]
-    request_id = capture(bins, bin_id, body=b"{}")
+    request_id = bins.capture(bin_id, body=b"{}")
     target.expect_request("/evil").respond_with_response(
         Response(HOSTILE, status=200, headers={"X-Evil": HOSTILE}, content_type="text/html")
     )
@@ -403,8 +396,7 @@ def test_a_hostile_target_answer_is_escaped_and_inert_in_the_panel(bins, client,
 
 def test_a_hostile_capture_and_url_are_escaped_in_the_panel(bins, client, target):
     bin_id = bins.create()["id"]
-    request_id = capture(
-        bins,
+    request_id = bins.capture(
         bin_id,
         path="/<script>alert(1)</script>",
         body=HOSTILE.encode(),
@@ -455,8 +447,8 @@ def submit_unchanged(client: Any, bin_id: str, request_id: int, url: str) -> Any
 def test_editing_the_headers_of_a_binary_capture_keeps_its_bytes(bins, client, target):
     bin_id = bins.create()["id"]
     body = bytes(range(256)) * 2
-    request_id = capture(
-        bins, bin_id, body=body, headers=[("Content-Type", "application/octet-stream")]
+    request_id = bins.capture(
+        bin_id, body=body, headers=[("Content-Type", "application/octet-stream")]
     )
     target.expect_request("/bin").respond_with_data("ok")
 
@@ -472,7 +464,7 @@ def test_an_unchanged_edit_of_a_gzip_capture_sends_what_was_captured(bins, clien
     bin_id = bins.create()["id"]
     body = gzip.compress(b'{"compressed": true}', mtime=0)
     headers = [("Content-Type", "application/json"), ("Content-Encoding", "gzip")]
-    request_id = capture(bins, bin_id, body=body, headers=headers)
+    request_id = bins.capture(bin_id, body=body, headers=headers)
     target.expect_request("/gz").respond_with_data("ok")
 
     response = submit_unchanged(client, bin_id, request_id, target.url_for("/gz"))
@@ -494,7 +486,7 @@ def test_an_unchanged_edit_of_a_multipart_capture_keeps_its_crlf(bins, client, t
         b"--XyZ--\r\n"
     )
     headers = [("Content-Type", "multipart/form-data; boundary=XyZ")]
-    request_id = capture(bins, bin_id, body=body, headers=headers)
+    request_id = bins.capture(bin_id, body=body, headers=headers)
     target.expect_request("/mp").respond_with_data("ok")
 
     response = submit_unchanged(client, bin_id, request_id, target.url_for("/mp"))
@@ -507,7 +499,7 @@ def test_an_unchanged_edit_of_a_multipart_capture_keeps_its_crlf(bins, client, t
 def test_an_unchanged_edit_keeps_a_leading_line_break(bins, client, target):
     bin_id = bins.create()["id"]
     body = b'\n{"a": 1}\n'
-    request_id = capture(bins, bin_id, body=body, headers=[("Content-Type", "text/plain")])
+    request_id = bins.capture(bin_id, body=body, headers=[("Content-Type", "text/plain")])
     target.expect_request("/nl").respond_with_data("ok")
 
     response = submit_unchanged(client, bin_id, request_id, target.url_for("/nl"))

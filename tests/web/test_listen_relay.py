@@ -5,8 +5,8 @@ the command line's usage errors (exit 2 with a clear message)."""
 
 from __future__ import annotations
 
+import logging
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -14,14 +14,19 @@ from typing import Any
 
 import httpx
 import pytest
+from actions import logged_above_info
 from actions import store_captures
 from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 from pytest_httpserver import HTTPServer
+from servers import free_port
+from servers import wait_until
+from sqlalchemy import delete
 from werkzeug import Request
 from werkzeug import Response
 
+from receiver.capture import feed
 from receiver.capture.request import RawRequest
 from receiver.cli.listen import default_name
 from receiver.cli.listen import listen_command
@@ -29,9 +34,12 @@ from receiver.delivery.relay import IDEMPOTENCY_HEADER
 from receiver.delivery.relay import BinAddress
 from receiver.delivery.relay import ListenOptions
 from receiver.delivery.relay import Relay
+from receiver.delivery.relay import RelayFailed
 from receiver.delivery.relay import RelayUsageError
 from receiver.delivery.relay import parse_bin_url
 from receiver.signatures.registry import verify_signature
+from receiver.storage.db import db
+from receiver.storage.models import CapturedRequest
 from receiver.storage.models import utcnow
 
 STANDARD_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -42,16 +50,45 @@ def post(path: str = "/", headers: list[tuple[str, str]] | None = None) -> RawRe
     return RawRequest("POST", path, "", pairs, b'{"n": 1}')
 
 
+class Pauses:
+    """A relay's pause that takes no time: it notes each wait the relay asks for, and stops the
+    relay after ``stop_after`` of them."""
+
+    def __init__(self, stop_after: int | None = None) -> None:
+        self.asked: list[float] = []
+        self.stop_after = stop_after
+        self.relay: Relay | None = None
+
+    def __call__(self, seconds: float) -> bool:
+        assert self.relay is not None
+        self.asked.append(seconds)
+        if self.stop_after is not None and len(self.asked) >= self.stop_after:
+            self.relay.stop()
+        return self.relay.stopping
+
+
 @contextmanager
-def relaying(app: Flask, bin_id: str, target: str, **options: Any) -> Iterator[Relay]:
-    """A relay following the bin through the app, in a thread, until the block ends."""
-    lines: list[str] = []
+def relaying(
+    app: Flask,
+    bin_id: str,
+    target: str,
+    *,
+    pauses: Pauses | None = None,
+    lines: list[str] | None = None,
+    **options: Any,
+) -> Iterator[Relay]:
+    """A relay following the bin through the app, in a thread, until the block ends; its pauses
+    take no time (and are noted in ``pauses``)."""
+    lines = [] if lines is None else lines
+    pauses = pauses or Pauses()
     relay = Relay(
         BinAddress("http://receiver.test", bin_id),
         ListenOptions(target=target, name="laptop", wait=1, timeout=5, **options),
         say=lines.append,
         transport=httpx.WSGITransport(app=app),
+        pause=pauses,
     )
+    pauses.relay = relay
     worker = threading.Thread(target=relay.run, daemon=True)
     worker.start()
     try:
@@ -61,13 +98,6 @@ def relaying(app: Flask, bin_id: str, target: str, **options: Any) -> Iterator[R
         worker.join(10)
         assert not worker.is_alive(), lines
         assert relay.progress.failure is None, lines
-
-
-def wait_until(check: Any, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def test_filters_deliver_only_matching_captures_and_the_position_passes_the_rest(
@@ -127,14 +157,58 @@ def test_a_503_is_a_target_down_and_retried_but_a_500_is_its_answer(
     target.expect_request("/hooks").respond_with_handler(handler)
     bin_id = bins.create()["id"]
     ids = store_captures(app, bin_id, [post(), post()])
-    with relaying(app, bin_id, target.url_for("/hooks"), from_start=True) as relay:
+    pauses = Pauses()
+    with relaying(app, bin_id, target.url_for("/hooks"), pauses=pauses, from_start=True) as relay:
         wait_until(lambda: relay.progress.position == 2)
     keys = [r.headers[IDEMPOTENCY_HEADER] for r, _ in target.log]
     assert keys == [str(ids[0]), str(ids[0]), str(ids[1])]
+    assert pauses.asked == [0.5]
     replays = client.get(f"/api/bins/{bin_id}/requests/{ids[0]}/replays").get_json()["replays"]
     assert sorted(r["status_code"] for r in replays) == [200, 503]
     shown = client.get(f"/api/bins/{bin_id}/listeners/laptop").get_json()
     assert (shown["position"], shown["last_status"]) == (2, 500)
+
+
+def test_a_target_that_stays_down_gets_the_capture_again_after_pauses_that_double_to_5_s(
+    app: Flask, bins: Any, target: HTTPServer
+) -> None:
+    answers = iter([502, 503, 504, 503, 503, 503, 200])
+    target.expect_request("/hooks").respond_with_handler(
+        lambda request: Response("down", status=next(answers))
+    )
+    bin_id = bins.create()["id"]
+    (capture,) = store_captures(app, bin_id, [post()])
+    pauses = Pauses()
+    lines: list[str] = []
+    with relaying(
+        app, bin_id, target.url_for("/hooks"), pauses=pauses, lines=lines, from_start=True
+    ) as relay:
+        wait_until(lambda: relay.progress.delivered == 1)
+    assert pauses.asked == [0.5, 1, 2, 4, 5, 5]
+    assert [r.headers[IDEMPOTENCY_HEADER] for r, _ in target.log] == [str(capture)] * 7
+    retried = [line for line in lines if "target down" in line]
+    assert len(retried) == 6
+    assert retried[0].endswith("sending it again in 0.5 s")
+    assert retried[-1].endswith("sending it again in 5 s")
+
+
+def test_a_server_that_cannot_be_reached_is_asked_again_after_pauses_that_double_to_10_s() -> None:
+    pauses = Pauses(stop_after=7)
+    lines: list[str] = []
+    relay = Relay(
+        BinAddress(f"http://127.0.0.1:{free_port()}", "abc"),
+        ListenOptions(target="http://127.0.0.1:9/", name="laptop"),
+        say=lines.append,
+        pause=pauses,
+    )
+    pauses.relay = relay
+
+    relay.run()
+
+    assert pauses.asked == [0.5, 1, 2, 4, 8, 10, 10]
+    assert relay.progress.failure is None
+    assert all("could not open the listener" in line for line in lines)
+    assert "cannot be reached" in lines[0] and lines[-1].endswith("trying again in 10 s")
 
 
 @pytest.mark.parametrize(
@@ -188,3 +262,113 @@ def test_usage_errors_exit_2_with_a_clear_message(args: list[str], message: str)
 def test_the_default_name_is_this_machines_name_as_a_listener_name() -> None:
     assert default_name()
     assert len(default_name()) <= 64
+
+
+@pytest.mark.parametrize(
+    ("what", "path"),
+    [
+        ("its captures", "/api/bins/{bin_id}/requests"),
+        ("the capture", "/api/bins/{bin_id}/requests/{id}"),
+    ],
+)
+def test_a_delivery_whose_capture_goes_while_it_is_in_flight_is_reported_and_passed(
+    app: Flask,
+    bins: Any,
+    target: HTTPServer,
+    client: FlaskClient,
+    caplog: Any,
+    what: str,
+    path: str,
+) -> None:
+    bin_id = bins.create()["id"]
+    first, _ = store_captures(app, bin_id, [post("/1"), post("/2")])
+    doomed = path.format(bin_id=bin_id, id=first)
+
+    def delete_then_answer(request: Request) -> Response:
+        answer = app.test_client().delete(doomed)  # while the delivery is in flight
+        assert answer.status_code in (200, 204), answer.get_data(as_text=True)
+        return Response("ok")
+
+    target.expect_oneshot_request("/hooks/1").respond_with_handler(delete_then_answer)
+    target.expect_request("/hooks/2").respond_with_data("ok")
+    with caplog.at_level(logging.INFO):
+        with relaying(app, bin_id, target.url_for("/hooks"), from_start=True) as relay:
+            wait_until(lambda: relay.progress.position == 2)
+    assert logged_above_info(caplog) == [], what
+    shown = client.get(f"/api/bins/{bin_id}/listeners/laptop").get_json()
+    assert shown["position"] == 2
+    assert client.get(f"/api/bins/{bin_id}/requests/{first}/replays").status_code == 404
+
+
+def test_a_listener_whose_bin_is_deleted_while_a_delivery_is_in_flight_stops_in_words(
+    app: Flask, bins: Any, target: HTTPServer, caplog: Any
+) -> None:
+    bin_id = bins.create()["id"]
+    store_captures(app, bin_id, [post("/1"), post("/2")])
+
+    def delete_then_answer(request: Request) -> Response:
+        answer = app.test_client().delete(f"/api/bins/{bin_id}")
+        assert answer.status_code == 204, answer.get_data(as_text=True)
+        return Response("ok")
+
+    target.expect_request("/hooks/1").respond_with_handler(delete_then_answer)
+    lines: list[str] = []
+    pauses = Pauses()
+    relay = Relay(
+        BinAddress("http://receiver.test", bin_id),
+        ListenOptions(target=target.url_for("/hooks"), name="laptop", wait=1, from_start=True),
+        say=lines.append,
+        transport=httpx.WSGITransport(app=app),
+        pause=pauses,
+    )
+    pauses.relay = relay
+    with caplog.at_level(logging.INFO):
+        with pytest.raises(RelayFailed) as failed:
+            relay.run()
+    assert (
+        str(failed.value)
+        == f"bin {bin_id} on http://receiver.test no longer exists (deleted or expired)"
+    )
+    assert logged_above_info(caplog) == []
+    assert [r.path for r, _ in target.log] == ["/hooks/1"]
+
+
+def test_a_report_whose_capture_is_deleted_between_its_statements_keeps_the_listeners_row(
+    app: Flask, bins: Any, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        pytest.skip("SQLite has one writer at a time: nothing is deleted inside a report's writes")
+    bin_id = bins.create()["id"]
+    (captured,) = store_captures(app, bin_id, [post()])
+    client.put(f"/api/bins/{bin_id}/listeners/laptop", json={"from": "start"})
+    original = feed.record_delivery
+
+    def then_deleted(*args: Any, **kwargs: Any) -> Any:
+        found = original(*args, **kwargs)
+        with app.app_context():  # another connection deletes the capture and commits
+            with db.engine.begin() as other:
+                other.execute(delete(CapturedRequest).where(CapturedRequest.id == captured))
+        return found
+
+    monkeypatch.setattr(feed, "record_delivery", then_deleted)
+    report = {
+        "request_id": captured,
+        "seq": 1,
+        "delivered": True,
+        "url": "http://127.0.0.1:9/",
+        "method": "POST",
+        "request_headers": [],
+        "status_code": 200,
+        "response_headers": [],
+        "response_body_base64": "",
+        "elapsed_ms": 1.5,
+        "error": None,
+    }
+
+    answer = client.post(f"/api/bins/{bin_id}/listeners/laptop/deliveries", json=report)
+
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert answer.get_json()["replay_id"] is None
+    assert answer.get_json()["listener"]["position"] == 1
+    shown = client.get(f"/api/bins/{bin_id}/listeners/laptop").get_json()
+    assert (shown["position"], shown["last_status"]) == (1, 200)

@@ -4,36 +4,17 @@ replayed in order to a real HTTP target, one line per send, and its exit status.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from typing import Any
 
-from actions import store_captures
-from flask import Flask
+from actions import numbered_captures
 from werkzeug import Request
 from werkzeug import Response
-
-from receiver.capture.request import RawRequest
-from receiver.storage.models import utcnow
-
-
-def capture(app: Flask, bin_id: str, count: int, method: str = "POST") -> list[int]:
-    """``count`` JSON captures ``{"n": i}`` under ``/sub``, a second apart."""
-    start = utcnow() - timedelta(minutes=5)
-    return [
-        store_captures(
-            app,
-            bin_id,
-            [RawRequest(method, "/sub", "", [("X-N", str(n))], json.dumps({"n": n}).encode())],
-            received_at=start + timedelta(seconds=n),
-        )[0]
-        for n in range(count)
-    ]
 
 
 def test_the_scenario_command_replays_a_filter_in_order_with_duplicates(app, runner, bins, target):
     bin_id = bins.create()["id"]
-    posts = capture(app, bin_id, 3)
-    capture(app, bin_id, 2, method="PUT")
+    posts = numbered_captures(app, bin_id, 3, spacing_ms=1000)
+    numbered_captures(app, bin_id, 2, spacing_ms=1000, method="PUT")
     seen: list[Any] = []
 
     def record(request: Request) -> Response:
@@ -70,7 +51,7 @@ def test_the_scenario_command_replays_a_filter_in_order_with_duplicates(app, run
 
 def test_the_scenario_command_exits_1_when_a_send_fails_and_2_on_misuse(app, runner, bins, target):
     bin_id = bins.create()["id"]
-    capture(app, bin_id, 2)
+    numbered_captures(app, bin_id, 2, spacing_ms=1000)
     target.expect_request("/hooks/sub").respond_with_data("no", status=500)
     failed = runner.invoke(
         args=["scenario", bin_id, "--to", target.url_for("/hooks"), "--interval", "0"]

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from htmltree import parse
 
+from receiver.storage.db import db
+from receiver.storage.models import Scenario
+
 HX = {"HX-Request": "true"}
 
 
@@ -104,3 +107,65 @@ def test_a_scenario_starts_from_the_lists_current_filter(client, bins):
 
     refused = client.post(f"/bins/{bin_id}/scenarios", data={"url": "ftp://x"}, headers=HX)
     assert refused.status_code == 400
+
+
+def checked_timing(panel) -> str:
+    (chosen,) = [
+        node.attrs["value"]
+        for node in panel.find_all("input", name="timing")
+        if "checked" in node.attrs
+    ]
+    return chosen
+
+
+def field(panel, name: str) -> str:
+    found = panel.find(name=name)
+    assert found is not None, name
+    return found.attrs.get("value") or ""
+
+
+def test_the_scenario_form_comes_back_as_it_was_sent(client, bins):
+    bin_id = bins.create()["id"]
+    bins.ingest(bin_id, body=b"{}")
+    fresh = parse(client.get(f"/bins/{bin_id}/scenarios", headers=HX).get_data(as_text=True))
+    assert (checked_timing(fresh), field(fresh, "interval_ms")) == ("original", "100")
+
+    sent = {
+        "url": "http://127.0.0.1:9/hooks",
+        "timing": "interval",
+        "interval_ms": "250",
+        "speed": "3",
+        "duplicates": "1",
+        "shuffle_window": "2",
+    }
+    started = client.post(f"/bins/{bin_id}/scenarios", data=sent, headers=HX)
+    assert started.status_code == 200, started.get_data(as_text=True)
+    refused = client.post(
+        f"/bins/{bin_id}/scenarios", data={**sent, "duplicates": "many"}, headers=HX
+    )
+    assert refused.status_code == 400
+
+    for answer in (started, refused):
+        panel = parse(answer.get_data(as_text=True)).find(id="scenario-panel")
+        assert checked_timing(panel) == "interval"
+        assert field(panel, "url") == "http://127.0.0.1:9/hooks"
+        assert field(panel, "interval_ms") == "250"
+        assert field(panel, "speed") == "3"
+        assert field(panel, "shuffle_window") == "2"
+    assert field(parse(refused.get_data(as_text=True)), "duplicates") == "many"
+
+
+def test_earlier_runs_show_how_many_of_their_sends_failed(app, client, bins):
+    bin_id = bins.create()["id"]
+    bins.ingest(bin_id, body=b"{}")
+    made = client.post(f"/api/bins/{bin_id}/scenarios", json={"url": "http://127.0.0.1:9/"})
+    with app.app_context():
+        scenario = db.session.get(Scenario, made.get_json()["id"])
+        scenario.status, scenario.done, scenario.failed = "done", 1, 1
+        db.session.commit()
+
+    panel = parse(client.get(f"/bins/{bin_id}/scenarios", headers=HX).get_data(as_text=True))
+
+    (run,) = panel.find(cls="scenario-history").find_all("li")
+    assert " ".join(run.text().split()).startswith("done 1/1 sent, 1 failed to http://127.0.0.1:9/")
+    assert "badge-invalid" in run.find_all("span", cls="badge")[0].attrs["class"]

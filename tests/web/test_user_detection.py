@@ -4,7 +4,6 @@ header only the provider sends, and a JSON Pointer naming the event."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import yaml
@@ -14,15 +13,9 @@ SMALL = (
 )
 
 
-def capture(bins, bin_id: str, payload: object, headers: list[tuple[str, str]]) -> dict:
-    """Ingest a JSON payload with these headers; the captured request as the API shows it."""
-    answer = bins.ingest(
-        bin_id,
-        body=json.dumps(payload).encode(),
-        headers=[("Content-Type", "application/json"), *headers],
-    )
-    assert answer.status_code == 200, answer.get_json()
-    return bins.request(bin_id, int(answer.get_json()["request_id"]))
+def captured(bins, bin_id: str, payload: object, headers: list[tuple[str, str]]) -> dict:
+    """The captured request as the API shows it."""
+    return bins.request(bin_id, bins.capture_json(bin_id, payload, headers))
 
 
 def test_a_github_style_event_header_detects_events_in_an_unconfigured_bin(client, bins):
@@ -33,25 +26,25 @@ def test_a_github_style_event_header_detects_events_in_an_unconfigured_bin(clien
     assert client.get(f"/api/bins/{bin_id}").get_json()["provider"] is None
 
     # the header's value is the event id (GitHub spells the name in any case)
-    got = capture(bins, bin_id, ping, [("X-GitHub-Event", "ping")])
+    got = captured(bins, bin_id, ping, [("X-GitHub-Event", "ping")])
     assert got["event"] == {"provider": "github", "event": "ping", "candidates": ["ping"]}
     assert got["validation"]["status"] == "valid"
 
     # or the family that the payload's action narrows to one event
     item = {"action": "edited", "projects_v2_item": {}, "sender": {}}
-    got = capture(bins, bin_id, item, [("X-GitHub-Event", "projects_v2_item")])
+    got = captured(bins, bin_id, item, [("X-GitHub-Event", "projects_v2_item")])
     assert (got["event"]["provider"], got["event"]["event"]) == (
         "github",
         "projects-v2-item-edited",
     )
     assert got["validation"]["status"] == "invalid"  # checked against that event's schema
-    deleted = capture(
+    deleted = captured(
         bins, bin_id, {**item, "action": "deleted"}, [("X-GitHub-Event", "projects_v2_item")]
     )
     assert deleted["event"]["event"] == "projects-v2-item-deleted"
 
     # without the header the same body is not GitHub's
-    plain = capture(bins, bin_id, ping, [])
+    plain = captured(bins, bin_id, ping, [])
     assert plain["event"]["provider"] != "github"
 
 
@@ -72,18 +65,18 @@ def test_a_providers_own_header_and_a_pointer_detect_its_events(client, bins):
     )
     bin_id = bins.create()["id"]
 
-    got = capture(bins, bin_id, {"type": "invoice.paid", "data": {}}, [("X-Acme-Signature", "x")])
+    got = captured(bins, bin_id, {"type": "invoice.paid", "data": {}}, [("X-Acme-Signature", "x")])
     assert got["event"] == {
         "provider": "acme",
         "event": "invoice.paid",
         "candidates": ["invoice.paid"],
     }
     assert got["validation"]["status"] == "valid"
-    missing = capture(bins, bin_id, {"type": "invoice.paid"}, [("x-acme-signature", "x")])
+    missing = captured(bins, bin_id, {"type": "invoice.paid"}, [("x-acme-signature", "x")])
     assert missing["event"]["event"] == "invoice.paid"
     assert missing["validation"]["errors"][0]["keyword"] == "required"
     # the header names the provider even when the pointer names no event it has
-    other = capture(bins, bin_id, {"type": "refund.created"}, [("X-Acme-Signature", "x")])
+    other = captured(bins, bin_id, {"type": "refund.created"}, [("X-Acme-Signature", "x")])
     assert (other["event"]["provider"], other["event"]["event"]) == ("acme", None)
     assert other["validation"]["status"] == "unknown_event"
 

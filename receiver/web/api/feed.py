@@ -25,6 +25,7 @@ from flask import Response
 from flask import abort
 from flask import jsonify
 from flask import request
+from sqlalchemy.exc import IntegrityError
 
 from receiver.capture import feed
 from receiver.storage.db import db
@@ -89,10 +90,9 @@ def feed_read(bin_id: str) -> Response:
     ):
         # hold no connection and no snapshot while waiting
         db.session.remove()
-        # woken for captures the filter left out: the next read waits a while (an unfiltered
-        # poll is never woken for nothing)
-        gap = min(feed.FIRST_IDLE_GAP * 2 ** (fruitless - 1), feed.MAX_IDLE_GAP) if fruitless else 0
-        held = services().feed.wait(bin_id, page["latest"], left, not_before=read_at + gap)
+        held = services().feed.wait(
+            bin_id, page["latest"], left, not_before=read_at + idle_gap(fruitless)
+        )
         if not held:
             break
         page = _read(bin_id, page["next"], limit, filters)
@@ -101,6 +101,16 @@ def feed_read(bin_id: str) -> Response:
     response = jsonify({**page, "retry_after": RETRY_AFTER_SECONDS if held is None else None})
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def idle_gap(fruitless: int) -> float:
+    """Seconds a long poll lets pass after a read before it reads again, when its last
+    ``fruitless`` reads were woken by captures its filter left out (an unfiltered poll is never
+    woken for nothing): none at first, then doubling from ``FIRST_IDLE_GAP`` to ``MAX_IDLE_GAP``.
+    """
+    if not fruitless:
+        return 0.0
+    return min(feed.FIRST_IDLE_GAP * 2 ** (fruitless - 1), feed.MAX_IDLE_GAP)
 
 
 def _read(bin_id: str, after: int, limit: int, filters: feed.FeedFilter) -> Page:
@@ -236,17 +246,23 @@ def listener_report(bin_id: str, name: str) -> Response:
     """A listener's report of one local delivery (or a failed attempt)."""
     found, listener = load_listener(bin_id, name)
     report = parse_report(json_body())
+    latest = found.last_seq
     with _write_lock().held():
-        attempt = feed.record_delivery(
-            db.session, listener, report, latest=found.last_seq, now=utcnow()
-        )
-        db.session.commit()
-    return jsonify(
-        {
-            "listener": listener_json(listener, found.last_seq),
+        attempt = feed.record_delivery(db.session, listener, report, latest=latest, now=utcnow())
+        try:
+            db.session.flush()
+        except IntegrityError:  # the capture was deleted meanwhile: the listener's row says enough
+            db.session.rollback()
+            attempt = feed.record_delivery(
+                db.session, listener, report, latest=latest, now=utcnow()
+            )
+        # read before the commit: once it is made, the bin may go at any moment
+        shown = {
+            "listener": listener_json(listener, latest),
             "replay_id": attempt.id if attempt is not None else None,
         }
-    )
+        db.session.commit()
+    return jsonify(shown)
 
 
 REPORT_FIELDS = {

@@ -42,6 +42,7 @@ def scenario_json(scenario: Scenario, *, with_attempts: bool = False) -> dict[st
         "status": scenario.status,
         "total": scenario.total,
         "done": scenario.done,
+        "failed": scenario.failed,
         "error": scenario.error,
         "spec": spec,
         "created_at": iso(scenario.created_at),

@@ -1,0 +1,186 @@
+"""receiver's server boundary (receiver/web/serving.py, receiver/web/deadlines.py) subclasses
+gunicorn's internals: its request class and parser, its threaded worker, its socket reader, its
+errors, its settings. None of that is gunicorn's public API, and a release may move any of it.
+pyproject pins the gunicorn versions this was tested with; these tests fail, naming what moved,
+on a gunicorn whose internals are not where receiver expects them (before a server that starts
+and then mangles every request's headers).
+"""
+
+from __future__ import annotations
+
+import inspect
+import socket
+from typing import Any
+
+import gunicorn
+import pytest
+from gunicorn import http
+from gunicorn.config import Config
+from gunicorn.http import errors
+from gunicorn.http.message import Request
+from gunicorn.http.parser import RequestParser
+from gunicorn.http.unreader import SocketUnreader
+from gunicorn.workers.gthread import ThreadWorker
+
+from receiver import config
+from receiver.web import serving
+from receiver.web.deadlines import DeadlineSocket
+from receiver.web.deadlines import start_request
+
+MOVED = (
+    f"gunicorn {gunicorn.__version__} is not the gunicorn receiver's server boundary was written "
+    "against (receiver/web/serving.py, receiver/web/deadlines.py): install the version pyproject "
+    "pins, or adapt those modules to it. What moved:"
+)
+
+
+def parameters(owner: Any, name: str) -> list[str] | None:
+    """The parameter names of ``owner.name``; None when it is not there."""
+    found = getattr(owner, name, None)
+    return None if found is None else list(inspect.signature(found).parameters)
+
+
+def expect(checks: list[tuple[bool, str]]) -> None:
+    moved = [what for ok, what in checks if not ok]
+    assert not moved, "\n".join([MOVED, *(f"- {what}" for what in moved)])
+
+
+def test_the_classes_and_signatures_receiver_subclasses_are_where_it_expects_them() -> None:
+    expect(
+        [
+            (
+                (parameters(Request, "__init__") or [])[:5]
+                == ["self", "cfg", "unreader", "peer_addr", "req_number"],
+                "gunicorn.http.message.Request(cfg, unreader, peer_addr, req_number): "
+                f"now {parameters(Request, '__init__')}",
+            ),
+            (
+                getattr(RequestParser, "mesg_class", None) is Request,
+                "gunicorn.http.parser.RequestParser.mesg_class names the request class it builds",
+            ),
+            (
+                (parameters(http, "get_parser") or [])[:3] == ["cfg", "source", "source_addr"],
+                "gunicorn.http.get_parser(cfg, source, source_addr) builds a worker's parser",
+            ),
+            (
+                parameters(ThreadWorker, "handle_error")
+                == ["self", "req", "client", "addr", "exc"],
+                "ThreadWorker.handle_error(req, client, addr, exc)",
+            ),
+            (
+                parameters(ThreadWorker, "handle_exit") == ["self", "sig", "frame"],
+                "ThreadWorker.handle_exit(sig, frame)",
+            ),
+            (
+                parameters(ThreadWorker, "init_process") == ["self"],
+                "ThreadWorker.init_process()",
+            ),
+            (
+                (parameters(errors, "InvalidHeader") or [])[:1] == ["hdr"],
+                "gunicorn.http.errors.InvalidHeader(hdr)",
+            ),
+            (
+                isinstance(getattr(errors, "UnsupportedTransferCoding", None), type),
+                "gunicorn.http.errors.UnsupportedTransferCoding",
+            ),
+            (
+                issubclass(getattr(errors, "NoMoreData", type), OSError),
+                "gunicorn.http.errors.NoMoreData (an IOError: a request that stopped arriving)",
+            ),
+        ]
+    )
+
+
+def test_receivers_parser_is_the_one_a_worker_builds_and_keeps_header_names_as_sent() -> None:
+    head = (
+        b"POST /hooks/x?a=1&a=2 HTTP/1.1\r\nHost: h\r\nX-Mixed-Case: one\r\n"
+        b"x-lower: two\r\nX-Mixed-Case: three\r\nContent-Length: 2\r\n\r\n{}"
+    )
+    build = getattr(http, "get_parser", None)
+    expect([(build is not None, "gunicorn.http.get_parser builds a worker's parser")])
+    original = RequestParser.mesg_class
+    try:
+        RequestParser.mesg_class = serving._CaseKeepingParser.mesg_class  # as the worker does
+        parser = build(Config(), iter([head]), ("127.0.0.1", 5000))
+        request = next(iter(parser))
+    finally:
+        RequestParser.mesg_class = original
+
+    expect(
+        [
+            (
+                type(parser) is RequestParser,
+                f"get_parser builds a {type(parser).__name__} for HTTP/1.x, not a RequestParser",
+            ),
+            (
+                isinstance(request, serving.CaseKeepingRequest),
+                "the parser builds its requests from the mesg_class it holds",
+            ),
+            (
+                (getattr(request, "method", None), getattr(request, "uri", None))
+                == ("POST", "/hooks/x?a=1&a=2"),
+                "a request's method and uri (raw_headers matches a request with RAW_URI by them)",
+            ),
+            (
+                getattr(request, "headers", None)
+                == [
+                    ("HOST", "h"),
+                    ("X-MIXED-CASE", "one"),
+                    ("X-LOWER", "two"),
+                    ("X-MIXED-CASE", "three"),
+                    ("CONTENT-LENGTH", "2"),
+                ],
+                "a request's headers: (NAME, value) pairs upper-cased, in order, repeats kept",
+            ),
+        ]
+    )
+    assert request.headers_as_sent == [
+        ("Host", "h"),
+        ("X-Mixed-Case", "one"),
+        ("x-lower", "two"),
+        ("X-Mixed-Case", "three"),
+        ("Content-Length", "2"),
+    ]
+
+
+def test_the_read_deadline_wraps_the_socket_gunicorn_reads_requests_from() -> None:
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        unreader = SocketUnreader(ours)
+        expect(
+            [(getattr(unreader, "sock", None) is ours, "SocketUnreader keeps its socket as .sock")]
+        )
+        theirs.sendall(b"GET / HTTP/1.1\r\n\r\n")
+
+        start_request(unreader)
+
+        assert isinstance(unreader.sock, DeadlineSocket)
+        expect(
+            [
+                (
+                    unreader.read() == b"GET / HTTP/1.1\r\n\r\n",
+                    "SocketUnreader reads through its .sock (the deadline is installed there)",
+                )
+            ]
+        )
+
+
+def test_gunicorn_takes_every_setting_and_hook_receiver_serve_gives_it() -> None:
+    settings = serving.gunicorn_settings(config.load_settings({}))
+    known = Config()
+    unknown = [name for name in settings if name not in known.settings]
+    expect([(not unknown, f"settings gunicorn no longer knows: {unknown}")])
+    for name, value in settings.items():
+        try:
+            known.set(name, value)  # gunicorn's own validation (a hook's arity included)
+        except Exception as error:  # whatever gunicorn refuses, name it
+            pytest.fail(f"{MOVED}\n- gunicorn refuses the setting {name}={value!r}: {error}")
+    application = serving.ReceiverApplication(settings)
+    expect(
+        [
+            (
+                application.cfg.worker_class_str == serving.WORKER_CLASS,
+                "BaseApplication.load_config() sets what cfg reads",
+            )
+        ]
+    )
