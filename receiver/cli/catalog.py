@@ -4,8 +4,10 @@ description, as ``POST /api/catalog/import`` does, into this instance's database
     receiver catalog import api.github.com.json --provider github
 
 One user schema per entry of the document's ``webhooks``; the webhooks it cannot use are
-listed with the reason. Exit status: 0 when at least one event was imported, 1 when none
-was, 2 for a file that is not an OpenAPI 3.1 document with webhooks (nothing is stored).
+listed with the reason, as are the events imported without their example (it does not match
+their schema) and the webhooks whose names were not event ids (with the id they got). Exit
+status: 0 when at least one event was imported, 1 when none was, 2 for a file that is not an
+OpenAPI 3.1 document with webhooks (nothing is stored).
 """
 
 from __future__ import annotations
@@ -48,6 +50,10 @@ def import_command(document: BinaryIO, provider: str) -> None:
     db.session.commit()
     for skipped in report["skipped"]:
         click.echo(f"skipped {skipped['webhook']}: {skipped['reason']}")
+    for renamed in report["renamed"]:
+        click.echo(f"imported {renamed['webhook']} as {renamed['event']}")
+    for dropped in report["examples_dropped"]:
+        click.echo(f"imported {dropped['event']}, example dropped: {dropped['reason']}")
     imported = len(report["imported"])
     rule = (report["detection"] or {}).get("event_header")
     detected = f"; events are detected by the header {rule}" if rule else ""

@@ -48,6 +48,7 @@ from receiver.delivery.http import OutgoingRequest
 from receiver.delivery.http import SendOutcome
 from receiver.delivery.http import prepare_outgoing
 from receiver.delivery.http import send
+from receiver.version import user_agent
 
 IDEMPOTENCY_HEADER = "Receiver-Idempotency-Key"
 TARGET_DOWN_STATUSES = frozenset({502, 503, 504})
@@ -189,7 +190,7 @@ class Relay:
         # set while nothing is in flight: no delivery sent and unreported
         self.idle = threading.Event()
         self.idle.set()
-        headers = {"User-Agent": "receiver-listen", "Accept": "application/json"}
+        headers = {"User-Agent": user_agent("receiver-listen"), "Accept": "application/json"}
         if options.token:
             headers["Authorization"] = f"Bearer {options.token}"
         self._server = httpx.Client(

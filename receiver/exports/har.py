@@ -27,6 +27,7 @@ from receiver.capture.request import request_url
 from receiver.exports.curl import curl_needs_body_file
 from receiver.exports.curl import default_body_file
 from receiver.exports.curl import render_curl
+from receiver.version import package_version
 
 HAR_VERSION = "1.2"
 CREATOR_NAME = "receiver"
@@ -53,14 +54,15 @@ def build_har(
     requests: Iterable[StoredRequest],
     base_url: str,
     *,
-    creator_version: str = "0.1.0",
+    creator_version: str | None = None,
     responses: Mapping[int, RecordedResponse] | None = None,
 ) -> dict[str, Any]:
     """Build a HAR 1.2 log of `requests`, oldest first, with the curl line of each.
 
     `responses` maps request ids to the answer the bin gave; requests without one get the
     placeholder response HAR tools use for "no response" (status 0). A naive `received_at` is
-    taken as UTC, which is what SQLite gives back.
+    taken as UTC, which is what SQLite gives back. The creator's version is receiver's own
+    unless one is given.
     """
     ordered = sorted(requests, key=lambda req: (_as_utc(req.received_at), req.id))
     answers = responses or {}
@@ -68,7 +70,7 @@ def build_har(
     return {
         "log": {
             "version": HAR_VERSION,
-            "creator": {"name": CREATOR_NAME, "version": creator_version},
+            "creator": {"name": CREATOR_NAME, "version": creator_version or package_version()},
             "entries": entries,
         }
     }
@@ -78,7 +80,7 @@ def har_json(
     requests: Iterable[StoredRequest],
     base_url: str,
     *,
-    creator_version: str = "0.1.0",
+    creator_version: str | None = None,
     responses: Mapping[int, RecordedResponse] | None = None,
 ) -> str:
     """Serialize `build_har` as indented JSON text (UTF-8 characters kept as they are)."""

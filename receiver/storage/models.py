@@ -212,6 +212,8 @@ class UserSchema(Model):
     # null when only the example is the user's (over a shipped schema)
     schema: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     example: Mapped[Any | None] = mapped_column(JSON)
+    # [[name, value], …]: the headers the provider's description requires of a delivery
+    headers: Mapped[list[list[str]] | None] = mapped_column(JSON)
     source: Mapped[str] = mapped_column(Text, default="user")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
