@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 from typing import Any
 
-from flask import Flask
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -13,9 +15,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     Wiring only: tables are created or upgraded by the entry points that serve or need them
     (``receiver serve``, the development server, the pytest plugin's server, commands that read
-    the database), never here.
+    the database), never here. Flask and everything below it are imported here, not when the
+    package is: ``receiver --help``, ``receiver send`` and ``receiver listen`` never need them.
     """
-    from receiver import cli
+    from flask import Flask
+
     from receiver import config
     from receiver.capture.indexer import SearchIndexer
     from receiver.capture.store import CaptureStore
@@ -29,9 +33,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     settings = config.load_settings(os.environ)
     app = Flask(
         __name__,
-        instance_path=os.path.abspath(settings["RECEIVER_INSTANCE_PATH"])
-        if settings["RECEIVER_INSTANCE_PATH"]
-        else None,
+        instance_path=config.instance_path(settings["RECEIVER_INSTANCE_PATH"]),
         template_folder=str(resource_dir("templates")),
         static_folder=str(resource_dir("static")),
     )
@@ -64,7 +66,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     # these threads are started by the serving entry points, not by every command
     app.extensions["receiver.forwarder"] = ForwardWorker(engine, forward_policy(app.config))
     register_blueprints(app)
-    cli.init_app(app)
     return app
 
 

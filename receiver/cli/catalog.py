@@ -16,25 +16,31 @@ import time
 from typing import BinaryIO
 
 import click
-from flask import current_app
-from flask.cli import AppGroup
 
 from receiver.catalog import importing
-from receiver.catalog.user_schemas import UserSchemaError
-from receiver.catalog.user_schemas import store_import
-from receiver.storage.db import db
-from receiver.storage.migrate import prepare_database
-from receiver.web.state import current_catalog
+from receiver.cli.context import with_app
 
-catalog_group = AppGroup("catalog", help="Work with the catalog of provider events.")
+
+@click.group("catalog")
+def catalog_group() -> None:
+    """Work with the catalog of provider events."""
 
 
 @catalog_group.command("import")
 @click.argument("document", type=click.File("rb"))
 @click.option("--provider", required=True, help="The provider id the events are stored under.")
+@with_app
 def import_command(document: BinaryIO, provider: str) -> None:
     """Import every webhook of an OpenAPI 3.1 DOCUMENT (JSON or YAML; - for stdin) as a user
     schema of PROVIDER."""
+    from flask import current_app
+
+    from receiver.catalog.user_schemas import UserSchemaError
+    from receiver.catalog.user_schemas import store_import
+    from receiver.storage.db import db
+    from receiver.storage.migrate import prepare_database
+    from receiver.web.state import current_catalog
+
     started = time.perf_counter()
     data = document.read(importing.MAX_DOCUMENT_BYTES + 1)
     try:

@@ -24,10 +24,10 @@ from types import FrameType
 
 import click
 
-from receiver.capture.feed import EVENT_MAX
-from receiver.capture.feed import LISTENER_NAME
-from receiver.capture.feed import MAX_EVENTS
-from receiver.capture.feed import PATH_PREFIX_MAX
+from receiver.capture.listeners import EVENT_MAX
+from receiver.capture.listeners import LISTENER_NAME
+from receiver.capture.listeners import MAX_EVENTS
+from receiver.capture.listeners import PATH_PREFIX_MAX
 from receiver.delivery.relay import ListenOptions
 from receiver.delivery.relay import Relay
 from receiver.delivery.relay import RelayFailed

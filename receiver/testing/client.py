@@ -620,7 +620,7 @@ class WebhookBin:
     def save_recording(
         self, request: int | dict[str, Any], path: str | os.PathLike[str], name: str | None = None
     ) -> Path:
-        """Save a captured request as a recording file (for `send_recording`, ``flask send``)."""
+        """Save a captured request as a recording file (for `send_recording`, ``receiver send``)."""
         request_id = request if isinstance(request, int) else request["id"]
         target = Path(path)
         params = {"name": name or target.stem}
