@@ -267,6 +267,8 @@ class Listener(Model):
     position: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # when it last said it was stopping (receiver listen, Ctrl-C): disconnected until seen again
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_request_id: Mapped[int | None] = mapped_column(BigInteger)
     last_status: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)

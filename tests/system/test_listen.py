@@ -174,6 +174,8 @@ def test_a_listener_killed_mid_stream_resumes_under_its_name_and_delivers_everyt
         ids = [capture(server, bin_id, n) for n in range(12)]
         target.wait_for(4)
         first.kill()  # SIGKILL, most likely with a delivery under way
+        # a killed listener cannot say it left: it counts as connected until it times out
+        assert server.api("GET", f"/api/bins/{bin_id}/listeners/laptop")["connected"] is True
         delivered_before = len(set(target.keys()))
         assert delivered_before < len(ids), "the kill came too late to be mid-stream"
         ids += [capture(server, bin_id, n) for n in range(12, 20)]  # while it is down
@@ -192,6 +194,8 @@ def test_a_listener_killed_mid_stream_resumes_under_its_name_and_delivers_everyt
     assert received == ids
     shown = server.api("GET", f"/api/bins/{bin_id}/listeners/laptop")
     assert (shown["position"], shown["behind"], shown["last_status"]) == (20, 0, 200)
+    # one stopped with Ctrl-C said so: disconnected at once
+    assert shown["connected"] is False
 
 
 def test_a_target_down_for_a_while_loses_nothing_and_keeps_the_order(

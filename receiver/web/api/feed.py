@@ -4,8 +4,11 @@
   numbered above ``after``, oldest first, bodies included; with ``wait`` the answer is held
   until a capture arrives or the seconds pass (a long poll). The cursor never passes over a
   committed capture (see ``capture.feed``).
-- ``/api/bins/<id>/listeners[/<name>]``: named positions kept on the server, and
-  ``…/<name>/deliveries``, where a listener reports each local answer.
+- ``/api/bins/<id>/listeners[/<name>]``: named positions kept on the server;
+  ``…/<name>/deliveries``, where a listener reports each local answer; ``…/<name>/leave``,
+  where a listener that stops cleanly says so (it shows as disconnected at once, where a killed
+  one times out). Opening a listener answers the bin's signature settings, with the secret to
+  a caller presenting the bin's own token (``receiver listen --resign`` without ``--secret``).
 
 Access is the API's own (``web.access``): a private bin needs its token
 (``Authorization: Bearer``), and a missing bin and a private one without its token answer the
@@ -31,10 +34,12 @@ from flask import jsonify
 from flask import request
 
 from receiver.capture import feed
+from receiver.capture import listeners
 from receiver.storage.db import db
 from receiver.storage.models import Bin
 from receiver.storage.models import Listener
 from receiver.storage.models import utcnow
+from receiver.web.access import holds_bin_token
 from receiver.web.access import load_bin
 from receiver.web.api.common import ApiError
 from receiver.web.api.common import bp
@@ -206,7 +211,7 @@ def listener_json(listener: Listener, latest: int) -> dict[str, Any]:
         "name": listener.name,
         "position": listener.position,
         "behind": max(0, latest - listener.position),
-        "connected": feed.is_connected(listener, utcnow()),
+        "connected": listeners.is_connected(listener, utcnow()),
         "created_at": iso(listener.created_at),
         "last_seen_at": iso(listener.last_seen_at),
         "last_request_id": listener.last_request_id,
@@ -269,6 +274,9 @@ def listener_open(bin_id: str, name: str) -> tuple[Response, int]:
     if position is not None and "from" in body:
         raise ApiError(400, "invalid_request", "give from or position, not both")
     signature = {"scheme": found.signature_scheme, "header": found.signature_header}
+    if found.signature_secret and holds_bin_token(found):
+        # the bin's owner may read it anyway; a re-signing listener needs it (listen --resign)
+        signature["secret"] = found.signature_secret
     with feed.write_turn(_lock_path()):
         listener, created = feed.open_listener(
             db.session,
@@ -299,6 +307,17 @@ def listener_delete(bin_id: str, name: str) -> tuple[str, int]:
         feed.delete_listener(db.session, bin_id, name)
         db.session.commit()
     return "", 204
+
+
+@bp.post("/bins/<bin_id>/listeners/<name>/leave")
+def listener_leave(bin_id: str, name: str) -> Response:
+    """A listener stopping cleanly (``receiver listen``, Ctrl-C): disconnected from now on, until
+    it polls again; its position stays."""
+    found, listener = load_listener(bin_id, name)
+    with feed.write_turn(_lock_path()):
+        listeners.leave(listener, utcnow())
+        db.session.commit()
+    return jsonify(listener_json(listener, found.last_seq))
 
 
 @bp.post("/bins/<bin_id>/listeners/<name>/deliveries")
