@@ -1,6 +1,7 @@
 """Samples of an imported provider carry the headers its OpenAPI document requires, on every path
 that builds a sample (``receiver send``, the API's send, the catalog page's Send, the pytest
-plugin's ``send_event``); and an import says what became of each webhook, once.
+plugin's ``send_event``); an import says what became of each webhook, once; and one document
+imported as two providers gives two event filters that can be told apart.
 """
 
 from __future__ import annotations
@@ -194,3 +195,34 @@ def test_an_event_imported_without_its_example_is_reported_once_as_such(client, 
     assert "skipped" not in result.output
     assert lines[0] == f"imported order.refunded, example dropped: {dropped['reason']}"
     assert lines[1].startswith("imported 2 event(s) of shop2 in ")
+
+
+# --- one document, two providers: two filters ---------------------------------------------------
+
+
+def test_the_event_filter_tells_two_providers_with_the_same_events_apart(client, bins):
+    import_shop(client, "shop")
+    import_shop(client, "shop2")
+    bin_id = bins.create()["id"]
+    for provider in ("shop", "shop2", "shop"):
+        sent = client.post(
+            f"/api/bins/{bin_id}/send", json={"provider": provider, "event": "order.paid"}
+        )
+        assert sent.status_code == 201, sent.get_json()
+
+    def listed(event: str) -> list[str]:
+        page = bins.requests(bin_id, event=event)["requests"]
+        return [item["event"]["provider"] for item in page]
+
+    assert listed("shop/order.paid") == ["shop", "shop"]
+    assert listed("shop2/order.paid") == ["shop2"]
+    assert listed("order.paid") == ["shop", "shop2", "shop"]  # any provider's, as before
+
+    page = client.get(f"/bins/{bin_id}?event=shop2/order.paid").get_data(as_text=True)
+    # both documents are titled Shop: each group says whose it is
+    assert '<optgroup label="Shop (shop)">' in page
+    assert '<optgroup label="Shop (shop2)">' in page
+    assert '<option value="shop2/order.paid" selected>order.paid</option>' in page
+    assert '<option value="shop/order.paid" >order.paid</option>' in page
+    legacy = client.get(f"/bins/{bin_id}?event=order.paid").get_data(as_text=True)
+    assert '<option value="order.paid" selected>order.paid (any provider)</option>' in legacy
