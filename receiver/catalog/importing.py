@@ -345,19 +345,8 @@ def _documented_value(document: dict[str, Any], parameter: dict[str, Any]) -> st
     """A header parameter's example value as text: its ``example``, the first of its
     ``examples``, else its schema's ``const``, ``default``, first ``enum`` or ``examples``
     entry, or ``example``; "" when there is none, or none that a header can carry."""
-    candidates: list[Any] = []
-    if "example" in parameter:
-        candidates.append(parameter["example"])
-    examples = parameter.get("examples")
-    if isinstance(examples, dict):
-        for value in examples.values():
-            try:
-                found = _deref(document, value, "an example")
-            except _Skip:
-                continue
-            if isinstance(found, dict) and "value" in found:
-                candidates.append(found["value"])
-                break
+    # a parameter carries example and examples as a media type does
+    candidates: list[Any] = [_example(document, parameter)]
     try:
         schema = _deref(document, parameter.get("schema"), "a schema")
     except _Skip:

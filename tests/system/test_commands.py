@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -112,19 +113,17 @@ def instance_with_a_user_schema(folder: Path) -> Flask:
     return app
 
 
+def send_acme(folder: Path, httpserver: Any):
+    """``receiver send acme order.paid`` to the target, with ``folder`` as the instance."""
+    httpserver.expect_request("/hooks").respond_with_data("")
+    target = httpserver.url_for("/hooks")
+    return probe("send", "acme", "order.paid", "--to", target, cwd=folder, instance=folder)
+
+
 def test_send_reads_a_sqlite_databases_user_schemas_without_sqlalchemy(tmp_path, httpserver):
     close_app(instance_with_a_user_schema(tmp_path))
-    httpserver.expect_request("/hooks").respond_with_data("")
 
-    result, heavy = probe(
-        "send",
-        "acme",
-        "order.paid",
-        "--to",
-        httpserver.url_for("/hooks"),
-        cwd=tmp_path,
-        instance=tmp_path,
-    )
+    result, heavy = send_acme(tmp_path, httpserver)
 
     assert "acme order.paid -> 200" in result.stdout
     assert heavy == []
@@ -140,17 +139,8 @@ def test_send_upgrades_a_database_whose_tables_are_not_up_to_date(tmp_path, http
     with app.app_context():
         flask_migrate.downgrade(revision="91ee4e447b83")
     close_app(app)
-    httpserver.expect_request("/hooks").respond_with_data("")
 
-    result, heavy = probe(
-        "send",
-        "acme",
-        "order.paid",
-        "--to",
-        httpserver.url_for("/hooks"),
-        cwd=tmp_path,
-        instance=tmp_path,
-    )
+    result, heavy = send_acme(tmp_path, httpserver)
 
     assert "acme order.paid -> 200" in result.stdout
     assert "sqlalchemy" in heavy  # the server's stack migrated the tables, then read them
