@@ -16,11 +16,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     Wiring only: tables are created or upgraded by the entry points that serve or need them
     (``receiver serve``, the development server, the pytest plugin's server, commands that read
-    the database), never here.
+    the database), never here. Flask and everything below it are imported here, not when the
+    package is: ``receiver --help``, ``receiver send`` and ``receiver listen`` never need them.
     """
     from flask import Flask
 
-    from receiver import cli
     from receiver import config
     from receiver.resources import resource_dir
     from receiver.storage import db
@@ -33,9 +33,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     settings = config.load_settings(os.environ)
     app = Flask(
         __name__,
-        instance_path=os.path.abspath(settings["RECEIVER_INSTANCE_PATH"])
-        if settings["RECEIVER_INSTANCE_PATH"]
-        else None,
+        instance_path=config.instance_path(settings["RECEIVER_INSTANCE_PATH"]),
         template_folder=str(resource_dir("templates")),
         static_folder=str(resource_dir("static")),
     )
@@ -54,7 +52,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     migrate.init_app(app)
     app.extensions[SERVICES] = build_services(app, engine)
     register_blueprints(app)
-    cli.init_app(app)
     # ingest is served in front of Flask (see web.ingest): a capture needs none of its machinery
     app.wsgi_app = Ingest(app.wsgi_app, app.extensions[SERVICES], app.config)  # type: ignore[method-assign]
     return app

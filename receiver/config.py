@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -174,7 +175,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "RECEIVER_FORWARD_WORKER",
         True,
-        "Run a forwarding thread in each server process (turn off when `flask forward-worker` "
+        "Run a forwarding thread in each server process (turn off when `receiver forward-worker` "
         "runs instead).",
         kind=bool,
     ),
@@ -275,6 +276,30 @@ SETTINGS: tuple[Setting, ...] = (
         server=True,
     ),
 )
+
+
+def instance_path(configured: str = "") -> str:
+    """The instance folder (SQLite file, secret key): ``RECEIVER_INSTANCE_PATH`` when set, else
+    where Flask puts an app's instance folder (``instance/`` beside the package in a clone,
+    ``<prefix>/var/receiver-instance`` when installed), worked out without importing Flask so
+    that the commands that need no server can find the database too."""
+    if configured:
+        return os.path.abspath(configured)
+    package_path = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    prefix = os.path.abspath(sys.prefix)
+    if Path(package_path).is_relative_to(prefix):
+        return os.path.join(prefix, "var", "receiver-instance")
+    site_parent, site_folder = os.path.split(package_path)
+    if site_folder.lower() == "site-packages":
+        parent, folder = os.path.split(site_parent)
+        if folder.lower() == "lib":
+            installed = parent
+        elif os.path.basename(parent).lower() == "lib":
+            installed = os.path.dirname(parent)
+        else:
+            installed = site_parent
+        return os.path.join(installed, "var", "receiver-instance")
+    return os.path.join(package_path, "instance")
 
 
 def database_url(configured: str, instance_path: str) -> str:

@@ -24,6 +24,7 @@ from flask.testing import FlaskClient
 from flask.testing import FlaskCliRunner
 
 from receiver import create_app
+from receiver.cli import main as receiver_cli
 from receiver.storage.migrate import upgrade_database
 from receiver.web.serving import RawHeaderRequestHandler
 from receiver.web.serving import close_app
@@ -193,9 +194,16 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
+class ReceiverRunner(FlaskCliRunner):
+    """Runs ``receiver`` commands (not the app's Flask CLI) against the test's app."""
+
+    def invoke(self, cli: Any = None, args: Any = None, **kwargs: Any) -> Any:
+        return super().invoke(cli or receiver_cli, args, **kwargs)
+
+
 @pytest.fixture
 def runner(app: Flask) -> FlaskCliRunner:
-    return app.test_cli_runner()
+    return ReceiverRunner(app)
 
 
 @pytest.fixture

@@ -28,7 +28,6 @@ wakes the waiters of a bin that moved; a semaphore bounds how many polls a proce
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections import Counter
@@ -36,7 +35,6 @@ from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement
@@ -44,13 +42,17 @@ from sqlalchemy import Select
 from sqlalchemy import case
 from sqlalchemy import delete
 from sqlalchemy import func
-from sqlalchemy import literal
 from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from receiver.capture.listeners import EVENT_MAX
+from receiver.capture.listeners import LISTENER_NAME
+from receiver.capture.listeners import MAX_EVENTS
+from receiver.capture.listeners import PATH_PREFIX_MAX
+from receiver.capture.listing import event_match
 from receiver.storage.db import AnySession
 from receiver.storage.models import Bin
 from receiver.storage.models import CapturedRequest
@@ -63,18 +65,10 @@ DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 # bodies per answer: a page stops before this many bytes (a larger capture still comes alone)
 MAX_PAGE_BYTES = 4 * 1024 * 1024
-# the longest a poll may wait for a capture, in seconds
-MAX_WAIT = 30
 # a poll whose filter left out every capture that woke it reads at most this often (seconds),
 # after pauses that double from FIRST_IDLE_GAP
 FIRST_IDLE_GAP = 0.1
 MAX_IDLE_GAP = 1.0
-MAX_EVENTS = 20
-EVENT_MAX = 128
-PATH_PREFIX_MAX = 1024
-# a listener that polled or reported within this many seconds counts as connected
-CONNECTED_SECONDS = MAX_WAIT + 15
-LISTENER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 # what a report may carry (the listener's own record of a local delivery)
 REPORT_URL_MAX = 8192
 REPORT_HEADERS_MAX = 200
@@ -165,14 +159,8 @@ def check_listener_name(name: str) -> str:
 
 def _filtered(query: Select[Any], filters: FeedFilter) -> Select[Any]:
     if filters.events:
-        # an ambiguous capture stores every candidate, joined by "|"
-        joined = literal("|") + CapturedRequest.event_id + literal("|")
-        query = query.where(
-            or_(
-                CapturedRequest.event_id.in_(filters.events),
-                *(joined.like(f"%|{_like_escape(e)}|%", escape="\\") for e in filters.events),
-            )
-        )
+        # each one ``provider/event`` or an event id alone, as the request list's filter
+        query = query.where(or_(*(event_match(event) for event in filters.events)))
     if filters.path_prefix:
         prefix = filters.path_prefix
         # exact and case-sensitive on both databases (SQLite's LIKE ignores ASCII case)
@@ -289,12 +277,6 @@ def list_listeners(session: AnySession, bin_id: str) -> list[Listener]:
         .limit(200)
     )
     return list(session.execute(query).scalars())
-
-
-def is_connected(listener: Listener, now: datetime) -> bool:
-    """True when the listener polled or reported recently (a poll waits up to MAX_WAIT)."""
-    seen = listener.last_seen_at
-    return seen is not None and now - seen <= timedelta(seconds=CONNECTED_SECONDS)
 
 
 def open_listener(

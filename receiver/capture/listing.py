@@ -40,7 +40,8 @@ from receiver.storage.models import SearchQueue
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 MAX_QUERY_TEXT = 200
-MAX_EVENT_TEXT = 128
+# an event filter is "provider/event" (a provider id of at most 64, an event id of at most 128)
+MAX_EVENT_TEXT = 64 + 1 + 128
 # the text index works on trigrams: shorter searches look through the bin's captures directly,
 # the newest SHORT_SEARCH_WINDOW of them (so that they answer as fast as an indexed search)
 SEARCH_INDEX_MIN = 3
@@ -53,7 +54,11 @@ class FilterError(ValueError):
 
 @dataclass(frozen=True)
 class RequestFilter:
-    """What a person narrowed the list to; every field is optional."""
+    """What a person narrowed the list to; every field is optional.
+
+    ``event`` is ``provider/event`` (that provider's event: two providers may have events of
+    the same id), or an event id alone, which means that event of any provider.
+    """
 
     method: str | None = None
     event: str | None = None
@@ -63,6 +68,27 @@ class RequestFilter:
     @property
     def active(self) -> bool:
         return any((self.method, self.event, self.validation, self.q))
+
+    @property
+    def event_provider(self) -> str | None:
+        """The provider an event filter names (None: any provider)."""
+        split = _provider_event(self.event or "")
+        return split[0] if split else None
+
+    @property
+    def event_id(self) -> str | None:
+        """The event id an event filter names."""
+        split = _provider_event(self.event or "")
+        return split[1] if split else self.event
+
+
+def _provider_event(text: str) -> tuple[str, str] | None:
+    """``(provider, event)`` of a ``provider/event`` filter; None for any other text (an event
+    id alone; text that is neither matches no capture, since event ids hold no ``/``)."""
+    provider, slash, event = text.partition("/")
+    if not slash or "/" in event or not provider.strip() or not event.strip():
+        return None
+    return provider.strip(), event.strip()
 
 
 @dataclass(frozen=True)
@@ -107,7 +133,9 @@ def parse_filter(
         raise FilterError(f"q is at most {MAX_QUERY_TEXT} characters")
     event = _given(event, "event")
     if event is not None and len(event) > MAX_EVENT_TEXT:
-        raise FilterError(f"event is an event id of at most {MAX_EVENT_TEXT} characters")
+        raise FilterError(f"event is provider/event of at most {MAX_EVENT_TEXT} characters")
+    if event is not None and _provider_event(event) is not None:
+        event = "/".join(part.strip() for part in event.split("/"))
     if any("\x00" in value for value in (q, event) if value is not None):
         # PostgreSQL takes no NUL in a text parameter, and SQLite's FTS5 calls it a syntax error
         raise FilterError("q and event cannot contain a NUL character")
@@ -235,19 +263,31 @@ def _filtered(
     if filters.method:
         query = query.where(CapturedRequest.method == filters.method)
     if filters.event:
-        # an ambiguous capture stores every candidate, joined by "|"
-        joined = literal("|") + CapturedRequest.event_id + literal("|")
-        query = query.where(
-            or_(
-                CapturedRequest.event_id == filters.event,
-                joined.like(f"%|{_like_escape(filters.event)}|%", escape="\\"),
-            )
-        )
+        query = query.where(event_condition(filters.event_provider, filters.event_id or ""))
     if filters.validation:
         query = query.where(CapturedRequest.validation_status == filters.validation)
     if filters.q and search:
         query = query.where(_search_clause(session, bin_id, filters.q))
     return query
+
+
+def event_match(text: str) -> ColumnElement[bool]:
+    """Captures an event filter's text names: ``provider/event``, or an event id alone."""
+    wanted = RequestFilter(event=text)
+    return event_condition(wanted.event_provider, wanted.event_id or "")
+
+
+def event_condition(provider: str | None, event: str) -> ColumnElement[bool]:
+    """Captures detected as ``event`` (one of its candidates too), of ``provider`` when given."""
+    # an ambiguous capture stores every candidate, joined by "|"
+    joined = literal("|") + CapturedRequest.event_id + literal("|")
+    matches = or_(
+        CapturedRequest.event_id == event,
+        joined.like(f"%|{_like_escape(event)}|%", escape="\\"),
+    )
+    if provider is None:
+        return matches
+    return and_(CapturedRequest.event_provider == provider, matches)
 
 
 def list_requests(

@@ -74,10 +74,12 @@ def detect_event(
     Precedence: an explicit ``provider`` and ``event`` (a bin's settings) win outright, even
     when the event is not in the catalog (then ``unlisted`` names it). An explicit ``event``
     alone counts as both when exactly one provider lists it, and is ignored otherwise. An
-    explicit ``provider`` alone, else a provider-identifying header, narrows detection to that
-    provider's rules; if none matches, the provider is still returned, with no candidates.
-    Without either, every provider's rules are tried in catalog order and the first provider
-    whose rules match is returned. Nothing matching gives ``Detection(None, None, [])``.
+    explicit ``provider`` alone narrows detection to that provider's rules; if none matches,
+    the provider is still returned, with no candidates. Otherwise the providers that a header
+    identifies, else every provider, are tried in catalog order: the first whose rules name
+    events of its own catalog wins, else the first whose rules match at all (with no
+    candidates; several providers may read the event from the same field or header, and the
+    payload's event is only one's). Nothing matching gives ``Detection(None, None, [])``.
     """
     if event and not provider:
         owners = [p.id for p in catalog.providers.values() if event in p.events]
@@ -89,30 +91,40 @@ def detect_event(
         if catalog.get(provider, event) is None:
             return Detection(provider, None, [], unlisted=event)
         return Detection(provider, event, [event])
-    if provider is None:
-        provider = _provider_from_headers(catalog, headers)
     if provider is not None:
         found = catalog.provider(provider)
         if found is None:
             return Detection(provider, None, [])
-        detection = _match_event_header(found, headers, payload) or _match_provider(found, payload)
-        return detection or Detection(provider, None, [])
-    for candidate in catalog.providers.values():
-        detection = _match_provider(candidate, payload)
-        if detection is not None:
+        return _match(found, headers, payload) or Detection(provider, None, [])
+    claimed = _providers_from_headers(catalog, headers)
+    first: Detection | None = None
+    for candidate in claimed or catalog.providers.values():
+        detection = _match(candidate, headers, payload)
+        if detection is not None and detection.candidates:
             return detection
-    return UNKNOWN
+        first = first or detection
+    if first is None and claimed:
+        return Detection(claimed[0].id, None, [])
+    return first or UNKNOWN
 
 
-def _provider_from_headers(catalog: Catalog, headers: Sequence[tuple[str, str]]) -> str | None:
+def _match(
+    provider: Provider, headers: Sequence[tuple[str, str]], payload: Any
+) -> Detection | None:
+    """One provider's detection: its event header, else its rules; None when neither applies."""
+    return _match_event_header(provider, headers, payload) or _match_provider(provider, payload)
+
+
+def _providers_from_headers(catalog: Catalog, headers: Sequence[tuple[str, str]]) -> list[Provider]:
+    """The providers that a header of the request identifies, in catalog order."""
     names = {name.lower() for name, _ in headers}
     if not names:
-        return None
-    for provider in catalog.providers.values():
-        for header in provider.detection.get("headers", ()):
-            if header.lower() in names:
-                return provider.id
-    return None
+        return []
+    return [
+        provider
+        for provider in catalog.providers.values()
+        if any(header.lower() in names for header in provider.detection.get("headers", ()))
+    ]
 
 
 def _match_event_header(

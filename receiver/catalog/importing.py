@@ -4,14 +4,19 @@ For each webhook (a Path Item, or a ``$ref`` to ``components/pathItems``) the fi
 with a request body gives the event: its JSON request body schema, bundled into a standalone
 JSON Schema (every ``#/components/schemas/…`` it reaches, transitively, copied into ``$defs``
 and its references rewritten, so cycles stay references), its example (``example``, or the
-first of ``examples``), and its description. The event id is the webhook's name.
+first of ``examples``), its description, and its required header parameters with their example
+values (so that the event's sample carries them). The event id is the webhook's name; a name
+that is not an id (Adyen names its webhooks ``/AUTHORISATION``) gives one derived from it
+(``AUTHORISATION``), and the name stays in the event's source.
 
 A document names a header rule when every webhook declares the same required header parameter
 whose name ends in ``-Event`` (GitHub's ``X-GitHub-Event``): the import sets it as the
 provider's ``event_header`` unless the provider already has detection rules.
 
 Everything about the document is hostile and bounded: its size, YAML aliases (billion laughs),
-the number of nodes walked, the number of webhooks; YAML is read with the safe loader.
+the number of nodes walked, the number of webhooks. YAML is read with the safe loader, through
+libyaml (PyYAML's C loader) when PyYAML has it: the pure-Python reader takes minutes where
+libyaml takes seconds (bench/README.md has the figures).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from receiver.catalog.model import DRAFT_2020_12
 from receiver.catalog.pointers import MISSING
 from receiver.catalog.pointers import escape_token
 from receiver.catalog.pointers import resolve_pointer
+from receiver.httpspec import TOKEN
 
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 MAX_ALIASES = 1_000
@@ -39,7 +45,12 @@ MAX_NODES = 5_000_000
 MAX_WEBHOOKS = 2_000
 MAX_DEPTH = 200
 EVENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_NOT_IN_ID = re.compile(r"[^A-Za-z0-9._-]+")
 DESCRIPTION_MAX = 2000
+# a documented header value longer than this is not kept (it is no example a sender would use)
+HEADER_VALUE_MAX = 1000
+HEADER_NAME_MAX = 100
+MAX_HEADERS = 50
 _COMPONENT = "#/components/schemas/"
 _METHODS = ("post", "put", "patch", "get", "delete", "options", "head", "trace")
 
@@ -50,12 +61,15 @@ class OpenAPIImportError(ValueError):
 
 @dataclass
 class ImportedEvent:
-    """One webhook as a user schema."""
+    """One webhook as a user schema; ``webhook`` is its name in the document, ``headers`` the
+    header parameters it requires, with their documented example values."""
 
     event: str
     schema: dict[str, Any]
     example: Any
     description: str
+    webhook: str = ""
+    headers: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -68,17 +82,11 @@ class ImportPlan:
     event_header: str | None = None
 
 
-class _AliasCountingLoader(yaml.SafeLoader):
-    """The safe loader, refusing documents with more than MAX_ALIASES aliases."""
-
-    aliases = 0
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            self.aliases += 1
-            if self.aliases > MAX_ALIASES:
-                raise OpenAPIImportError(f"the YAML document uses more than {MAX_ALIASES} aliases")
-        return super().compose_node(parent, index)
+# libyaml's loader when PyYAML was built with it, else the pure-Python one
+SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# YAML reads about a hundred times slower than JSON even through libyaml (about 2.5 s per MiB
+# on a busy 2-core machine, bench/import_yaml.py); a larger description can be given as JSON
+MAX_YAML_BYTES = (8 if SafeLoader is not yaml.SafeLoader else 1) * 1024 * 1024
 
 
 def parse_document(data: bytes) -> Any:
@@ -99,19 +107,60 @@ def parse_document(data: bytes) -> Any:
             raise OpenAPIImportError("the JSON document is nested too deeply") from None
         except ValueError as exc:
             raise OpenAPIImportError(f"the document is not valid JSON: {exc}") from None
+    if len(data) > MAX_YAML_BYTES:
+        raise OpenAPIImportError(
+            f"a YAML document is at most {MAX_YAML_BYTES // 1024 // 1024} MiB (a JSON one "
+            f"{MAX_DOCUMENT_BYTES // 1024 // 1024} MiB): give this one as JSON"
+        )
+    return _parse_yaml(text)
+
+
+def _parse_yaml(text: str) -> Any:
+    """YAML through the safe loader: the node graph first, its aliases counted, then the data.
+
+    The constructor builds an aliased node once and shares the object, so a billion laughs is
+    cheap here; whatever walks the data later counts every use (see `_Budget`).
+    """
     try:
         # the reader refuses characters YAML does not allow as it is built
-        loader = _AliasCountingLoader(text)
+        loader = SafeLoader(text)
     except yaml.YAMLError as exc:
         raise OpenAPIImportError(f"the document is not valid YAML: {str(exc)[:300]}") from None
     try:
-        return loader.get_single_data()
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _count_aliases(node)
+        return loader.construct_document(node)
     except RecursionError:
         raise OpenAPIImportError("the YAML document is nested too deeply") from None
     except yaml.YAMLError as exc:
         raise OpenAPIImportError(f"the document is not valid YAML: {str(exc)[:300]}") from None
     finally:
         loader.dispose()
+
+
+def _count_aliases(root: yaml.Node) -> None:
+    """Refuse a node graph that refers to nodes it already has more than MAX_ALIASES times.
+
+    :raise OpenAPIImportError: too many aliases.
+    """
+    seen: set[int] = set()
+    aliases = 0
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            aliases += 1
+            if aliases > MAX_ALIASES:
+                raise OpenAPIImportError(f"the YAML document uses more than {MAX_ALIASES} aliases")
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                stack.extend((key, value))
 
 
 def plan_import(document: Any) -> ImportPlan:
@@ -136,20 +185,41 @@ def plan_import(document: Any) -> ImportPlan:
     plan = ImportPlan(title=title[:200])
     budget = _Budget()
     headers: list[set[str]] = []
+    taken: dict[str, str] = {}
     for name, item in webhooks.items():
         try:
-            event, required_headers = _plan_webhook(document, str(name), item, budget)
+            event_id = event_id_of(str(name))
+            if event_id in taken:
+                raise _Skip(f"its event id {event_id} is taken by the webhook {taken[event_id]}")
+            event = _plan_webhook(document, event_id, item, budget)
         except _Skip as skip:
             plan.skipped.append({"webhook": str(name)[:200], "reason": str(skip)})
             continue
+        event.webhook = str(name)
+        taken[event_id] = str(name)[:200]
         plan.events.append(event)
-        headers.append(required_headers)
+        headers.append({header for header, _ in event.headers})
     if headers:
         common = set.intersection(*headers)
         named = sorted(h for h in common if h.lower().endswith("-event"))
         if len(named) == 1:
             plan.event_header = named[0]
     return plan
+
+
+def event_id_of(name: str) -> str:
+    """The event id of a webhook: its name, or for a name that is not an id (``/AUTHORISATION``,
+    ``order paid``) the name with its slashes trimmed and every run of other characters made a
+    ``-`` (``AUTHORISATION``, ``order-paid``).
+
+    :raise _Skip: nothing of the name is left to make an id of.
+    """
+    if EVENT_ID.fullmatch(name):
+        return name
+    derived = _NOT_IN_ID.sub("-", name.strip("/ ")).strip("-._")[:128].rstrip("-._")
+    if not EVENT_ID.fullmatch(derived):
+        raise _Skip("no event id can be made of the name (letters, digits, '.', '_' or '-')")
+    return derived
 
 
 class _Skip(Exception):
@@ -172,10 +242,8 @@ class _Budget:
 
 
 def _plan_webhook(
-    document: dict[str, Any], name: str, item: Any, budget: _Budget
-) -> tuple[ImportedEvent, set[str]]:
-    if not EVENT_ID.fullmatch(name):
-        raise _Skip("the name is not an event id (1-128 letters, digits, '.', '_' or '-')")
+    document: dict[str, Any], event_id: str, item: Any, budget: _Budget
+) -> ImportedEvent:
     item = _deref(document, item, "a path item")
     if not isinstance(item, dict):
         raise _Skip("not a path item")
@@ -197,13 +265,13 @@ def _plan_webhook(
             description = bundled.get("description") or bundled.get("title") or ""
         example = _example(document, media)
         _spend_on(example, budget)
-        event = ImportedEvent(
-            event=name,
+        return ImportedEvent(
+            event=event_id,
             schema=bundled,
             example=copy.deepcopy(example),
             description=str(description)[:DESCRIPTION_MAX],
+            headers=_required_headers(document, item, operation),
         )
-        return event, _required_headers(document, item, operation)
     raise _Skip("no operation with a request body")
 
 
@@ -250,8 +318,10 @@ def _example(document: dict[str, Any], media: dict[str, Any]) -> Any:
 
 def _required_headers(
     document: dict[str, Any], item: dict[str, Any], operation: dict[str, Any]
-) -> set[str]:
-    names = set()
+) -> list[tuple[str, str]]:
+    """The required header parameters of a webhook (the operation's over the path item's), each
+    with the value the document gives as its example; "" when it gives none."""
+    found: dict[str, tuple[str, str]] = {}
     for parameters in (item.get("parameters"), operation.get("parameters")):
         for parameter in parameters if isinstance(parameters, list) else ():
             try:
@@ -263,9 +333,44 @@ def _required_headers(
                 and parameter.get("in") == "header"
                 and parameter.get("required") is True
                 and isinstance(parameter.get("name"), str)
+                and TOKEN.fullmatch(parameter["name"])
+                and len(parameter["name"]) <= HEADER_NAME_MAX
             ):
-                names.add(parameter["name"])
-    return names
+                name = parameter["name"]
+                found[name.lower()] = (name, _documented_value(document, parameter))
+    return list(found.values())[:MAX_HEADERS]
+
+
+def _documented_value(document: dict[str, Any], parameter: dict[str, Any]) -> str:
+    """A header parameter's example value as text: its ``example``, the first of its
+    ``examples``, else its schema's ``const``, ``default``, first ``enum`` or ``examples``
+    entry, or ``example``; "" when there is none, or none that a header can carry."""
+    # a parameter carries example and examples as a media type does
+    candidates: list[Any] = [_example(document, parameter)]
+    try:
+        schema = _deref(document, parameter.get("schema"), "a schema")
+    except _Skip:
+        schema = None
+    if isinstance(schema, dict):
+        candidates += [schema[key] for key in ("const", "default") if key in schema]
+        for key in ("enum", "examples"):
+            if isinstance(schema.get(key), list) and schema[key]:
+                candidates.append(schema[key][0])
+        if "example" in schema:
+            candidates.append(schema["example"])
+    for value in candidates:
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, str | int | float):
+            text = str(value)
+        else:
+            continue
+        if len(text) <= HEADER_VALUE_MAX and not _CONTROL.search(text):
+            return text
+    return ""
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 def _bundle(document: dict[str, Any], schema: dict[str, Any] | bool, budget: _Budget) -> Any:
@@ -346,15 +451,31 @@ def _spend_on(value: Any, budget: _Budget) -> None:
     it (the value is stored, and later validated, expanded), and refuse one nested deeper than
     MAX_DEPTH (copying it would exhaust the stack).
 
+    A value that YAML aliases share is measured once and counted each time it is used, so an
+    alias bomb is refused at once, not after MAX_NODES steps.
+
     :raise _Skip: too deep.
     """
-    stack = [(value, 0)]
-    while stack:
-        node, depth = stack.pop()
-        budget.spend()
+    measured: dict[int, tuple[int, int]] = {}
+
+    def measure(node: Any, depth: int) -> tuple[int, int]:
+        """(nodes once expanded, height) of ``node``."""
         if depth > MAX_DEPTH:
             raise _Skip("an example or constant value is nested too deeply")
-        if isinstance(node, dict):
-            stack.extend((child, depth + 1) for child in node.values())
-        elif isinstance(node, list):
-            stack.extend((child, depth + 1) for child in node)
+        if not isinstance(node, dict | list):
+            return 1, 0
+        known = measured.get(id(node))
+        if known is None:
+            nodes, height = 1, 0
+            for child in node.values() if isinstance(node, dict) else node:
+                child_nodes, child_height = measure(child, depth + 1)
+                nodes += child_nodes
+                height = max(height, child_height + 1)
+                if nodes > MAX_NODES:
+                    break
+            known = measured[id(node)] = (nodes, height)
+        if depth + known[1] > MAX_DEPTH:
+            raise _Skip("an example or constant value is nested too deeply")
+        return known
+
+    budget.spend(measure(value, 0)[0])

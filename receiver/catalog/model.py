@@ -81,6 +81,9 @@ class Event:
     origin: str = "shipped"
     example_origin: str = "shipped"
     shipped: Event | None = None
+    # the request headers the provider's description requires of a delivery, with its example
+    # values (an OpenAPI import's required header parameters)
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -112,6 +115,7 @@ class UserSchemaSpec:
     example: Any = None
     source: str = "user"
     description: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -181,6 +185,7 @@ class Catalog:
                 origin="user" if shipped is None else "override",
                 example_origin="user",
                 shipped=shipped,
+                headers=item.headers,
             )
         for spec in rules.values():
             if spec.id not in merged:

@@ -1,4 +1,11 @@
-"""Catalog examples as a provider would deliver them: method, headers, body, signature."""
+"""Catalog examples as a provider would deliver them: method, headers, body, signature.
+
+A sample carries what the provider's description says a delivery carries: the headers an
+imported OpenAPI document requires, with their documented example values (signature headers
+excepted: signing makes those, and a documented example signature can never verify); the header
+that names the event (a user provider's ``event_header``) carries this event's value; and
+``X-Receiver-Sample`` names the catalog event, for the events no payload can reveal.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +14,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from receiver.catalog.detection import detect_event
 from receiver.catalog.model import Catalog
 from receiver.catalog.model import Event
+from receiver.catalog.model import Provider
 from receiver.catalog.pointers import set_pointer
+from receiver.signatures.registry import SIGNATURE_HEADER_NAMES
 from receiver.signatures.registry import sign_headers
+from receiver.version import user_agent
 
-USER_AGENT = "receiver-send/0.1 (catalog sample)"
 # names the catalog event of a sample, so that events no payload can reveal (Akinon's) are known
 SAMPLE_HEADER = "X-Receiver-Sample"
+# made for each sample, whatever a description documents
+OWN_HEADERS = frozenset({"host", "content-type", "content-length", SAMPLE_HEADER.lower()})
 
 
 @dataclass(frozen=True)
@@ -43,14 +55,52 @@ def delivery_headers(
     """The headers a provider's delivery carries (no signature)."""
     provider = catalog.provider(event.provider_id)
     delivery = provider.delivery if provider is not None else {}
+    documented = documented_headers(catalog, provider, event)
     headers = [("Host", host)] if host else []
+    if not any(name.lower() == "user-agent" for name, _ in documented):
+        headers.append(("User-Agent", f"{user_agent('receiver-send')} (catalog sample)"))
     headers += [
-        ("User-Agent", USER_AGENT),
         ("Content-Type", delivery.get("content_type") or "application/json"),
         ("Content-Length", str(len(body))),
+        *documented,
         (SAMPLE_HEADER, f"{event.provider_id}/{event.id}"),
     ]
     return headers
+
+
+def documented_headers(
+    catalog: Catalog, provider: Provider | None, event: Event
+) -> list[tuple[str, str]]:
+    """The headers the description documents for a delivery of ``event``, with their values.
+
+    A header the description gives no value for is left out (it is not invented), except the
+    provider's event header, which always names the event.
+    """
+    event_header = (provider.detection.get("event_header") or "") if provider else ""
+    found: list[tuple[str, str]] = []
+    for name, value in event.headers:
+        lower = name.lower()
+        if lower in OWN_HEADERS or lower in SIGNATURE_HEADER_NAMES:
+            continue
+        if lower == event_header.lower():
+            value = event_value(catalog, event, name, value)
+        if value:
+            found.append((name, value))
+    if event_header and not any(n.lower() == event_header.lower() for n, _ in found):
+        found.append((event_header, event.id))
+    return found
+
+
+def event_value(catalog: Catalog, event: Event, header: str, documented: str) -> str:
+    """What the event header says for ``event``: the documented value when it names this event
+    (detection reads it back as this event), else the event id, which always does."""
+    if documented:
+        detected = detect_event(
+            catalog, event.example, [(header, documented)], provider=event.provider_id
+        )
+        if detected.event == event.id:
+            return documented
+    return event.id
 
 
 def sample_delivery(

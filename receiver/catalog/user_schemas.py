@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 import threading
+from dataclasses import dataclass
+from dataclasses import field
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -21,17 +23,20 @@ from typing import Any
 from sqlalchemy import delete
 from sqlalchemy import select
 
+from receiver.catalog import importing
 from receiver.catalog.importing import ImportPlan
 from receiver.catalog.model import DEFAULT_BUDGET_MS
 from receiver.catalog.model import Catalog
 from receiver.catalog.model import InvalidSchemaError
-from receiver.catalog.model import UserProviderSpec
-from receiver.catalog.model import UserSchemaSpec
 from receiver.catalog.model import check_detection_rules
 from receiver.catalog.model import check_user_schema
 from receiver.catalog.model import load_catalog
+from receiver.catalog.user_rows import PROVIDER_ROWS
+from receiver.catalog.user_rows import SCHEMA_ROWS
+from receiver.catalog.user_rows import user_specs
 from receiver.catalog.validation import BudgetExceeded
 from receiver.catalog.validation import validate_against
+from receiver.httpspec import TOKEN
 from receiver.storage.db import AnySession
 from receiver.storage.models import CatalogMarker
 from receiver.storage.models import UserProvider
@@ -70,21 +75,64 @@ def check_ids(provider: str, event: str | None = None) -> None:
             raise UserSchemaError(f"{name} ids are 1-{longest} letters, digits, '.', '_' or '-'")
 
 
-def parse_document(document: Any) -> tuple[dict[str, Any], Any, str]:
-    """Split a PUT body into (schema, example, description).
+@dataclass(frozen=True)
+class SchemaDocument:
+    """A PUT body, split: the schema, its example, description and documented headers."""
 
-    The body is either a schema or ``{"schema": …, "example"?: …, "description"?: …}``.
+    schema: dict[str, Any]
+    example: Any = None
+    description: str = ""
+    headers: list[list[str]] = field(default_factory=list)
+
+
+def parse_document(document: Any) -> SchemaDocument:
+    """Split a PUT body: either a schema, or ``{"schema": …, "example"?: …, "description"?: …,
+    "headers"?: [[name, value], …]}`` (the request headers a delivery of the event carries).
+
+    :raise UserSchemaError: not an object, a description too long, headers that are not pairs
+        of an HTTP header name and a value without control characters.
     """
     if not isinstance(document, dict):
         raise UserSchemaError("the body must be a JSON object: a schema, or {schema, example}")
-    if "schema" in document and isinstance(document["schema"], dict):
-        schema, example = document["schema"], document.get("example")
-        description = document.get("description") or ""
-    else:
-        schema, example, description = document, None, ""
+    if not ("schema" in document and isinstance(document["schema"], dict)):
+        return SchemaDocument(document)
+    description = document.get("description") or ""
     if not isinstance(description, str) or len(description) > DESCRIPTION_MAX:
         raise UserSchemaError(f"description is text of at most {DESCRIPTION_MAX} characters")
-    return schema, example, description
+    return SchemaDocument(
+        document["schema"],
+        document.get("example"),
+        description,
+        _checked_headers(document.get("headers") or []),
+    )
+
+
+def _checked_headers(headers: Any) -> list[list[str]]:
+    if not isinstance(headers, list) or len(headers) > importing.MAX_HEADERS:
+        raise UserSchemaError(
+            f"headers is a list of at most {importing.MAX_HEADERS} [name, value] pairs"
+        )
+    checked = []
+    for pair in headers:
+        if (
+            not isinstance(pair, list | tuple)
+            or len(pair) != 2
+            or not all(isinstance(part, str) for part in pair)
+            or not TOKEN.fullmatch(pair[0])
+            or len(pair[0]) > importing.HEADER_NAME_MAX
+            or len(pair[1]) > importing.HEADER_VALUE_MAX
+            or _CONTROL.search(pair[1])
+        ):
+            raise UserSchemaError(
+                "each header is [name, value]: an HTTP header name of at most "
+                f"{importing.HEADER_NAME_MAX} characters and a value of at most "
+                f"{importing.HEADER_VALUE_MAX} without control characters"
+            )
+        checked.append([pair[0], pair[1]])
+    return checked
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 def save_user_schema(
@@ -103,20 +151,21 @@ def save_user_schema(
         validate against the schema.
     """
     check_ids(provider, event)
-    schema, example, description = parse_document(document)
+    parsed = parse_document(document)
     try:
-        check_user_schema(schema)
+        check_user_schema(parsed.schema)
     except InvalidSchemaError as error:
         raise UserSchemaError(error.message) from None
-    if example is not None:
-        check_example(schema, example)
+    if parsed.example is not None:
+        check_example(parsed.schema, parsed.example)
     stored = _row(session, provider, event)
     if stored is None:
         stored = UserSchema(provider=provider, event=event)
         session.add(stored)
-    stored.schema = schema
-    stored.example = example
-    stored.description = description
+    stored.schema = parsed.schema
+    stored.example = parsed.example
+    stored.description = parsed.description
+    stored.headers = parsed.headers or None
     stored.source = source
     stored.updated_at = now or utcnow()
     session.flush()
@@ -263,23 +312,12 @@ class CatalogCache:
             return self._merged
         with self._lock:
             if version != self._version:
-                specs = [
-                    UserSchemaSpec(
-                        provider=row.provider,
-                        event=row.event,
-                        schema=row.schema,
-                        example=row.example,
-                        source=row.source,
-                        description=row.description,
-                    )
-                    for row in session.execute(select(UserSchema).order_by(UserSchema.id)).scalars()
-                ]
-                providers = [
-                    UserProviderSpec(id=row.id, name=row.name, detection=row.detection or {})
-                    for row in session.execute(select(UserProvider).order_by(UserProvider.id))
-                    .scalars()
-                    .all()
-                ]
+                connection = session.connection()
+                specs, providers = user_specs(
+                    connection.exec_driver_sql(SCHEMA_ROWS).all(),
+                    connection.exec_driver_sql(PROVIDER_ROWS).all(),
+                    json_as_text=connection.dialect.name == "sqlite",
+                )
                 if specs or providers:
                     self._merged = self.base.with_user_schemas(specs, providers)
                 else:
@@ -292,19 +330,29 @@ def store_import(
     session: AnySession, catalog: Catalog, provider: str, plan: ImportPlan
 ) -> dict[str, Any]:
     """Store the events of an OpenAPI import as user schemas of ``provider``; return the report
-    ``{provider, imported, skipped, detection}``.
+    ``{provider, imported, examples_dropped, renamed, skipped, detection}``.
 
-    A webhook whose schema is not usable is skipped with its reason; an example that does not
-    match its schema is dropped (and said so), the schema kept. A header rule the document
-    names becomes the provider's detection when the provider has none yet.
+    A webhook whose schema is not usable is skipped with its reason. An event whose example
+    does not match its schema is imported without it: it is in ``imported`` and, with the
+    reason, in ``examples_dropped`` (never in ``skipped``). A webhook whose name is not an event
+    id is in ``renamed`` with the id it got. A header rule the document names becomes the
+    provider's detection when the provider has none yet.
     """
     check_ids(provider)
     imported: list[str] = []
+    dropped: list[dict[str, str]] = []
+    renamed: list[dict[str, str]] = []
     skipped = list(plan.skipped)
-    source = f"OpenAPI import: {plan.title}" if plan.title else "OpenAPI import"
+    title = f"OpenAPI import: {plan.title}" if plan.title else "OpenAPI import"
     for event in plan.events:
-        document = {"schema": event.schema, "example": event.example}
-        document["description"] = event.description
+        webhook = event.webhook or event.event
+        source = title if webhook == event.event else f"{title}, webhook {webhook[:200]}"
+        document = {
+            "schema": event.schema,
+            "example": event.example,
+            "description": event.description,
+            "headers": [list(pair) for pair in event.headers],
+        }
         try:
             try:
                 save_user_schema(session, provider, event.event, document, source=source)
@@ -313,11 +361,13 @@ def store_import(
                     raise
                 document["example"] = None
                 save_user_schema(session, provider, event.event, document, source=source)
-                skipped.append({"webhook": event.event, "reason": f"example dropped: {error}"})
+                dropped.append({"event": event.event, "reason": str(error)})
         except UserSchemaError as error:
-            skipped.append({"webhook": event.event, "reason": str(error)})
+            skipped.append({"webhook": webhook[:200], "reason": str(error)})
             continue
         imported.append(event.event)
+        if webhook != event.event:
+            renamed.append({"webhook": webhook[:200], "event": event.event})
     detection: dict[str, Any] | None = None
     known = catalog.provider(provider)
     if known is None or known.user_defined:
@@ -329,4 +379,11 @@ def store_import(
             save_user_provider(session, catalog, provider, document)
         stored = session.get(UserProvider, provider)
         detection = stored.detection if stored is not None else None
-    return {"provider": provider, "imported": imported, "skipped": skipped, "detection": detection}
+    return {
+        "provider": provider,
+        "imported": imported,
+        "examples_dropped": dropped,
+        "renamed": renamed,
+        "skipped": skipped,
+        "detection": detection,
+    }

@@ -7,33 +7,35 @@ import threading
 from collections import Counter
 from datetime import timedelta
 from types import FrameType
+from typing import TYPE_CHECKING
 from typing import Any
 
 import click
-from flask import current_app
-from flask.cli import with_appcontext
-from sqlalchemy.orm import Session
 
-from receiver.delivery.forwarding import ForwardPolicy
-from receiver.delivery.forwarding import ForwardWorker
-from receiver.delivery.forwarding import claim_jobs
-from receiver.delivery.forwarding import deliver
-from receiver.storage.db import db
-from receiver.storage.migrate import prepare_database
-from receiver.storage.models import utcnow
-from receiver.web.services import services
+from receiver.cli.context import with_app
+
+if TYPE_CHECKING:
+    from receiver.delivery.forwarding import ForwardPolicy
+    from receiver.delivery.forwarding import ForwardWorker
 
 
 @click.command("forward-worker")
 @click.option("--once", is_flag=True, help="Forward what is due now, then exit.")
-@with_appcontext
+@with_app
 def forward_worker_command(once: bool) -> None:
     """Forward captured requests to their bins' forward URLs until Ctrl-C (or SIGTERM).
 
     Run it instead of the per-process forwarding threads (RECEIVER_FORWARD_WORKER=0); several
     workers may run at once, each job is claimed by one of them.
     """
+    from flask import current_app
+
+    from receiver.storage.db import db
+    from receiver.storage.migrate import prepare_database
+
     prepare_database(current_app)
+    from receiver.web.services import services
+
     worker = services(current_app).forwarder
     if once:
         counts = forward_once(db.engine, worker.policy)
@@ -52,6 +54,12 @@ def forward_once(engine: Any, policy: ForwardPolicy) -> Counter[str]:
     again in this run, however slow the run is; a job that waited for an earlier one of its bin
     is sent once that one is done.
     """
+    from sqlalchemy.orm import Session
+
+    from receiver.delivery.forwarding import claim_jobs
+    from receiver.delivery.forwarding import deliver
+    from receiver.storage.models import utcnow
+
     lease = timedelta(seconds=policy.timeout * 2 + 5)
     counts: Counter[str] = Counter()
     started = utcnow()

@@ -24,10 +24,10 @@ from types import FrameType
 
 import click
 
-from receiver.capture.feed import EVENT_MAX
-from receiver.capture.feed import LISTENER_NAME
-from receiver.capture.feed import MAX_EVENTS
-from receiver.capture.feed import PATH_PREFIX_MAX
+from receiver.capture.listeners import EVENT_MAX
+from receiver.capture.listeners import LISTENER_NAME
+from receiver.capture.listeners import MAX_EVENTS
+from receiver.capture.listeners import PATH_PREFIX_MAX
 from receiver.delivery.relay import ListenOptions
 from receiver.delivery.relay import Relay
 from receiver.delivery.relay import RelayFailed
@@ -74,7 +74,11 @@ REPORT_GRACE = 10.0
     help="A new name starts with the oldest capture the bin holds instead of the next one.",
 )
 @click.option("--resign", is_flag=True, help="Sign each delivery again, with a fresh timestamp.")
-@click.option("--secret", help="The bin's signing secret (for --resign).")
+@click.option(
+    "--secret",
+    help="The signing secret for --resign (default: the bin's own, which the server gives to a "
+    "listener holding the bin's token).",
+)
 @click.option(
     "--scheme",
     type=click.Choice([*SCHEME_NAMES, *ALIASES]),
@@ -166,9 +170,7 @@ def _resign_options(resign: bool, secret: str | None, scheme: str | None) -> dic
         if secret or scheme:
             raise click.UsageError("--secret and --scheme are for --resign")
         return None
-    if not secret:
-        raise click.UsageError("--resign needs --secret (the bin's signing secret)")
-    return {"secret": secret, **({"scheme": scheme} if scheme else {})}
+    return {key: value for key, value in (("secret", secret), ("scheme", scheme)) if value}
 
 
 def _run(relay: Relay, options: ListenOptions) -> None:
@@ -198,6 +200,7 @@ def _run(relay: Relay, options: ListenOptions) -> None:
         relay.stop()
         if not relay.idle.wait(options.timeout + REPORT_GRACE):
             click.echo("stopped before the delivery under way was reported", err=True)
+        relay.leave()
     finally:
         signal.signal(signal.SIGTERM, previous)
     if failure and not relay.stopping:

@@ -26,23 +26,19 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 from typing import Any
 from typing import NoReturn
 
 import click
-import httpx
-from flask import current_app
-from flask.cli import with_appcontext
 
-from receiver.delivery import scenarios
-from receiver.delivery.http import OutgoingError
-from receiver.delivery.http import prepare_outgoing
-from receiver.delivery.http import send
-from receiver.storage.db import db
-from receiver.storage.migrate import prepare_database
-from receiver.storage.models import Bin
-from receiver.storage.models import Replay
-from receiver.storage.models import utcnow
+from receiver.cli.context import with_app
+
+if TYPE_CHECKING:
+    import httpx
+
+    from receiver.delivery import scenarios
+    from receiver.storage.models import Replay
 
 BIN_URL = re.compile(
     r"^(?P<base>https?://[^/?#]+(?:/[^?#]*?)?)/(?:b|bins|api/bins)/(?P<id>[^/?#]+)"
@@ -88,7 +84,7 @@ class RemoteCapture:
     type=click.FloatRange(min=0, min_open=True),
     help="Seconds to wait for each answer (default: RECEIVER_REPLAY_TIMEOUT).",
 )
-@with_appcontext
+@with_app
 def scenario_command(
     bin_ref: str,
     url: str,
@@ -111,6 +107,8 @@ def scenario_command(
 ) -> None:
     """Replay a bin's captures to URL in capture order, with their original spacing (or
     faster, or at an interval), optionally each twice or shuffled within a window."""
+    from flask import current_app
+
     body = _spec_body(
         url,
         request_ids,
@@ -160,6 +158,8 @@ def _spec_body(
     append_path: bool,
 ) -> dict[str, Any]:
     """The API's scenario body from the options (checked as the API checks it)."""
+    from receiver.delivery import scenarios
+
     if interval is not None and (speed is not None or max_gap is not None):
         raise click.UsageError("--interval replaces the original spacing: drop --speed/--max-gap")
     timing: dict[str, Any] = {"mode": "original", "speed": 1.0 if speed is None else speed}
@@ -193,6 +193,15 @@ def _spec_body(
 
 def _run_here(bin_id: str, body: dict[str, Any], timeout: float) -> int:
     """Plan, record and run the scenario in this process, on this instance's database."""
+    from flask import current_app
+
+    from receiver.delivery import scenarios
+    from receiver.delivery.http import OutgoingError
+    from receiver.storage.db import db
+    from receiver.storage.migrate import prepare_database
+    from receiver.storage.models import Bin
+    from receiver.storage.models import utcnow
+
     prepare_database(current_app)
     found = db.session.get(Bin, bin_id)
     if found is None or found.expires_at <= utcnow():
@@ -262,12 +271,16 @@ class _Printer:
 
 
 def _client(base: str, token: str | None) -> httpx.Client:
+    import httpx
+
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return httpx.Client(base_url=base, headers=headers, timeout=API_TIMEOUT, trust_env=False)
 
 
 def _api(client: httpx.Client, method: str, path: str, **kwargs: Any) -> Any:
     """Call the server's API; its error (or an unreachable server) is a usage error."""
+    import httpx
+
     try:
         answer = client.request(method, path, **kwargs)
     except httpx.HTTPError as error:
@@ -287,6 +300,8 @@ def _fail(message: str) -> NoReturn:
 
 def _follow_on_server(client: httpx.Client, bin_id: str, body: dict[str, Any]) -> int:
     """Start the scenario on the server and print its attempts as they are made."""
+    from receiver.delivery import scenarios
+
     created = _api(client, "POST", f"/api/bins/{bin_id}/scenarios", json=body)
     path = f"/api/bins/{bin_id}/scenarios/{created['id']}"
     click.echo(f"scenario {created['id']} on the server: {created['total']} sends to {body['url']}")
@@ -317,6 +332,12 @@ def _follow_on_server(client: httpx.Client, bin_id: str, body: dict[str, Any]) -
 
 def _run_from_api(client: httpx.Client, bin_id: str, body: dict[str, Any], timeout: float) -> int:
     """Read the captures through the API, plan here, and send them from this machine."""
+    from receiver.delivery import scenarios
+    from receiver.delivery.http import OutgoingError
+    from receiver.delivery.http import prepare_outgoing
+    from receiver.delivery.http import send
+    from receiver.storage.models import utcnow
+
     spec = scenarios.parse_spec(body)
     captures = _remote_captures(client, bin_id, spec)
     try:
@@ -357,6 +378,8 @@ def _remote_captures(
     client: httpx.Client, bin_id: str, spec: scenarios.ScenarioSpec
 ) -> list[RemoteCapture]:
     """The chosen captures of a bin, with their bodies, through its API."""
+    from receiver.delivery import scenarios
+
     params: dict[str, Any] = {"limit": 500}
     if spec.filter is not None:
         params.update({k: v for k, v in spec.to_json()["filter"].items() if v})

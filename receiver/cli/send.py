@@ -14,17 +14,19 @@ usage error sends nothing.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC
 from datetime import datetime
 from typing import Any
 
 import click
-from flask import current_app
-from flask.cli import with_appcontext
 
 from receiver.catalog.model import Catalog
 from receiver.catalog.model import Event
+from receiver.cli.context import command_catalog
+from receiver.config import load_settings
 from receiver.delivery import recordings
 from receiver.delivery.http import OutgoingError
 from receiver.delivery.http import OutgoingRequest
@@ -35,9 +37,6 @@ from receiver.delivery.sending import parse_assignment
 from receiver.delivery.sending import recording_outgoing
 from receiver.signatures.registry import ALIASES
 from receiver.signatures.registry import SCHEME_NAMES
-from receiver.storage.migrate import prepare_database
-from receiver.storage.models import utcnow
-from receiver.web.state import current_catalog
 
 BODY_EXCERPT = 500
 
@@ -83,8 +82,9 @@ class _Planned:
     help="Seconds to wait for each answer (default: RECEIVER_REPLAY_TIMEOUT).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Print the start of each response body.")
-@with_appcontext
+@click.pass_context
 def send_command(
+    ctx: click.Context,
     provider: str | None,
     event: str | None,
     url: str,
@@ -100,16 +100,22 @@ def send_command(
     """Send catalog examples or recorded requests to URL, signed when a secret is given.
 
     \b
-      flask send PROVIDER EVENT --to URL
-      flask send PROVIDER --all --to URL
-      flask send --fixture FILE [--fixture FILE ...] --to URL
+      receiver send PROVIDER EVENT --to URL
+      receiver send PROVIDER --all --to URL
+      receiver send --fixture FILE [--fixture FILE ...] --to URL
+
+    The catalog is this instance's (shipped events, and the user schemas of its database when
+    it has one); without a database only the shipped events can be sent.
     """
     if scheme and not secret:
         raise click.UsageError("--scheme needs --secret (the key to sign with)")
-    prepare_database(current_app)
+    try:
+        settings = load_settings(os.environ)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
     overrides = _parse_assignments(assignments)
-    now = utcnow()
-    catalog = current_catalog()
+    now = datetime.now(UTC)
+    catalog = command_catalog(ctx)
     if fixtures:
         if provider or send_all:
             raise click.UsageError("give either --fixture FILE or PROVIDER EVENT / --all, not both")
@@ -124,7 +130,7 @@ def send_command(
             _plan_event(catalog, found, url, now, secret, scheme, header, overrides)
             for found in events
         ]
-    limit = float(timeout or current_app.config["RECEIVER_REPLAY_TIMEOUT"])
+    limit = float(timeout or settings["RECEIVER_REPLAY_TIMEOUT"])
     failed = 0
     for item in plan:
         outcome = send(item.outgoing, timeout=limit)

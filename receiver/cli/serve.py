@@ -6,15 +6,9 @@ import os
 from typing import Any
 
 import click
-from flask import current_app
-from flask.cli import with_appcontext
 
-from receiver.bins import retention
+from receiver.cli.context import with_app
 from receiver.config import load_settings
-from receiver.storage.db import db
-from receiver.storage.migrate import prepare_database
-from receiver.storage.models import utcnow
-from receiver.web.serving import serve
 
 
 @click.command("serve")
@@ -34,6 +28,8 @@ def serve_command(bind: str | None, workers: int | None, threads: int | None) ->
 
     The tables are created or upgraded once, before the workers start.
     """
+    from receiver.web.serving import serve
+
     try:
         settings = load_settings(os.environ)
     except ValueError as error:
@@ -49,9 +45,16 @@ def serve_command(bind: str | None, workers: int | None, threads: int | None) ->
 
 
 @click.command("prune")
-@with_appcontext
+@with_app
 def prune_command() -> None:
     """Delete expired bins and everything captured in them."""
+    from flask import current_app
+
+    from receiver.bins import retention
+    from receiver.storage.db import db
+    from receiver.storage.migrate import prepare_database
+    from receiver.storage.models import utcnow
+
     prepare_database(current_app)
     removed = retention.prune_expired(db.session, utcnow())
     db.session.commit()

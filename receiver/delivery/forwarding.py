@@ -2,11 +2,11 @@
 
 The queue is a table (``forward_job``). A job is written in the same transaction as the capture
 itself, so a forward is never lost between the commit and a crash; a worker (a thread in each
-server process, or ``flask forward-worker``) claims jobs with a lease, sends them, and records each
-attempt as a ``Replay`` of kind ``forward``. A worker that dies leaves its lease to expire and the
-job is claimed again. Jobs of one bin are sent in capture order: a job waits while an earlier one
-of the same bin is unfinished (so a target that is down holds the line, as a provider's queue
-would, and catches up in order when it is back).
+server process, or ``receiver forward-worker``) claims jobs with a lease, sends them, and records
+each attempt as a ``Replay`` of kind ``forward``. A worker that dies leaves its lease to expire
+and the job is claimed again. Jobs of one bin are sent in capture order: a job waits while an
+earlier one of the same bin is unfinished (so a target that is down holds the line, as a
+provider's queue would, and catches up in order when it is back).
 """
 
 from __future__ import annotations

@@ -27,9 +27,11 @@ Decisions:
   last (sent when there is a body, for POST, PUT and PATCH, or when the headers declared one).
   Values are Latin-1 bytes when they fit, UTF-8 otherwise; surrounding spaces are trimmed, and
   control characters other than tab are refused, as are names that are not HTTP tokens.
-- Re-signing drops the scheme's signature headers and appends fresh ones for the final body,
-  URL and ``now``; a Standard Webhooks replay keeps the captured ``webhook-id`` (a redelivery
-  of the same message), or gets a new one when there was none.
+- Re-signing drops every header of the scheme's family and appends fresh ones for the final
+  body, URL and ``now``, under the names the capture used (Standard Webhooks' family includes
+  Svix's ``svix-*`` names: a capture that came with those gets fresh ``svix-*`` headers, not
+  ``webhook-*`` ones beside stale ``svix-*``); a Standard Webhooks replay keeps the captured
+  message id (a redelivery of the same message), or gets a new one when there was none.
 - httpx adds nothing of its own: no User-Agent, Accept, Accept-Encoding or Connection unless
   the headers carry them. Redirects are not followed; the method is sent in the captured case.
 - ``timeout`` is a deadline for the whole exchange. With the client `send` builds itself, every
@@ -336,11 +338,13 @@ def _resign(
         raise OutgoingError("invalid_signature", f"unknown signature scheme {scheme!r} ({known})")
     if not secret:
         raise OutgoingError("invalid_signature", "re-signing needs the bin's signing secret")
-    stale = {name.lower() for name in found.header_names(header)}
+    family = found.header_names(header)
     msg_id = None
     if found.name == standard.NAME:
-        # a redelivery of the same message keeps its id
-        msg_id = next((v for n, v in pairs if n.lower() == standard.ID_HEADER and v), None)
+        # a redelivery of the same message keeps its id; Svix's names are the same family
+        family += standard.SVIX_HEADERS
+        msg_id = standard.message_id(pairs)
+    stale = {name.lower() for name in family}
     try:
         fresh = sign_headers(
             scheme=found.name,
@@ -353,6 +357,11 @@ def _resign(
         )
     except ValueError as error:
         raise OutgoingError("invalid_signature", f"cannot re-sign: {error}") from error
+    if found.name == standard.NAME:
+        fresh = standard.under_names_used(fresh, pairs)
+    else:
+        spelled = {name.lower(): name for name, _ in pairs}
+        fresh = [(spelled.get(name.lower(), name), value) for name, value in fresh]
     kept = [(n, v) for n, v in pairs if n.lower() not in stale]
     return kept + [_checked_header(n, v) for n, v in fresh]
 

@@ -1,6 +1,6 @@
 """Recordings: a captured request saved as a file a person can commit to their own repository.
 
-Yesterday's real delivery becomes tomorrow's regression test: ``flask send --fixture FILE`` and
+Yesterday's real delivery becomes tomorrow's regression test: ``receiver send --fixture FILE`` and
 the pytest plugin re-send a recording byte for byte. The format is JSON, versioned, and keeps the
 body as base64 so that any bytes survive::
 

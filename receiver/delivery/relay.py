@@ -23,7 +23,14 @@ Decisions:
   grows to 10 s (a laptop that sleeps or loses its network resumes by itself). A server that
   refuses for good (the bin is gone, the token is refused) ends the relay with a `RelayFailed`.
 - Stopping (`Relay.stop`) lets a delivery under way finish and be reported; a long poll is
-  simply abandoned, since nothing is in flight then.
+  simply abandoned, since nothing is in flight then. `Relay.leave` then tells the server the
+  listener is gone, so it shows as disconnected at once (a listener that is killed cannot: the
+  server counts it as connected until it has not been seen for a while).
+- Re-signing uses the secret given, else the bin's own, which the server gives to a listener
+  presenting the bin's token.
+- One line per delivery, as informative as ``stripe listen``'s: the capture's number, method
+  and path, the event it was detected as (provider and event id, or its candidates), and the
+  target's answer with its time.
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ from receiver.delivery.http import OutgoingRequest
 from receiver.delivery.http import SendOutcome
 from receiver.delivery.http import prepare_outgoing
 from receiver.delivery.http import send
+from receiver.version import user_agent
 
 IDEMPOTENCY_HEADER = "Receiver-Idempotency-Key"
 TARGET_DOWN_STATUSES = frozenset({502, 503, 504})
@@ -57,6 +65,8 @@ FEED_LIMIT = 20
 FIRST_DELAY = 0.5
 TARGET_MAX_DELAY = 5.0
 SERVER_MAX_DELAY = 10.0
+# how long a stopping listener waits for the server to note that it left
+LEAVE_TIMEOUT = 5.0
 BIN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # what the server keeps of a report (capture.feed): longer values are cut before sending
 REPORT_URL_MAX = 8192
@@ -196,9 +206,10 @@ class Relay:
         # set while nothing is in flight: no delivery sent and unreported
         self.idle = threading.Event()
         self.idle.set()
-        headers = {"User-Agent": "receiver-listen", "Accept": "application/json"}
+        headers = {"User-Agent": user_agent("receiver-listen"), "Accept": "application/json"}
         if options.token:
             headers["Authorization"] = f"Bearer {options.token}"
+        self._transport = transport
         self._server = httpx.Client(
             headers=headers,
             timeout=httpx.Timeout(30.0, read=options.wait + 20.0),
@@ -212,6 +223,26 @@ class Relay:
     def stop(self) -> None:
         """Stop after the delivery under way, if any, is reported."""
         self._stop.set()
+
+    def leave(self) -> bool:
+        """Tell the server this listener stopped (after `stop`, once nothing is in flight), so
+        that it shows as disconnected at once; one short attempt on a connection of its own
+        (the relay's may be held by an abandoned long poll). False when the server could not
+        be told: it then counts the listener as gone once it has not been seen for a while."""
+        if not self.progress.started:
+            return False
+        path = f"/listeners/{quote(self.options.name, safe='')}/leave"
+        try:
+            with httpx.Client(
+                headers=self._server.headers,
+                timeout=LEAVE_TIMEOUT,
+                follow_redirects=False,
+                transport=self._transport,
+            ) as client:
+                response = client.post(self.address.api(path))
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
 
     @property
     def stopping(self) -> bool:
@@ -278,6 +309,7 @@ class Relay:
         label = f"#{item['seq']} {printable(capture.method, 16)} " + printable(
             capture.path + ("?" + capture.query_string if capture.query_string else ""), 120
         )
+        label += f"  [{detected_event(item.get('event'))}]"
         attempt = 0
         while not self.stopping:
             self.idle.clear()
@@ -443,7 +475,8 @@ class Relay:
     # -- settings -----------------------------------------------------------------------------
 
     def _resign_settings(self, signature: dict[str, Any]) -> dict[str, Any] | None:
-        """The re-signing settings: the secret given, the bin's scheme unless one was given."""
+        """The re-signing settings: the secret given, else the bin's (the server gives it to a
+        listener holding the bin's token); the bin's scheme unless one was given."""
         asked = self.options.resign
         if asked is None:
             return None
@@ -453,8 +486,16 @@ class Relay:
                 f"bin {self.address.bin_id} has no signature scheme: give --scheme to re-sign",
                 usage=True,
             )
+        secret = asked.get("secret") or signature.get("secret")
+        if not secret:
+            raise RelayFailed(
+                "--resign needs the bin's signing secret: give it with --secret (the server "
+                "gives it only to a listener holding the bin's token, --token, and only when "
+                "the bin has one)",
+                usage=True,
+            )
         header = signature.get("header") if scheme == signature.get("scheme") else None
-        return {"scheme": scheme, "secret": asked["secret"], "header": header}
+        return {"scheme": scheme, "secret": secret, "header": header}
 
     def _announce(self, listener: dict[str, Any]) -> None:
         name = printable(self.options.name)
@@ -488,6 +529,24 @@ def _bounded_pairs(pairs: Sequence[Sequence[str]]) -> list[list[str]]:
             break
         kept.append([str(name), str(value)])
     return kept
+
+
+def detected_event(event: Any) -> str:
+    """The event a capture was detected as, for its line: ``qovery DEPLOYMENT_STARTED``,
+    ``appery PROJECT_VERSION_CREATE or APPLICATION_VERSION_CREATE``, ``no event``."""
+    if not isinstance(event, dict):
+        return "no event"
+    provider = printable(str(event.get("provider") or ""), 64)
+    candidates = [str(name) for name in event.get("candidates") or [] if name]
+    name = event.get("event")
+    if name:
+        shown = printable(str(name), 128)
+    elif candidates:
+        shown = " or ".join(printable(name, 128) for name in candidates[:3])
+        shown += f" (or {len(candidates) - 3} more)" if len(candidates) > 3 else ""
+    else:
+        shown = "unknown event" if provider else ""
+    return " ".join(part for part in (provider, shown) if part) or "no event"
 
 
 def _answer(outcome: SendOutcome) -> str:

@@ -1,4 +1,4 @@
-"""Sending catalog examples and recordings at a URL: the requests `flask send` and the pytest
+"""Sending catalog examples and recordings at a URL: the requests `receiver send` and the pytest
 plugin build (signed when a secret is given), without any Flask or click in the way."""
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ command and what the bin answered.
 Pure functions over anything shaped like `StoredRequest` (the ORM model or a test double); no
 Flask, no database. HAR 1.2 is followed strictly: fields of our own start with `_`, and a
 request body is `postData.text` or `postData.params`, never both (see `_post_data` for which, and
-for bodies that are not text).
+for bodies that are not text). A HAR never promises bytes it does not carry: when `postData` is
+not the exact body, the captured Content-Length is left out of the request's headers.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from receiver.capture.request import request_url
 from receiver.exports.curl import curl_needs_body_file
 from receiver.exports.curl import default_body_file
 from receiver.exports.curl import render_curl
+from receiver.version import package_version
 
 HAR_VERSION = "1.2"
 CREATOR_NAME = "receiver"
@@ -53,14 +55,15 @@ def build_har(
     requests: Iterable[StoredRequest],
     base_url: str,
     *,
-    creator_version: str = "0.1.0",
+    creator_version: str | None = None,
     responses: Mapping[int, RecordedResponse] | None = None,
 ) -> dict[str, Any]:
     """Build a HAR 1.2 log of `requests`, oldest first, with the curl line of each.
 
     `responses` maps request ids to the answer the bin gave; requests without one get the
     placeholder response HAR tools use for "no response" (status 0). A naive `received_at` is
-    taken as UTC, which is what SQLite gives back.
+    taken as UTC, which is what SQLite gives back. The creator's version is receiver's own
+    unless one is given.
     """
     ordered = sorted(requests, key=lambda req: (_as_utc(req.received_at), req.id))
     answers = responses or {}
@@ -68,7 +71,7 @@ def build_har(
     return {
         "log": {
             "version": HAR_VERSION,
-            "creator": {"name": CREATOR_NAME, "version": creator_version},
+            "creator": {"name": CREATOR_NAME, "version": creator_version or package_version()},
             "entries": entries,
         }
     }
@@ -78,7 +81,7 @@ def har_json(
     requests: Iterable[StoredRequest],
     base_url: str,
     *,
-    creator_version: str = "0.1.0",
+    creator_version: str | None = None,
     responses: Mapping[int, RecordedResponse] | None = None,
 ) -> str:
     """Serialize `build_har` as indented JSON text (UTF-8 characters kept as they are)."""
@@ -96,18 +99,29 @@ def _har_entry(
     req: StoredRequest, base_url: str, response: RecordedResponse | None
 ) -> dict[str, Any]:
     body = bytes(req.body)
+    headers = list(req.headers)
+    post_data = _post_data(body, req.content_type) if body else None
+    if post_data is not None and "text" not in post_data:
+        # the body is rebuilt from params, or not carried at all: a reader that sent the
+        # captured Content-Length would promise bytes it does not send, and wait for them
+        headers = [(name, value) for name, value in headers if name.lower() != "content-length"]
     request: dict[str, Any] = {
         "method": req.method,
         "url": request_url(req, base_url),
         "httpVersion": "HTTP/1.1",
         "cookies": _request_cookies(req.headers),
-        "headers": _har_headers(req.headers),
+        "headers": _har_headers(headers),
         "queryString": _name_values(parse_qsl(req.query_string, keep_blank_values=True)),
         "headersSize": -1,
         "bodySize": len(body),
     }
-    if body:
-        request["postData"] = _post_data(body, req.content_type)
+    if post_data is not None:
+        request["postData"] = post_data
+    if len(headers) < len(req.headers):
+        request["comment"] = (
+            "the captured Content-Length is left out: postData does not carry the body byte for "
+            "byte (see its comment, or _receiver.curl for an exact copy)"
+        )
     needs_file = curl_needs_body_file(req)
     wait = response.delay_ms if response is not None else 0
     return {

@@ -32,6 +32,7 @@ from receiver.bins import lifecycle
 from receiver.bins.responses import FORBIDDEN_RESPONSE_HEADERS
 from receiver.capture import listing
 from receiver.capture.request import MAX_METHOD_LENGTH
+from receiver.catalog import importing
 from receiver.catalog import user_schemas
 from receiver.catalog.model import DOCUMENTED_LEVELS
 from receiver.catalog.model import ORIGINS
@@ -46,6 +47,7 @@ from receiver.delivery import recordings
 from receiver.httpspec import TOKEN
 from receiver.signatures.common import STATUSES as SIGNATURE_STATUSES
 from receiver.signatures.registry import SCHEME_NAMES
+from receiver.version import package_version
 
 COMPONENTS_PREFIX = "#/components/schemas/"
 # the API part of the document, relative to this package
@@ -88,12 +90,12 @@ def build_openapi(
     *,
     max_delay_ms: int,
     server_url: str | None = None,
-    version: str = "0.1.0",
+    version: str | None = None,
 ) -> dict[str, Any]:
     """Return the OpenAPI 3.1 document for the API and every event of ``catalog``.
 
     ``max_delay_ms`` is the app's ``RECEIVER_MAX_RESPONSE_DELAY_MS``, the largest custom response
-    delay a bin accepts.
+    delay a bin accepts; ``version`` is receiver's own unless one is given.
     """
     api = fill_placeholders(api_document(), code_values(max_delay_ms=max_delay_ms))
     schemas: dict[str, Any] = api["components"]["schemas"]
@@ -107,7 +109,7 @@ def build_openapi(
     document: dict[str, Any] = {
         "openapi": api["openapi"],
         "jsonSchemaDialect": api["jsonSchemaDialect"],
-        "info": {**api["info"], "version": version},
+        "info": {**api["info"], "version": version or package_version()},
     }
     if server_url:
         document["servers"] = [{"url": server_url.rstrip("/") or "/"}]
@@ -154,6 +156,9 @@ def code_values(*, max_delay_ms: int) -> dict[str, Any]:
         "provider_id_pattern": _whole(user_schemas.PROVIDER_ID.pattern),
         "event_id_pattern": _whole(user_schemas.EVENT_ID.pattern),
         "description_max": user_schemas.DESCRIPTION_MAX,
+        "documented_headers_max": importing.MAX_HEADERS,
+        "documented_header_name_max": importing.HEADER_NAME_MAX,
+        "documented_header_value_max": importing.HEADER_VALUE_MAX,
         # an empty name means the default one
         "recording_name_pattern": f"^(?:{recordings.NAME_PATTERN.pattern})?$",
         "recording_format": recordings.FORMAT_VERSION,

@@ -210,6 +210,13 @@ OTHER_SIGNATURE_HEADERS = (
     ("svix-signature", "Svix's name for Standard Webhooks' webhook-signature"),
 )
 SIGNATURE_WORDS = ("signature", "hmac", "-sig")
+# every header a signature scheme writes, here or elsewhere (lower case): a sample leaves these
+# to the signing step
+SIGNATURE_HEADER_NAMES = frozenset(
+    {name.lower() for scheme in SCHEMES.values() for name in scheme.headers}
+    | {name.lower() for name, _ in OTHER_SIGNATURE_HEADERS}
+    | {standard.SVIX_PREFIX + name.removeprefix("webhook-") for name in standard.HEADERS}
+)
 
 
 def _looked_elsewhere(scheme: Scheme, check: Check, result: SignatureResult) -> SignatureResult:

@@ -53,6 +53,7 @@ TIMESTAMP_HEADER = "webhook-timestamp"
 SIGNATURE_HEADER = "webhook-signature"
 HEADERS = (ID_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER)
 SVIX_PREFIX = "svix-"
+SVIX_HEADERS = tuple(SVIX_PREFIX + name.removeprefix("webhook-") for name in HEADERS)
 SECRET_PREFIX = "whsec_"
 PUBLIC_KEY_PREFIX = "whpk_"
 SECRET_KEY_PREFIX = "whsk_"
@@ -327,6 +328,27 @@ def sign(secret: str, body: bytes, *, timestamp: str, msg_id: str | None) -> lis
         (TIMESTAMP_HEADER, timestamp),
         (SIGNATURE_HEADER, signature),
     ]
+
+
+def message_id(headers: Headers) -> str | None:
+    """The message id a delivery carries (``webhook-id``, else Svix's ``svix-id``)."""
+    return first_header(headers, ID_HEADER) or first_header(headers, SVIX_PREFIX + "id") or None
+
+
+def under_names_used(fresh: Sequence[tuple[str, str]], headers: Headers) -> list[tuple[str, str]]:
+    """Fresh ``webhook-*`` headers under the names a captured delivery used: Svix's
+    ``svix-*`` when it came with those (the svix library reads them first), ``webhook-*`` when
+    it came with those or with neither, both when it had both; each name spelled as captured."""
+    spelled = {name.lower(): name for name, _ in headers}
+    used = [
+        prefix
+        for prefix in ("webhook-", SVIX_PREFIX)
+        if any(name.startswith(prefix) for name in spelled)
+    ] or ["webhook-"]
+    renamed = [
+        (prefix + name.removeprefix("webhook-"), value) for prefix in used for name, value in fresh
+    ]
+    return [(spelled.get(name.lower(), name), value) for name, value in renamed]
 
 
 def generate_secret() -> str:

@@ -27,7 +27,7 @@ migrate = flask_migrate.Migrate(
 
 
 def init_app(app: Flask) -> None:
-    """Make ``flask db …`` work with the package's migrations folder."""
+    """Make ``receiver db …`` work with the package's migrations folder."""
     migrate.init_app(app, db)
 
 

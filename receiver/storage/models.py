@@ -246,6 +246,8 @@ class UserSchema(Model):
     # null when only the example is the user's (over a shipped schema)
     schema: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     example: Mapped[Any | None] = mapped_column(JSON)
+    # [[name, value], …]: the headers the provider's description requires of a delivery
+    headers: Mapped[list[list[str]] | None] = mapped_column(JSON)
     source: Mapped[str] = mapped_column(Text, default="user")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -312,6 +314,8 @@ class Listener(Model):
     position: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # when it last said it was stopping (receiver listen, Ctrl-C): disconnected until seen again
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_request_id: Mapped[int | None] = mapped_column(BigInteger)
     last_status: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -451,7 +451,8 @@ class Capture(dict[str, Any]):
         return default
 
     def describe(self) -> str:
-        """One line: id, method, path, event and verdict."""
+        """One line: the capture's number in its bin (as the inspector and ``receiver listen``
+        show it), method, path, event and verdict."""
         event = self.get("event") or {}
         known = " ".join(x for x in (event.get("provider"), event.get("event")) if x)
         candidates = event.get("candidates") or []
@@ -459,7 +460,11 @@ class Capture(dict[str, Any]):
             known = f"{known} (one of {', '.join(candidates)})".strip()
         status = (self.get("validation") or {}).get("status")
         where = f"{self.get('method')} {self.get('path')}"
-        return f"request {self.get('id')} ({where}{', ' + known if known else ''}): {status}"
+        return f"{self.label()} ({where}{', ' + known if known else ''}): {status}"
+
+    def label(self) -> str:
+        """``capture #3``: the capture's number in its bin."""
+        return f"capture #{self.get('seq')}"
 
 
 _STATUS_HINTS = {
@@ -598,7 +603,7 @@ class WebhookBin:
         for item in bad:
             signature = item.get("signature") or {}
             lines.append(
-                f"  request {item.get('id')} ({item.get('method')} {item.get('path')}): "
+                f"  {item.label()} ({item.get('method')} {item.get('path')}): "
                 f"{signature.get('status')} ({signature.get('scheme')}): {signature.get('reason')}"
             )
         raise AssertionError("\n".join(lines))
@@ -620,7 +625,7 @@ class WebhookBin:
     def save_recording(
         self, request: int | dict[str, Any], path: str | os.PathLike[str], name: str | None = None
     ) -> Path:
-        """Save a captured request as a recording file (for `send_recording`, ``flask send``)."""
+        """Save a captured request as a recording file (for `send_recording`, ``receiver send``)."""
         request_id = request if isinstance(request, int) else request["id"]
         target = Path(path)
         params = {"name": name or target.stem}

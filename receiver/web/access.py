@@ -72,6 +72,18 @@ def can_access(found: Bin, extra_token: str | None = None) -> bool:
     return any(check_bin_token(secret, found.id, token, found.token_version) for token in tokens)
 
 
+def holds_bin_token(found: Bin) -> bool:
+    """True when the caller presents the bin's own token (a private bin's), not merely passes as
+    anyone may for a public bin, or with a team deployment's access token."""
+    if not found.private:
+        return False
+    secret = current_app.config["SECRET_KEY"]
+    return any(
+        check_bin_token(secret, found.id, token, found.token_version)
+        for token in presented_tokens(found.id)
+    )
+
+
 def load_bin(bin_id: str) -> Bin:
     """The active bin the caller may see.
 

@@ -22,6 +22,7 @@ from flask.typing import ResponseReturnValue
 from receiver.bins import lifecycle
 from receiver.bins.tokens import check_bin_token
 from receiver.capture import feed
+from receiver.capture.listeners import is_connected
 from receiver.storage.db import db
 from receiver.storage.models import Bin
 from receiver.storage.models import utcnow
@@ -61,7 +62,7 @@ def listeners_context(found: Bin) -> dict[str, Any]:
             "name": item.name,
             "position": item.position,
             "behind": max(0, latest - item.position),
-            "connected": feed.is_connected(item, now),
+            "connected": is_connected(item, now),
             "last_seen": item.last_seen_at,
             "last_seen_ago": ago(item.last_seen_at, now),
             "last_request_id": item.last_request_id,

@@ -153,6 +153,22 @@ def test_an_undocumented_value_fails_with_its_json_path(webhook_bin):
     assert "/build/finished_at" in str(failure.value)
 
 
+def test_a_failure_names_each_capture_by_its_number_in_the_bin(receiver_server, webhook_bin):
+    receiver_server.create_bin().send_event("appery", "PROJECT_BUILD_IOS_FAIL")  # ids move on
+    webhook_bin.send_event("appery", "PROJECT_BUILD_IOS_FAIL")
+    webhook_bin.send_event(
+        "appery", "PROJECT_BUILD_IOS_FAIL", overrides={"build.finished_at": "yesterday"}
+    )
+    [_, second] = webhook_bin.wait_for(count=2)
+
+    with pytest.raises(AssertionError) as failure:
+        webhook_bin.assert_all_valid()
+
+    message = str(failure.value)
+    assert "capture #2 (POST /, appery PROJECT_BUILD_IOS_FAIL): invalid" in message
+    assert f"request {second['id']}" not in message and second["id"] != 2
+
+
 def test_my_handler_takes_a_documented_ios_build_failure(send_event):
     app = create_hooks()
 

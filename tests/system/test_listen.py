@@ -185,6 +185,8 @@ def test_a_listener_killed_mid_stream_resumes_under_its_name_and_delivers_everyt
         first.kill()  # SIGKILL, with the fifth delivery under way (its answer is held)
         target.release.set()
         assert len(set(target.keys())) == 5
+        # a killed listener cannot say it left: it counts as connected until it times out
+        assert server.api("GET", f"/api/bins/{bin_id}/listeners/laptop")["connected"] is True
         ids += [send_into(server, bin_id, n) for n in range(12, 20)]  # while it is down
         second = listen(server, tmp_path, bin_id, target.url("/hooks"), "--name", "laptop")
         received = target.wait_for(len(ids))
@@ -201,6 +203,8 @@ def test_a_listener_killed_mid_stream_resumes_under_its_name_and_delivers_everyt
     assert received == ids
     shown = server.api("GET", f"/api/bins/{bin_id}/listeners/laptop")
     assert (shown["position"], shown["behind"], shown["last_status"]) == (20, 0, 200)
+    # one stopped with Ctrl-C said so: disconnected at once
+    assert shown["connected"] is False
 
 
 def test_a_target_down_for_a_while_loses_nothing_and_keeps_the_order(

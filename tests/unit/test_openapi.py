@@ -30,6 +30,7 @@ from receiver.exports.openapi import code_values
 from receiver.exports.openapi import fill_placeholders
 from receiver.signatures.common import STATUSES as SIGNATURE_STATUSES
 from receiver.signatures.registry import SCHEME_NAMES
+from receiver.version import package_version
 
 DOC_URI = "urn:receiver:openapi"
 COMPONENT_NAME = re.compile(r"^[a-zA-Z0-9._-]+$")
@@ -175,7 +176,7 @@ def test_document_is_valid_openapi_3_1(doc: dict[str, Any]) -> None:
 def test_without_server_url_there_are_no_servers() -> None:
     doc = build_openapi(load_catalog(), max_delay_ms=0)
     assert "servers" not in doc
-    assert doc["info"]["version"] == "0.1.0"
+    assert doc["info"]["version"] == package_version()
     validate(doc, cls=OpenAPIV31SpecValidator)
 
 

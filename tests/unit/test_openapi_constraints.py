@@ -278,8 +278,10 @@ FILTER_CASES = [
     ("q", "   ", False),
     ("method", "", False),
     ("event", "", False),
-    ("event", "e" * 128, True),
-    ("event", "e" * 129, False),
+    ("event", "e" * 193, True),
+    ("event", "e" * 194, False),
+    ("event", " shop/order.paid ", True),
+    ("event", "shop/", True),
     ("validation", "bogus", False),
 ] + [("validation", verdict, True) for verdict in VERDICTS]
 PARAMETER_KEYS = {"event": "event_filter"}

@@ -608,3 +608,50 @@ def test_replays_go_when_their_request_is_deleted(bins, client, target):
     assert client.delete(f"/api/bins/{bin_id}/requests/{request_id}").status_code == 204
 
     assert_json_error(client.get(f"/api/bins/{bin_id}/requests/{request_id}/replays"), 404)
+
+
+def library_signed_capture(bins: Any, bin_id: str, secret: str, names: str) -> tuple[int, str]:
+    """A delivery signed an hour ago by the Standard Webhooks reference library, under Svix's
+    header names or the standard ones, captured; its id and the message id."""
+    from standardwebhooks.webhooks import Webhook
+
+    body = b'{"type": "invoice.paid"}'
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    signature = Webhook(secret).sign("msg_2Lh9", an_hour_ago, body.decode())
+    timestamp = str(int(an_hour_ago.timestamp()))
+    prefix = "svix-" if names == "svix" else "webhook-"
+    headers = [
+        ("Content-Type", "application/json"),
+        (f"{prefix.capitalize()}Id", "msg_2Lh9"),
+        (f"{prefix}timestamp", timestamp),
+        (f"{prefix}signature", signature),
+    ]
+    return bins.capture(bin_id, body=body, headers=headers), "msg_2Lh9"
+
+
+@pytest.mark.parametrize("names", ["svix", "standard"])
+def test_resigning_replaces_the_whole_family_under_the_names_the_capture_used(
+    bins, client, target, names
+):
+    """The svix library reads svix-* before webhook-*: fresh webhook-* beside stale svix-*
+    fails there. The reference libraries verify what a re-signed replay sends."""
+    from standardwebhooks.webhooks import Webhook as StandardWebhook
+    from svix.webhooks import Webhook as SvixWebhook
+
+    bin_id, secret = signed_bin(bins, client)
+    request_id, msg_id = library_signed_capture(bins, bin_id, secret, names)
+    target.expect_request("/signed").respond_with_data("ok")
+
+    assert_record(replay(client, bin_id, request_id, url=target.url_for("/signed"), resign=True))
+
+    (got,) = received(target)
+    sent = wire_headers(got)
+    prefix = "svix-" if names == "svix" else "webhook-"
+    family = [name for name, _ in sent if name.lower().startswith(("svix-", "webhook-"))]
+    spelled_id = f"{prefix.capitalize()}Id"
+    assert family == [spelled_id, f"{prefix}timestamp", f"{prefix}signature"]
+    assert dict(sent)[spelled_id] == msg_id
+    # svix reads both names; the standardwebhooks library reads only webhook-*
+    libraries = [SvixWebhook] + ([StandardWebhook] if names == "standard" else [])
+    for library in libraries:
+        library(secret).verify(got.get_data(), dict(sent))  # raises when it does not verify

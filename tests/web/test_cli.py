@@ -72,3 +72,48 @@ def test_a_pruned_bin_answers_404_everywhere(app, runner, client, bins):
     assert client.get(f"/api/bins/{bin_id}").status_code == 404
     assert client.post(f"/b/{bin_id}").status_code == 404
     assert client.get(f"/bins/{bin_id}").status_code == 404
+
+
+# --- the receiver command itself -------------------------------------------------------------
+
+FLASK_INSIDES = ("-A, --app", "-e, --env-file", "--debug", " run ", " shell ", " routes ")
+
+
+def test_receiver_help_lists_receivers_commands_only(runner):
+    from receiver.cli import COMMANDS
+
+    result = runner.invoke(args=["--help"])
+
+    assert result.exit_code == 0, result.output
+    listed = result.output.split("Commands:\n", 1)[1].splitlines()
+    assert [line.split()[0] for line in listed if line.strip()] == list(COMMANDS)
+    for inside in FLASK_INSIDES:
+        assert inside not in result.output
+
+
+def test_every_command_in_the_table_loads_and_says_receiver_in_its_help(runner):
+    from receiver.cli import COMMANDS
+
+    for name in COMMANDS:
+        result = runner.invoke(args=[name, "--help"])
+        assert result.exit_code == 0, (name, result.output)
+        assert result.output.startswith(f"Usage: receiver {name} "), result.output
+    send = runner.invoke(args=["send", "--help"]).output
+    assert "receiver send PROVIDER EVENT --to URL" in send
+    assert "flask" not in send
+
+
+def test_flasks_commands_are_under_receiver_flask_and_migrations_under_receiver_db(runner):
+    flask_help = runner.invoke(args=["flask", "--help"]).output
+    for command in ("run", "shell", "routes", "db"):
+        assert f"\n  {command} " in flask_help
+    db_help = runner.invoke(args=["db", "--help"]).output
+    assert "\n  upgrade " in db_help and "\n  migrate " in db_help
+    current = runner.invoke(args=["db", "current"])
+    assert current.exit_code == 0, current.output
+
+
+def test_receiver_version_is_the_packages(runner):
+    from receiver.version import package_version
+
+    assert runner.invoke(args=["--version"]).output == f"receiver {package_version()}\n"

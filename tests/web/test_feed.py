@@ -20,6 +20,7 @@ from flask.testing import FlaskClient
 from servers import wait_until
 
 from receiver.capture import feed
+from receiver.capture import listeners
 from receiver.capture.request import RawRequest
 from receiver.storage.db import db
 from receiver.web.api.feed import idle_gap
@@ -198,7 +199,7 @@ def test_a_long_poll_answers_as_soon_as_a_capture_arrives(
     sender = when_waiting(app, lambda: store_captures(other, bin_id, [post("/late")]))
     try:
         # held for the longest wait there is: only the capture can end it with a page
-        page = read(client, bin_id, after=0, wait=feed.MAX_WAIT)
+        page = read(client, bin_id, after=0, wait=listeners.MAX_WAIT)
     finally:
         sender.join()
     assert [item["path"] for item in page["requests"]] == ["/late"]
@@ -259,7 +260,9 @@ def test_a_poll_beyond_the_process_budget_is_answered_at_once(make_app: Any, bin
     app = make_app(RECEIVER_FEED_WAITERS=1)
     client = app.test_client()
     bin_id = client.post("/api/bins", json={}).get_json()["id"]
-    holder = threading.Thread(target=read, args=(client, bin_id), kwargs={"wait": feed.MAX_WAIT})
+    holder = threading.Thread(
+        target=read, args=(client, bin_id), kwargs={"wait": listeners.MAX_WAIT}
+    )
     holder.start()
     try:
         wait_until(lambda: services(app).feed.waiting >= 1, what="the first poll to wait")

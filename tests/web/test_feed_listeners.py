@@ -233,6 +233,41 @@ def test_a_poll_naming_its_listener_marks_it_seen_and_moves_it_up_to_its_cursor(
     assert client.get(f"/api/bins/{bin_id}/listeners/laptop").get_json()["position"] == 3
 
 
+def test_a_listener_that_leaves_is_disconnected_at_once_until_it_polls_again(
+    client: FlaskClient, bins: Any
+) -> None:
+    bin_id = bins.create()["id"]
+    open_listener(client, bin_id, "laptop")
+    assert client.get(f"/api/bins/{bin_id}/listeners/laptop").get_json()["connected"] is True
+    assert 'badge-valid">connected<' in panel(client, bin_id).get_data(as_text=True)
+
+    left = client.post(f"/api/bins/{bin_id}/listeners/laptop/leave")
+
+    assert left.status_code == 200, left.get_json()
+    assert (left.get_json()["connected"], left.get_json()["position"]) == (False, 0)
+    assert client.get(f"/api/bins/{bin_id}/listeners/laptop").get_json()["connected"] is False
+    html = panel(client, bin_id).get_data(as_text=True)
+    assert "offline" in html and ">connected<" not in html
+    client.get(f"/api/bins/{bin_id}/feed", query_string={"after": 0, "listener": "laptop"})
+    assert client.get(f"/api/bins/{bin_id}/listeners/laptop").get_json()["connected"] is True
+    assert client.post(f"/api/bins/{bin_id}/listeners/nobody/leave").status_code == 404
+
+
+def test_opening_a_listener_gives_the_bins_secret_only_to_a_holder_of_its_token(
+    client: FlaskClient, bins: Any
+) -> None:
+    signature = {"scheme": "hmac-sha256", "secret": "s3cret"}
+    public = bins.create(signature=signature)["id"]
+    private = bins.create(private=True, signature=signature)
+    token = {"Authorization": f"Bearer {private['token']}"}
+
+    anyone = client.put(f"/api/bins/{public}/listeners/x").get_json()["signature"]
+    holder = client.put(f"/api/bins/{private['id']}/listeners/x", headers=token).get_json()
+
+    assert anyone == {"scheme": "hmac-sha256", "header": None}
+    assert holder["signature"] == {"scheme": "hmac-sha256", "header": None, "secret": "s3cret"}
+
+
 def test_listeners_are_listed_and_forgotten(client: FlaskClient, bins: Any) -> None:
     bin_id = bins.create()["id"]
     for name in ("a", "b"):

@@ -45,6 +45,7 @@ def test_a_yaml_document_with_webhooks_and_components_is_imported_and_validates(
         SMALL_EVENTS,
         [],
     )
+    assert (report["examples_dropped"], report["renamed"]) == ([], [])
     assert report["detection"] == {"event_header": "X-Github-Event"}
 
     listed = {p["id"]: p for p in client.get("/api/catalog").get_json()["providers"]}
@@ -217,3 +218,67 @@ def test_githubs_whole_webhooks_document_imports_and_validates_its_examples(clie
         assert shown["example"] is not None, event
         verdict = client.post(f"/api/validate?provider=github&event={event}", json=shown["example"])
         assert verdict.get_json()["status"] == "valid", (event, verdict.get_json()["errors"])
+
+
+ADYEN = DATA / "adyen" / "webhooks-small.openapi.json"
+
+
+def test_webhooks_named_like_paths_get_event_ids_and_keep_their_names(client):
+    answer = import_document(client, ADYEN.read_bytes(), provider="adyen")
+
+    assert answer.status_code == 201, answer.get_json()
+    report = answer.get_json()
+    assert report["imported"] == ["AUTHORISATION", "CAPTURE", "REFUND"]
+    assert report["renamed"] == [
+        {"webhook": "/AUTHORISATION", "event": "AUTHORISATION"},
+        {"webhook": "/CAPTURE", "event": "CAPTURE"},
+        {"webhook": "/REFUND", "event": "REFUND"},
+    ]
+    assert (report["skipped"], report["examples_dropped"]) == ([], [])
+    shown = client.get("/api/catalog/adyen/AUTHORISATION").get_json()
+    assert shown["source"] == "OpenAPI import: Webhooks, webhook /AUTHORISATION"
+    assert shown["description"].startswith("The result of the [authorisation request]")
+    verdict = client.post("/api/validate?provider=adyen&event=AUTHORISATION", json=shown["example"])
+    assert verdict.get_json()["status"] == "valid", verdict.get_json()
+
+
+def webhook_named(name: str) -> tuple[str, dict]:
+    media = {"application/json": {"schema": {"type": "object"}, "example": {"name": name}}}
+    return name, {"post": {"requestBody": {"content": media}}}
+
+
+@pytest.mark.parametrize(
+    ("names", "imported", "skipped"),
+    [
+        (["/orders/paid", "order paid!"], ["orders-paid", "order-paid"], []),
+        (["x", "/x"], ["x"], [("/x", "its event id x is taken by the webhook x")]),
+        (["///", "/ok"], ["ok"], [("///", "no event id can be made of the name")]),
+    ],
+)
+def test_an_event_id_is_derived_from_a_name_that_is_not_one(client, names, imported, skipped):
+    document = {"openapi": "3.1.0", "webhooks": dict(webhook_named(name) for name in names)}
+
+    report = import_document(client, json.dumps(document).encode(), provider="p").get_json()
+
+    assert report["imported"] == imported
+    assert [(s["webhook"], s["reason"].split(" (")[0]) for s in report["skipped"]] == skipped
+
+
+def test_yaml_is_read_with_libyaml_when_pyyaml_has_it():
+    """The pure-Python reader takes 17-25 s for a 3 MB document (bench/import_yaml.py)."""
+    from receiver.catalog import importing
+
+    assert yaml.__with_libyaml__
+    assert importing.SafeLoader is yaml.CSafeLoader
+    assert importing.parse_document(SMALL.read_bytes()) == yaml.safe_load(SMALL.read_text())
+
+
+def test_a_yaml_document_over_its_own_limit_is_refused_before_it_is_read(client):
+    from receiver.catalog import importing
+
+    data = b"# " + b"x" * importing.MAX_YAML_BYTES + b"\nopenapi: 3.1.0\n"
+    answer = import_document(client, data)
+
+    assert answer.status_code == 400
+    message = answer.get_json()["error"]["message"]
+    assert message == "a YAML document is at most 8 MiB (a JSON one 16 MiB): give this one as JSON"

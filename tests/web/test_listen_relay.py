@@ -5,7 +5,9 @@ the command line's usage errors (exit 2 with a clear message)."""
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +30,7 @@ from werkzeug import Response
 
 from receiver.capture import feed
 from receiver.capture.request import RawRequest
+from receiver.catalog.model import load_catalog
 from receiver.cli.listen import default_name
 from receiver.cli.listen import listen_command
 from receiver.delivery.relay import IDEMPOTENCY_HEADER
@@ -72,18 +75,19 @@ def relaying(
     app: Flask,
     bin_id: str,
     target: str,
+    lines: list[str] | None = None,
     *,
     pauses: Pauses | None = None,
-    lines: list[str] | None = None,
+    token: str | None = None,
     **options: Any,
 ) -> Iterator[Relay]:
-    """A relay following the bin through the app, in a thread, until the block ends; its pauses
-    take no time (and are noted in ``pauses``)."""
+    """A relay following the bin through the app, in a thread, until the block ends; what it
+    says goes to ``lines``, and its pauses take no time (they are noted in ``pauses``)."""
     lines = [] if lines is None else lines
     pauses = pauses or Pauses()
     relay = Relay(
         BinAddress("http://receiver.test", bin_id),
-        ListenOptions(target=target, name="laptop", wait=1, timeout=5, **options),
+        ListenOptions(target=target, name="laptop", wait=1, timeout=5, token=token, **options),
         say=lines.append,
         transport=httpx.WSGITransport(app=app),
         pause=pauses,
@@ -246,7 +250,6 @@ def test_a_url_that_names_no_bin_is_refused(url: str) -> None:
         (["http://h.example/nothing", "--to", "http://localhost:8000"], "BIN_URL must be"),
         (["http://h.example/b/abc", "--to", "ftp://localhost/"], "--to:"),
         (["http://h.example/b/abc", "--to", "http://localhost", "--name", "-x"], "--name is"),
-        (["http://h.example/b/abc", "--to", "http://localhost", "--resign"], "--resign needs"),
         (["http://h.example/b/abc", "--to", "http://localhost", "--secret", "s"], "for --resign"),
         (["http://h.example/b/abc", "--to", "http://localhost", "--path-prefix", "x"], "--path"),
         (["http://h.example/b/abc", "--to", "http://localhost", "--timeout", "0"], "--timeout"),
@@ -372,3 +375,81 @@ def test_a_report_whose_capture_is_deleted_between_its_statements_keeps_the_list
     assert answer.get_json()["listener"]["position"] == 1
     shown = client.get(f"/api/bins/{bin_id}/listeners/laptop").get_json()
     assert (shown["position"], shown["last_status"]) == (1, 200)
+
+
+def test_each_line_names_the_capture_its_detected_event_and_the_targets_answer(
+    app: Flask, bins: Any, target: HTTPServer
+) -> None:
+    target.expect_request("/hooks/other").respond_with_data("", status=404)
+    target.expect_request("/hooks").respond_with_data("ok", status=202)
+    bin_id = bins.create()["id"]
+    example = load_catalog().get("appery", "PROJECT_BUILD_IOS_FAIL").example
+    json_type = [("Content-Type", "application/json")]
+    bins.ingest(bin_id, body=json.dumps(example).encode(), headers=json_type)
+    bins.ingest(bin_id, path="/other?x=1", body=b"not json", headers=json_type)
+    lines: list[str] = []
+
+    with relaying(app, bin_id, target.url_for("/hooks"), lines, from_start=True) as relay:
+        wait_until(lambda: relay.progress.delivered == 2)
+
+    delivered = [line.split("  ", 1)[1] for line in lines if " -> " in line]
+    assert [re.sub(r"in \d+ ms", "in N ms", line) for line in delivered] == [
+        "#1 POST /  [appery PROJECT_BUILD_IOS_FAIL]  -> 202 in N ms",
+        "#2 POST /other?x=1  [no event]  -> 404 in N ms",
+    ]
+
+
+def test_resign_without_a_secret_uses_the_bins_own_for_a_listener_holding_its_token(
+    app: Flask, bins: Any, target: HTTPServer
+) -> None:
+    target.expect_request("/hooks").respond_with_data("ok")
+    signature = {"scheme": "standard-webhooks", "secret": STANDARD_SECRET}
+    made = bins.create(private=True, signature=signature)
+    store_captures(app, made["id"], [post()])
+
+    with relaying(
+        app, made["id"], target.url_for("/hooks"), token=made["token"], from_start=True, resign={}
+    ) as relay:
+        wait_until(lambda: relay.progress.delivered == 1)
+
+    ((request, _),) = target.log
+    verdict = verify_signature(
+        scheme="standard-webhooks",
+        secret=STANDARD_SECRET,
+        headers=list(request.headers.items()),
+        body=request.get_data(),
+        now=utcnow(),
+    )
+    assert verdict.status == "verified", verdict.reason
+
+
+def test_resign_without_a_secret_or_the_bins_token_is_a_usage_error(
+    app: Flask, bins: Any, target: HTTPServer
+) -> None:
+    signature = {"scheme": "standard-webhooks", "secret": STANDARD_SECRET}
+    bin_id = bins.create(signature=signature)["id"]  # public: nobody holds its token
+    relay = Relay(
+        BinAddress("http://receiver.test", bin_id),
+        ListenOptions(target=target.url_for("/hooks"), name="laptop", wait=1, resign={}),
+        say=lambda line: None,
+        transport=httpx.WSGITransport(app=app),
+    )
+
+    with pytest.raises(RelayFailed) as failed:
+        relay.run()
+
+    assert failed.value.usage
+    assert str(failed.value).startswith("--resign needs the bin's signing secret: give it with")
+
+
+def test_a_stopped_relay_leaves_and_shows_as_disconnected_at_once(
+    app: Flask, bins: Any, target: HTTPServer, client: FlaskClient
+) -> None:
+    bin_id = bins.create()["id"]
+    with relaying(app, bin_id, target.url_for("/hooks")) as relay:
+        wait_until(lambda: relay.progress.started)
+        shown = client.get(f"/api/bins/{bin_id}/listeners/laptop").get_json()
+        assert shown["connected"] is True
+    assert relay.leave() is True
+    shown = client.get(f"/api/bins/{bin_id}/listeners/laptop").get_json()
+    assert shown["connected"] is False

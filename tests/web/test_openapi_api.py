@@ -264,7 +264,9 @@ def test_every_operation_answers_as_documented(
     report = {**api.example("POST", f"{listener}/deliveries"), "request_id": sent["id"]}
     api.call("POST", f"{listener}/deliveries", named, json=report)
     api.call("POST", f"{listener}/deliveries", named, json={**report, "seq": 10**6})  # 400
+    api.call("POST", f"{listener}/leave", named)
     api.call("DELETE", listener, named)
+    api.call("POST", f"{listener}/leave", named)  # 404
     api.call("GET", listener, named)  # 404
 
     # the catalog and validation

@@ -92,3 +92,45 @@ def test_detection_rules_that_are_not_rules_are_refused_in_words(client):
         assert words in answer.get_json()["error"]["message"]
     shipped = client.put("/api/catalog/qovery", json={"detection": {"event_pointer": "/x"}})
     assert shipped.status_code in (403, 409)
+
+
+def user_provider(client, provider: str, events: list[str], **detection: object) -> None:
+    answer = client.put(f"/api/catalog/{provider}", json={"detection": detection})
+    assert answer.status_code in (200, 201), answer.get_json()
+    for event in events:
+        schema = {"type": "object", "required": ["type"]}
+        answer = client.put(f"/api/catalog/{provider}/{event}", json={"schema": schema})
+        assert answer.status_code == 201, answer.get_json()
+
+
+def test_of_two_providers_with_one_event_pointer_the_one_whose_catalog_has_the_event_wins(
+    client, bins
+):
+    user_provider(client, "alpha", ["invoice.created"], event_pointer="/type")
+    user_provider(client, "beta", ["order.shipped"], event_pointer="/type")
+    bin_id = bins.create()["id"]
+
+    shipped = captured(bins, bin_id, {"type": "order.shipped"}, [])
+    invoiced = captured(bins, bin_id, {"type": "invoice.created"}, [])
+    unknown = captured(bins, bin_id, {"type": "nobody.has.it"}, [])
+
+    assert shipped["event"] == {
+        "provider": "beta",
+        "event": "order.shipped",
+        "candidates": ["order.shipped"],
+    }
+    assert invoiced["event"]["provider"] == "alpha"
+    # none has it: the first that recognises the shape says so, as before
+    assert (unknown["event"]["provider"], unknown["event"]["event"]) == ("alpha", None)
+
+
+def test_of_two_providers_with_one_event_header_the_one_whose_catalog_has_the_event_wins(
+    client, bins
+):
+    user_provider(client, "alpha", ["invoice.created"], event_header="X-Event")
+    user_provider(client, "beta", ["order.shipped"], event_header="X-Event")
+    bin_id = bins.create()["id"]
+
+    got = captured(bins, bin_id, {"type": "x"}, [("X-Event", "order.shipped")])
+
+    assert (got["event"]["provider"], got["event"]["event"]) == ("beta", "order.shipped")

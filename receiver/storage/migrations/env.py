@@ -8,7 +8,7 @@ from flask import current_app
 # access to the values within the .ini file in use.
 config = context.config
 
-# configure logging only from the command line (flask db ...): when the app migrates itself at
+# configure logging only from the command line (receiver db ...): when the app migrates itself at
 # start-up, alembic must not replace the app's (or the test runner's) logging setup
 if current_app.config.get("RECEIVER_MIGRATION_LOGS", True):
     fileConfig(config.config_file_name, disable_existing_loggers=False)

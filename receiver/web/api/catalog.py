@@ -8,7 +8,6 @@ access gate covers it like every other API route.
 from __future__ import annotations
 
 from collections.abc import Callable
-from importlib.metadata import version as package_version
 from typing import Any
 
 from flask import Response
@@ -32,6 +31,7 @@ from receiver.catalog.user_schemas import save_user_schema
 from receiver.catalog.validation import validate_body
 from receiver.exports.openapi import build_openapi
 from receiver.storage.db import db
+from receiver.version import package_version
 from receiver.web.access import load_bin
 from receiver.web.api.common import ApiError
 from receiver.web.api.common import bp
@@ -105,6 +105,7 @@ def event_json(found: Event) -> dict[str, Any]:
         "example_origin": found.example_origin,
         "schema": found.schema,
         "example": found.example,
+        "headers": [list(pair) for pair in found.headers],
         "source": found.source,
         "shipped": None
         if shipped is None
@@ -266,6 +267,6 @@ def openapi_document() -> Response:
         current_catalog(),
         max_delay_ms=current_app.config["RECEIVER_MAX_RESPONSE_DELAY_MS"],
         server_url=public_base(),
-        version=package_version("receiver"),
+        version=package_version(),
     )
     return jsonify(document)

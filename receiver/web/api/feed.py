@@ -4,8 +4,11 @@
   numbered above ``after``, oldest first, bodies included; with ``wait`` the answer is held
   until a capture arrives or the seconds pass (a long poll). The cursor never passes over a
   committed capture (see ``capture.feed``).
-- ``/api/bins/<id>/listeners[/<name>]``: named positions kept on the server, and
-  ``…/<name>/deliveries``, where a listener reports each local answer.
+- ``/api/bins/<id>/listeners[/<name>]``: named positions kept on the server;
+  ``…/<name>/deliveries``, where a listener reports each local answer; ``…/<name>/leave``,
+  where a listener that stops cleanly says so (it shows as disconnected at once, where a killed
+  one times out). Opening a listener answers the bin's signature settings, with the secret to
+  a caller presenting the bin's own token (``receiver listen --resign`` without ``--secret``).
 
 Access is the API's own (``web.access``): a private bin needs its token
 (``Authorization: Bearer``), and a missing bin and a private one without its token answer the
@@ -28,11 +31,13 @@ from flask import request
 from sqlalchemy.exc import IntegrityError
 
 from receiver.capture import feed
+from receiver.capture import listeners
 from receiver.storage.db import db
 from receiver.storage.models import Bin
 from receiver.storage.models import Listener
 from receiver.storage.models import utcnow
 from receiver.storage.writelock import WriteLock
+from receiver.web.access import holds_bin_token
 from receiver.web.access import load_bin
 from receiver.web.api.common import ApiError
 from receiver.web.api.common import bp
@@ -68,7 +73,7 @@ def feed_read(bin_id: str) -> Response:
     limit = feed.parse_number(
         args.get("limit"), "limit", default=feed.DEFAULT_LIMIT, low=1, high=feed.MAX_LIMIT
     )
-    wait = feed.parse_number(args.get("wait"), "wait", default=0, low=0, high=feed.MAX_WAIT)
+    wait = feed.parse_number(args.get("wait"), "wait", default=0, low=0, high=listeners.MAX_WAIT)
     filters = feed.parse_filter(args.getlist("event"), args.get("path_prefix"))
     name = args.get("listener")
     if name is not None:
@@ -146,7 +151,7 @@ def listener_json(listener: Listener, latest: int) -> dict[str, Any]:
         "name": listener.name,
         "position": listener.position,
         "behind": max(0, latest - listener.position),
-        "connected": feed.is_connected(listener, utcnow()),
+        "connected": listeners.is_connected(listener, utcnow()),
         "created_at": iso(listener.created_at),
         "last_seen_at": iso(listener.last_seen_at),
         "last_request_id": listener.last_request_id,
@@ -169,7 +174,7 @@ def load_listener(bin_id: str, name: str) -> tuple[Bin, Listener]:
 
 
 def _valid_name(name: str) -> bool:
-    return feed.LISTENER_NAME.fullmatch(name) is not None
+    return listeners.LISTENER_NAME.fullmatch(name) is not None
 
 
 @bp.get("/bins/<bin_id>/listeners")
@@ -209,6 +214,9 @@ def listener_open(bin_id: str, name: str) -> tuple[Response, int]:
     if position is not None and "from" in body:
         raise ApiError(400, "invalid_request", "give from or position, not both")
     signature = {"scheme": found.signature_scheme, "header": found.signature_header}
+    if found.signature_secret and holds_bin_token(found):
+        # the bin's owner may read it anyway; a re-signing listener needs it (listen --resign)
+        signature["secret"] = found.signature_secret
     with _write_lock().held():
         listener, created = feed.open_listener(
             db.session,
@@ -239,6 +247,17 @@ def listener_delete(bin_id: str, name: str) -> tuple[str, int]:
         feed.delete_listener(db.session, bin_id, name)
         db.session.commit()
     return "", 204
+
+
+@bp.post("/bins/<bin_id>/listeners/<name>/leave")
+def listener_leave(bin_id: str, name: str) -> Response:
+    """A listener stopping cleanly (``receiver listen``, Ctrl-C): disconnected from now on, until
+    it polls again; its position stays."""
+    found, listener = load_listener(bin_id, name)
+    with _write_lock().held():
+        listeners.leave(listener, utcnow())
+        db.session.commit()
+    return jsonify(listener_json(listener, found.last_seq))
 
 
 @bp.post("/bins/<bin_id>/listeners/<name>/deliveries")

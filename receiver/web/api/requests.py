@@ -139,7 +139,7 @@ def har_response(requests: Any, bin_id: str, filename: str) -> Response:
 
 @bp.get("/bins/<bin_id>/requests/<int:request_id>/recording")
 def request_recording(bin_id: str, request_id: int) -> Response:
-    """The request as a recording file for ``flask send --fixture`` and the pytest plugin."""
+    """The request as a recording file for ``receiver send --fixture`` and the pytest plugin."""
     captured = load_request(bin_id, request_id)
     name = request.args.get("name") or f"{bin_id}-{request_id}".lstrip("-_")
     try:
