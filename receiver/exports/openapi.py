@@ -30,6 +30,7 @@ from urllib.parse import unquote
 
 from receiver.bins import lifecycle
 from receiver.bins.responses import FORBIDDEN_RESPONSE_HEADERS
+from receiver.bins.tokens import ROLES
 from receiver.capture import listing
 from receiver.capture.request import MAX_METHOD_LENGTH
 from receiver.catalog import user_schemas
@@ -130,6 +131,7 @@ def code_values(*, max_delay_ms: int) -> dict[str, Any]:
     return {
         "signature_schemes": list(SCHEME_NAMES),
         "signature_statuses": list(SIGNATURE_STATUSES),
+        "bin_roles": list(ROLES),
         "verdicts": list(VERDICTS),
         "documented_levels": list(DOCUMENTED_LEVELS),
         "draft_uris": draft_uris(),

@@ -13,6 +13,7 @@ from receiver.signatures.registry import SCHEMES
 
 def register_blueprints(app: Flask) -> None:
     """Register every surface, the security headers and the error handlers."""
+    from receiver.web import access
     from receiver.web import api
     from receiver.web import catalog_pages
     from receiver.web import catalog_tools
@@ -36,13 +37,17 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(catalog_tools.bp)
     app.register_blueprint(relay_pages.bp)
     app.register_blueprint(toolkit_pages.bp)
+    access.init_app(app)  # after every blueprint: it guards each one's owner-only routes
     security.init_app(app)
     team.init_app(app)  # its gate runs first, before the cross-site check
     app.session_interface = NoSessionInterface()
     app.add_template_filter(decode_preview)
     # the lists the pages offer come from the same sources the API validates against
     app.jinja_env.globals.update(
-        common_methods=COMMON_METHODS, verdicts=VERDICTS, signature_schemes=SCHEMES
+        common_methods=COMMON_METHODS,
+        verdicts=VERDICTS,
+        signature_schemes=SCHEMES,
+        owns=access.owns,
     )
     errors.init_app(app)
 

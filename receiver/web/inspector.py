@@ -29,6 +29,8 @@ from receiver.bins import lifecycle
 from receiver.bins import retention
 from receiver.bins.responses import kept_answer
 from receiver.bins.tokens import bin_token
+from receiver.bins.tokens import check_bin_token
+from receiver.bins.tokens import read_token
 from receiver.capture import listing
 from receiver.capture.bodies import FORM
 from receiver.capture.bodies import HEAD_BYTES
@@ -50,8 +52,10 @@ from receiver.storage.models import CapturedRequest
 from receiver.storage.models import utcnow
 from receiver.web.access import can_access
 from receiver.web.access import load_bin
+from receiver.web.access import owns
 from receiver.web.access import recent_bins
 from receiver.web.access import remember_bin
+from receiver.web.access import require_owner_to_resign
 from receiver.web.access import share_path
 from receiver.web.converters import ID_MAX
 from receiver.web.htmx import fragment
@@ -66,6 +70,7 @@ PAGE_SIZE = 50
 STOP_POLLING = 286  # htmx stops a poller that gets this status
 POLL_BATCH = 100
 EDITABLE_BODY_MAX = 64 * 1024
+MAX_TOKEN_FORM = 4096
 FILTER_NAMES = ("method", "event", "validation", "q")
 
 
@@ -183,14 +188,43 @@ def bin_create() -> ResponseReturnValue:
 
 @bp.get("/bins/<bin_id>/share/<token>")
 def bin_share(bin_id: str, token: str) -> ResponseReturnValue:
-    """A private bin's share link: opens the bin in any browser and keeps it there (the token
-    goes into the signed recent-bins cookie), then leaves the token out of the address bar."""
+    """A private bin's share link: opens the bin read-only in any browser and keeps it there
+    (the read-only token goes into the signed recent-bins cookie), then leaves the token out of
+    the address bar.
+
+    Share links given out before there were read-only tokens carry the owner's token: opened
+    now, they give read access too (the cookie gets the read-only token, never the owner's).
+    """
     found = lifecycle.get_active_bin(db.session, bin_id, utcnow())
     if found is None or not can_access(found, extra_token=token):
         abort(404, description="no such bin, or it has expired")
     response = redirect(url_for("inspector.bin_show", bin_id=found.id), code=303)
-    remember_bin(response, found.id, token if found.private else "")
+    if found.private and not owns(found):  # the owner's own browser keeps the owner's token
+        remember_bin(response, found.id, read_token(secret_key(), found.id, found.token_version))
+    elif not found.private:
+        remember_bin(response, found.id, "")
     response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@bp.post("/bins/<bin_id>/owner")
+def bin_owner_claim(bin_id: str) -> ResponseReturnValue:
+    """Open a bin as its owner in this browser, with the owner's token typed in (for a bin
+    made through the API, or opened first with its share link)."""
+    found = load_bin(bin_id)
+    token = request.form.get("token", "").strip()[:MAX_TOKEN_FORM]
+    if not check_bin_token(secret_key(), found.id, token, found.token_version):
+        page = render_template(
+            "partials/_bin_access.html",
+            bin=found,
+            access=access_context(found),
+            changed=None,
+            claim_error="That is not this bin's owner token (a share link's token opens it "
+            "read-only; regenerating the token revokes the older ones).",
+        )
+        return page, 400
+    response = make_response(go_to(url_for("inspector.bin_show", bin_id=found.id)))
+    remember_bin(response, found.id, token)
     return response
 
 
@@ -568,15 +602,21 @@ def settings_partial(found: Bin, error: str | None, saved: bool = False) -> str:
     )
 
 
-def access_context(found: Bin) -> dict[str, Any]:
-    """Who can open the bin: for a private one its token, share link and an API example."""
+def access_context(found: Bin, *, owner: bool | None = None) -> dict[str, Any]:
+    """Who can open the bin, and what this browser may do: for a private one, its read-only
+    share link, and the owner's token (to its owner) or the read-only one (to a share link's
+    holder), with an API example. ``owner`` says who this is when the presented tokens cannot
+    (they were just revoked, or the bin was public a moment ago)."""
     if not found.private:
-        return {"private": False}
-    token = bin_token(secret_key(), found.id, found.token_version)
+        return {"private": False, "owner": True}
+    owner = owns(found) if owner is None else owner
+    make = bin_token if owner else read_token
+    token = make(secret_key(), found.id, found.token_version)
     return {
         "private": True,
+        "owner": owner,
         "token": token,
-        "share_url": public_base() + share_path(found.id, token),
+        "share_url": public_base() + share_path(found),
         "api_url": public_base() + url_for("api.bin_show", bin_id=found.id),
     }
 
@@ -602,7 +642,7 @@ def bin_access_update(bin_id: str) -> Response:
         abort(400, description="action is private, public or regenerate")
     db.session.commit()
     db.session.refresh(found)
-    access = access_context(found)
+    access = access_context(found, owner=True)  # only the owner gets here
     response = make_response(
         render_template("partials/_bin_access.html", bin=found, access=access, changed=action)
     )
@@ -627,6 +667,8 @@ def request_replay(bin_id: str, request_id: int) -> tuple[str, int] | str:
         "append_path": form.get("append_path") == "on",
         "method": form.get("method") or None,
     }
+    if form.get("resign") == "on":
+        require_owner_to_resign(found)
     if form.get("resign") == "on" and found.signature_scheme and found.signature_secret:
         options["resign"] = {
             "scheme": found.signature_scheme,

@@ -9,16 +9,13 @@ light and dark, for people to look at; nothing asserts on pixels.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from test_browser import CHROMIUM
-from test_browser import DESKTOP
 from test_browser import PHONE
-from test_browser import ROWS
 from test_browser import SCROLL_WIDTH
 from test_browser import SETTLED
 from test_browser import assert_clean
@@ -54,9 +51,14 @@ NAME_CELLS = """
 """
 
 
-def shoot(page: Any, shots_dir: Path, name: str) -> None:
-    """A full-page screenshot, in the scheme the page's context emulates."""
-    page.screenshot(path=str(shots_dir / f"inspector-{name}.png"), full_page=True)
+def shoot(target: Any, shots_dir: Path, name: str, *, full_page: bool = True) -> None:
+    """A screenshot of a page (whole) or an element, in the scheme the page emulates.
+
+    ``caret="initial"``: hiding the caret makes Playwright write a ``style`` attribute on the
+    inputs, which htmx's settling then copies, and the page's CSP refuses.
+    """
+    options = {"full_page": full_page} if full_page else {}
+    target.screenshot(path=str(shots_dir / f"inspector-{name}.png"), caret="initial", **options)
 
 
 def open_request(page: Any, base: str, bin_id: str, request_id: int) -> None:
@@ -102,3 +104,82 @@ def test_header_and_query_names_are_readable_on_narrow_screens(
             assert cell["width"] >= 48, cell
     assert page.evaluate(SCROLL_WIDTH) <= viewport["width"] + 1
     assert_clean(log)
+
+
+# 7. a share link is read-only; the owner keeps control ----------------------------------------
+
+
+@pytest.mark.parametrize("viewport", [WIDE, PHONE], ids=["1400px", "390px"])
+def test_a_share_link_opens_the_bin_read_only_and_its_owner_keeps_control(
+    live_server: str, new_page: Any, shots_dir: Path, httpserver: Any, viewport: dict[str, int]
+) -> None:
+    httpserver.expect_request("/mine/hook").respond_with_data("got it", status=202)
+    narrow = viewport is PHONE
+    owner, owner_log = new_page(viewport=viewport, is_mobile=narrow, has_touch=narrow)
+    owner.goto(live_server + "/")
+    owner.click("summary:has-text('Options')")
+    owner.fill("#label", "Shared with the team")
+    owner.check("input[name=private]")
+    owner.click("button:has-text('Create a bin')")
+    bin_id = owner.url.rsplit("/", 1)[1]
+    owner_token = httpx.get(  # the owner's browser holds the owner's token in its cookie
+        f"{live_server}/api/bins/{bin_id}",
+        cookies={c["name"]: c["value"] for c in owner.context.cookies()},
+        timeout=10,
+    ).json()["token"]
+    httpx.patch(
+        f"{live_server}/api/bins/{bin_id}",
+        json={"signature": {"scheme": "hmac-sha256", "secret": "s3cret"}},
+        headers={"Authorization": f"Bearer {owner_token}"},
+        timeout=10,
+    )
+    sent = send(live_server, bin_id, path="/hook", body=b'{"order": 1}')
+    owner.click(".bin-actions button:has-text('Settings')")
+    owner.locator("#bin-access").scroll_into_view_if_needed()
+    share = owner.locator("#share-link").input_value()
+    assert owner.locator("#bin-token").input_value() == owner_token != share.rsplit("/", 1)[1]
+    for scheme in SCHEMES:
+        owner.emulate_media(color_scheme=scheme)
+        drawer = owner.locator("#settings-drawer")
+        shoot(drawer, shots_dir, f"access-owner-{viewport['width']}-{scheme}", full_page=False)
+
+    reader, reader_log = new_page(viewport=viewport, is_mobile=narrow, has_touch=narrow)
+    reader.goto(share)
+    expect(reader).to_have_url(f"{live_server}/bins/{bin_id}")
+    expect(reader.locator(".badge-read-only").first).to_be_visible()
+    for control in ("Delete bin", "Clear", "Settings"):
+        expect(reader.locator(f".bin-actions button:has-text('{control}')")).to_have_count(0)
+    reader.locator(f"#row-{sent.id} a.request-row").click()
+    detail = reader.locator(f"#request-detail[data-request-id='{sent.id}']")
+    expect(detail).to_be_visible()
+    expect(detail.locator("button:has-text('Delete')")).to_have_count(0)
+    expect(detail.locator("input[name=resign]")).to_have_count(0)
+    for scheme in SCHEMES:
+        reader.emulate_media(color_scheme=scheme)
+        shoot(reader, shots_dir, f"read-only-{viewport['width']}-{scheme}")
+    # replaying to a URL of one's own works
+    reader.fill("#replay-panel input[name=url]", httpserver.url_for("/mine"))
+    reader.click("#replay-panel button[type=submit]")
+    expect(reader.locator("#replay-panel .replay-history")).to_contain_text("202")
+    # the server refuses what the page does not offer
+    refused = reader.evaluate(
+        "(url) => fetch(url, {method: 'POST'}).then((answer) => answer.status)",
+        f"/bins/{bin_id}/delete",
+    )
+    assert refused == 403
+    reader.click(".bin-actions button:has-text('Access')")
+    expect(reader.locator("#bin-access")).to_contain_text("read-only")
+    for scheme in SCHEMES:
+        reader.emulate_media(color_scheme=scheme)
+        drawer = reader.locator("#settings-drawer")
+        shoot(drawer, shots_dir, f"access-reader-{viewport['width']}-{scheme}", full_page=False)
+    assert reader.evaluate(SCROLL_WIDTH) <= viewport["width"] + 1
+
+    # the owner still has everything
+    owner.reload()
+    expect(owner.locator(".bin-actions button:has-text('Delete bin')")).to_be_visible()
+    expect(owner.locator(".badge-read-only")).to_have_count(0)
+    assert_clean(owner_log)
+    # the refused fetch is the only error the reader's console shows
+    assert [message for message in reader_log.console_errors() if "403" not in message] == []
+    assert reader_log.errors == [] and reader_log.csp_violations() == []
