@@ -70,6 +70,8 @@ PAGE_SIZE = 50
 STOP_POLLING = 286  # htmx stops a poller that gets this status
 POLL_BATCH = 100
 EDITABLE_BODY_MAX = 64 * 1024
+# the most of a body one page renders ("Show all"); past it, the head of that size and the download
+SHOW_ALL_MAX = 1024 * 1024
 MAX_TOKEN_FORM = 4096
 FILTER_NAMES = ("method", "event", "validation", "q")
 
@@ -371,13 +373,23 @@ class HeadView:
 
 
 @dataclass(frozen=True)
+class LineNote:
+    """A validation issue said beside the line of the body it is about."""
+
+    kind: str  # "error" or "warning"
+    message: str
+    keyword: str
+
+
+@dataclass(frozen=True)
 class MarkedLine:
-    """A line of pretty JSON as the detail shows it: number, tokens, and "error", "warning"
-    or "" from the validation issues at its path."""
+    """A line of pretty JSON as the detail shows it: number, tokens, "error", "warning" or ""
+    from the validation issues at its path, and those issues in words."""
 
     number: int
     tokens: tuple[tuple[str, str], ...]
     mark: str
+    notes: tuple[LineNote, ...] = ()
 
 
 def detail_context(
@@ -386,20 +398,20 @@ def detail_context(
     """Everything the detail pane shows, derived from the stored bytes; None when the request
     is not in this bin.
 
-    Only the head of the body is loaded and shown (``HEAD_BYTES``) unless ``full``: a body of
-    many MiB would otherwise become an HTML page of as many. An encoded body is loaded whole (it
-    is smaller than what it decodes to) and decoded up to the same bound.
+    Only the head of the body is loaded and shown (``HEAD_BYTES``), or with ``full`` up to
+    ``SHOW_ALL_MAX``: a body of many MiB would otherwise become an HTML page of several times as
+    many (a 5.6 MiB JSON body made a 27 MB page). An encoded body is loaded whole (it is smaller
+    than what it decodes to) and decoded up to the same bound.
     """
-    loaded = listing.get_request_head(
-        db.session, found.id, request_id, None if full else HEAD_BYTES
-    )
+    shown_max = SHOW_ALL_MAX if full else HEAD_BYTES
+    loaded = listing.get_request_head(db.session, found.id, request_id, shown_max)
     if loaded is None:
         return None
     captured, head = loaded
     encoding = header_value(captured.headers, "Content-Encoding")
     if encoding and len(head) < captured.size:
         captured, head = listing.get_request_head(db.session, found.id, request_id, None) or loaded
-    decoded = decode_body(head, encoding, **({} if full else {"limit": HEAD_BYTES}))
+    decoded = decode_body(head, encoding, limit=shown_max)
     complete = len(head) >= captured.size and not decoded.truncated
     view = view_body(decoded.data, captured.content_type, complete=complete)
     validation = captured.validation or {}
@@ -427,6 +439,10 @@ def detail_context(
         "header_text": header_text(captured.headers),
         "filter_args": carried,
         "back_url": url_for("inspector.bin_show", bin_id=found.id, **carried),
+        "full": full,
+        "show_all_max": SHOW_ALL_MAX,
+        # the exact text again under "Raw" only while it is small: the download has it all
+        "raw_inline": len(decoded.data) <= HEAD_BYTES,
         "show_all_url": url_for(
             "inspector.request_show", bin_id=found.id, request_id=captured.id, body="full"
         ),
@@ -443,18 +459,23 @@ def schema_applies(validation: dict[str, Any]) -> bool:
 
 
 def marked_lines(lines: list[JsonLine] | None, validation: dict[str, Any]) -> list[MarkedLine]:
-    """Pretty JSON lines numbered from 1, each marked "error", "warning" or "" by its path."""
+    """Pretty JSON lines numbered from 1, each marked "error", "warning" or "" by its path,
+    with the issues at that path beside it (errors first)."""
     if not lines:
         return []
-    marks = {issue["path"]: "warning" for issue in validation.get("warnings", [])}
-    marks.update({issue["path"]: "error" for issue in validation.get("errors", [])})
+    notes: dict[str, list[LineNote]] = {}
+    for kind, key in (("error", "errors"), ("warning", "warnings")):
+        for issue in validation.get(key) or []:
+            note = LineNote(kind, str(issue.get("message", "")), str(issue.get("keyword", "")))
+            notes.setdefault(str(issue.get("path", "")), []).append(note)
     seen: set[str] = set()
     numbered = []
     for number, line in enumerate(lines, start=1):
         # mark a container on its opening line only
-        mark = marks.get(line.pointer, "") if line.pointer not in seen else ""
+        here = notes.get(line.pointer, []) if line.pointer not in seen else []
         seen.add(line.pointer)
-        numbered.append(MarkedLine(number, line.tokens, mark))
+        mark = here[0].kind if here else ""
+        numbered.append(MarkedLine(number, line.tokens, mark, tuple(here)))
     return numbered
 
 

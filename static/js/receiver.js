@@ -148,6 +148,18 @@
     updateTimes();
   });
 
+  document.addEventListener("htmx:afterSettle", measureSectionBar);
+  window.addEventListener("resize", measureSectionBar);
+
+  // the sticky section bar wraps onto more lines on narrower panes: what it jumps to must stop
+  // below it (the stylesheet's scroll-margin reads this height)
+  function measureSectionBar() {
+    var nav = document.querySelector(".detail-nav");
+    if (nav) {
+      document.documentElement.style.setProperty("--detail-nav-height", nav.offsetHeight + "px");
+    }
+  }
+
   // relative times ("12 s ago") stay current; the exact time is in the title ------------------
 
   function ago(seconds) {
@@ -259,6 +271,7 @@
       restoreReturn();
     }
     updateTimes();
+    measureSectionBar();
     window.setInterval(updateTimes, 15000);
     // the section bar shows where the detail is scrolled to
     document.addEventListener("scroll", markSection, {passive: true});

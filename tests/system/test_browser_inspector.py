@@ -9,6 +9,9 @@ light and dark, for people to look at; nothing asserts on pixels.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 from pathlib import Path
 from typing import Any
 
@@ -183,3 +186,111 @@ def test_a_share_link_opens_the_bin_read_only_and_its_owner_keeps_control(
     # the refused fetch is the only error the reader's console shows
     assert [message for message in reader_log.console_errors() if "403" not in message] == []
     assert reader_log.errors == [] and reader_log.csp_violations() == []
+
+
+# 12. the section bar leaves the heading it jumps to in sight --------------------------------
+
+# for each link of the detail's section bar: click it, then where its section's heading is
+# against the bottom of the (sticky) bar
+HEADING_BELOW_BAR = """
+async (href) => {
+  const nav = document.querySelector(".detail-nav");
+  nav.querySelector(`a[href="${href}"]`).click();
+  await new Promise((done) => setTimeout(done, 50));
+  const heading = document.querySelector(href).querySelector("h2, h3, legend") ||
+    document.querySelector(href);
+  const bar = nav.getBoundingClientRect().bottom;
+  return {href, heading: heading.getBoundingClientRect().top, bar};
+}
+"""
+
+
+@pytest.mark.parametrize("viewport", [WIDE, PHONE], ids=["1400px", "390px"])
+def test_the_section_bar_never_covers_the_heading_it_jumps_to(
+    live_server: str, new_page: Any, viewport: dict[str, int]
+) -> None:
+    bin_id = create_bin(
+        live_server, signature={"scheme": "hmac-sha256", "secret": "s3cret"}, label="sections"
+    )
+    body = json.dumps({"rows": [{"n": n, "text": "x" * 40} for n in range(80)]}).encode()
+    sent = send(
+        live_server,
+        bin_id,
+        query="a=1",
+        headers=[("Content-Type", "application/json"), ("X-Hub-Signature-256", "sha256=00")],
+        body=body,
+    )
+    page, log = new_page(viewport=viewport)
+    open_request(page, live_server, bin_id, sent.id)
+    links = page.eval_on_selector_all(
+        ".detail-nav a[href^='#']", "links => links.map((link) => link.getAttribute('href'))"
+    )
+    assert len(links) >= 6
+    for href in links:
+        seen = page.evaluate(HEADING_BELOW_BAR, href)
+        assert seen["heading"] >= seen["bar"] - 1, seen
+    assert_clean(log)
+
+
+# 12. the detail says each issue once, beside what it is about -------------------------------
+
+ORDER_PAID = {
+    "type": "object",
+    "required": ["order_id", "amount"],
+    "properties": {"order_id": {"type": "string"}, "amount": {"type": "integer", "minimum": 1}},
+}
+
+
+@pytest.mark.parametrize("viewport", [WIDE, PHONE], ids=["1400px", "390px"])
+def test_the_detail_says_each_issue_once_and_beside_its_line(
+    live_server: str, new_page: Any, shots_dir: Path, viewport: dict[str, int]
+) -> None:
+    put = httpx.put(
+        f"{live_server}/api/catalog/shop/order.paid", json={"schema": ORDER_PAID}, timeout=10
+    )
+    assert put.status_code in (200, 201), put.text
+    bin_id = create_bin(
+        live_server,
+        provider="shop",
+        event="order.paid",
+        signature={"scheme": "hmac-sha256", "secret": "s3cret"},
+    )
+    body = b'{"order_id": "A-1", "amount": 0, "note": "extra"}'
+    digest = hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+    sent = send(
+        live_server,
+        bin_id,
+        headers=[("Content-Type", "application/json"), ("X-Signature", f"sha256={digest}")],
+        body=body,
+    )
+    page, log = new_page(viewport=viewport)
+    open_request(page, live_server, bin_id, sent.id)
+    expect(page.locator(".bin-name")).to_contain_text(bin_id)
+    assert page.locator(".bin-name").inner_text().count(bin_id) == 1
+
+    line = page.locator("#detail-body .line-error")
+    note = line.locator(".line-note")
+    expect(note).to_have_text("✗ 0 is less than the minimum of 1 · minimum")
+    line_box, note_box = line.bounding_box(), note.bounding_box()
+    assert line_box and note_box
+    assert note_box["y"] < line_box["y"] + line_box["height"]  # on the line, not below it
+    finding = "which verifies as hmac-sha256 with the bin's secret"
+    assert page.locator("#signature").inner_text().count(finding) == 1
+    for scheme in SCHEMES:
+        page.emulate_media(color_scheme=scheme)
+        shoot(page, shots_dir, f"detail-issues-{viewport['width']}-{scheme}")
+    assert page.evaluate(SCROLL_WIDTH) <= viewport["width"] + 1
+    assert_clean(log)
+
+
+def test_a_settings_error_is_shown_in_the_drawer(live_server: str, new_page: Any) -> None:
+    """htmx 2 does not swap a 4xx answer by default: the form's error partial never showed."""
+    bin_id = create_bin(live_server)
+    page, log = new_page(viewport=WIDE)
+    page.goto(f"{live_server}/bins/{bin_id}")
+    page.click(".bin-actions button:has-text('Settings')")
+    page.fill("#response-headers", "a header line without a colon")
+    page.click("#bin-settings button[type=submit]")
+    expect(page.locator("#bin-settings [role=alert]")).to_contain_text("needs a colon")
+    assert [m for m in log.console_errors() if "400" not in m] == []
+    assert log.errors == [] and log.csp_violations() == []
