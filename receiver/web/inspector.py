@@ -43,6 +43,7 @@ from receiver.capture.bodies import view_body
 from receiver.capture.request import header_value
 from receiver.delivery.attempts import history
 from receiver.delivery.attempts import replay_request
+from receiver.delivery.forwarding import queue_state
 from receiver.delivery.http import OutgoingError
 from receiver.exports.curl import curl_needs_body_file
 from receiver.exports.curl import render_curl
@@ -288,6 +289,7 @@ def bin_show(bin_id: str) -> str:
     """The bin page: ingest URL, live list, filters, and the selected request's detail."""
     found = load_bin(bin_id)
     context = list_context(found)
+    access = access_context(found)
     selected = request.args.get("request", type=int)
     detail = None
     if selected is not None and 0 <= selected <= ID_MAX:  # a larger id cannot exist
@@ -299,7 +301,9 @@ def bin_show(bin_id: str) -> str:
         limits=limits(),
         ingest_url=ingest_url(found.id),
         catalog=current_catalog(),
-        access=access_context(found),
+        access=access,
+        # the settings drawer's forward queue, which only the owner sees
+        queue=queue_state(db.session, found.id) if access["owner"] else None,
     )
 
 
@@ -608,7 +612,7 @@ def settings_from_form(form: Any) -> dict[str, Any]:
         "event": event or None,
         "strict_validation": form.get("strict_validation") == "on",
         "signature": signature,
-    }
+    } | ({"forward_url": form["forward_url"].strip() or None} if "forward_url" in form else {})
 
 
 def settings_partial(found: Bin, error: str | None, saved: bool = False) -> str:
@@ -620,7 +624,19 @@ def settings_partial(found: Bin, error: str | None, saved: bool = False) -> str:
         saved=saved,
         limits=limits(),
         catalog=current_catalog(),
+        queue=queue_state(db.session, found.id),
     )
+
+
+@bp.get("/bins/<bin_id>/forward-queue")
+def bin_forward_queue(bin_id: str) -> Response:
+    """Where the bin's forwarding stands (the settings drawer shows it beside the forward URL)."""
+    found = load_bin(bin_id)
+    response = fragment(
+        "partials/_forward_queue.html", bin=found, queue=queue_state(db.session, found.id)
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def access_context(found: Bin, *, owner: bool | None = None) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from servers import free_port
 from test_browser import CHROMIUM
 from test_browser import PHONE
 from test_browser import SCROLL_WIDTH
@@ -24,6 +25,10 @@ from test_browser import SETTLED
 from test_browser import assert_clean
 from test_browser import create_bin
 from test_browser import send
+
+from receiver.delivery.forwarding import ForwardPolicy
+from receiver.delivery.forwarding import forward_due
+from receiver.storage.db import db
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need playwright")
 expect = sync_api.expect
@@ -294,3 +299,38 @@ def test_a_settings_error_is_shown_in_the_drawer(live_server: str, new_page: Any
     expect(page.locator("#bin-settings [role=alert]")).to_contain_text("needs a colon")
     assert [m for m in log.console_errors() if "400" not in m] == []
     assert log.errors == [] and log.csp_violations() == []
+
+
+# 14. forwarding in the settings drawer, with the queue's state beside it ----------------------
+
+
+@pytest.mark.parametrize("viewport", [WIDE, PHONE], ids=["1400px", "390px"])
+def test_the_drawer_sets_the_forward_url_and_shows_the_queue(
+    app: Any, live_server: str, new_page: Any, shots_dir: Path, viewport: dict[str, int]
+) -> None:
+    bin_id = create_bin(live_server, label="forwarding")
+    down = f"http://127.0.0.1:{free_port()}/hooks"
+    page, log = new_page(viewport=viewport)
+    page.goto(f"{live_server}/bins/{bin_id}")
+    page.click(".bin-actions button:has-text('Settings')")
+    page.click("#settings-drawer .drawer-nav a:has-text('Forwarding')")
+    page.fill("#forward-url", down)
+    page.click("#bin-settings button[type=submit]")
+    expect(page.locator("#bin-settings [role=status]")).to_contain_text("Saved")
+    assert httpx.get(f"{live_server}/api/bins/{bin_id}", timeout=10).json()["forward_url"] == down
+
+    # a capture, and one forwarding round against the target that is down
+    sent = send(live_server, bin_id, body=b'{"a": 1}')
+    with app.app_context():
+        assert forward_due(db.engine, ForwardPolicy(max_attempts=3, first_delay=60.0)) == 1
+    queue = page.locator("#forward-queue")
+    expect(queue).to_contain_text("1 retrying", timeout=15_000)  # the panel asks again by itself
+    expect(queue).to_contain_text("refused")
+    expect(queue.locator("a")).to_have_attribute("href", f"/bins/{bin_id}?request={sent.id}")
+    queue.scroll_into_view_if_needed()
+    for scheme in SCHEMES:
+        page.emulate_media(color_scheme=scheme)
+        drawer = page.locator("#settings-drawer")
+        shoot(drawer, shots_dir, f"forwarding-{viewport['width']}-{scheme}", full_page=False)
+    assert page.evaluate(SCROLL_WIDTH) <= viewport["width"] + 1
+    assert_clean(log)
