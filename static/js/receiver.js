@@ -7,6 +7,7 @@
 
   var NARROW = "(max-width: 860px)";
   var RETURN_KEY = "receiver.return";
+  var FOLLOW_KEY = "receiver.follow";
 
   function copyText(text) {
     if (navigator.clipboard && window.isSecureContext) {
@@ -124,17 +125,42 @@
     empty.forEach(function (name) { data.delete(name); });
   });
 
+  // follow new requests: the toggle is remembered by this browser; while it is on, the newest
+  // row the poller brings opens, unless the person is typing in the open request (a replay
+  // being edited is never thrown away)
+  function followBox() { return document.getElementById("follow-newest"); }
+
+  function rememberFollow(on) {
+    try { window.localStorage.setItem(FOLLOW_KEY, on ? "on" : "off"); } catch (ignored) { /* storage off: it lasts this page */ }
+  }
+
+  document.addEventListener("change", function (event) {
+    if (event.target === followBox()) { rememberFollow(event.target.checked); }
+  });
+
+  function follow(row) {
+    var box = followBox();
+    if (!box || !box.checked || !row) { return; }
+    var active = document.activeElement;
+    if (active && active.closest("#request-detail") && typing(active)) { return; }
+    var link = row.querySelector("a.request-row");
+    if (link) { link.click(); }
+  }
+
   // rows brought by the poller flash once so that a new arrival catches the eye
   document.addEventListener("htmx:afterSwap", function (event) {
     var config = event.detail.requestConfig;
     if (config && /\/requests\/poll/.test(config.path)) {
       var poller = document.getElementById("poller");
       var next = poller && poller.nextElementSibling;
+      var newest = null;
       while (next && next.classList.contains("request-row-item") && !next.dataset.seen) {
         next.classList.add("arrived");
         next.dataset.seen = "1";
+        newest = newest || next;
         next = next.nextElementSibling;
       }
+      follow(newest);
     }
     var target = event.detail.target;
     var detail = document.getElementById("request-detail");
@@ -249,6 +275,9 @@
     } else if (key === "?") {
       event.preventDefault();
       openDialog("keys-dialog");
+    } else if (key === "f") {
+      var box = followBox();
+      if (box) { event.preventDefault(); box.checked = !box.checked; rememberFollow(box.checked); }
     } else if (key === "Escape") {
       var back = document.querySelector("#request-detail [data-back]");
       if (back) { event.preventDefault(); goBack(back); }
@@ -262,6 +291,10 @@
       window.history.scrollRestoration = "manual";
     }
     document.querySelectorAll(".request-row-item").forEach(function (item) { item.dataset.seen = "1"; });
+    var box = followBox();
+    if (box) {
+      try { box.checked = window.localStorage.getItem(FOLLOW_KEY) === "on"; } catch (ignored) { box.checked = false; }
+    }
     var selected = new URLSearchParams(window.location.search).get("request");
     if (selected) {
       markSelected(selected);

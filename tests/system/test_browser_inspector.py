@@ -334,3 +334,52 @@ def test_the_drawer_sets_the_forward_url_and_shows_the_queue(
         shoot(drawer, shots_dir, f"forwarding-{viewport['width']}-{scheme}", full_page=False)
     assert page.evaluate(SCROLL_WIDTH) <= viewport["width"] + 1
     assert_clean(log)
+
+
+# 15. follow the newest: each new request opens as it arrives, remembered per browser ----------
+
+
+@pytest.mark.parametrize("viewport", [WIDE, PHONE], ids=["1400px", "390px"])
+def test_follow_opens_each_new_request_as_it_arrives_and_is_remembered(
+    live_server: str, new_page: Any, shots_dir: Path, viewport: dict[str, int]
+) -> None:
+    bin_id = create_bin(live_server, label="follow")
+    narrow = viewport is PHONE
+    page, log = new_page(viewport=viewport, is_mobile=narrow, has_touch=narrow)
+    page.goto(f"{live_server}/bins/{bin_id}")
+    toggle = page.locator("#follow-newest")
+    expect(toggle).not_to_be_checked()  # off until this browser turns it on
+
+    quiet = send(live_server, bin_id, path="/quiet")
+    expect(page.locator(f"#row-{quiet.id}")).to_be_attached(timeout=5000)
+    page.wait_for_timeout(300)
+    expect(page.locator("#request-detail.detail-filled")).to_have_count(0)
+
+    toggle.check()
+    first = send(live_server, bin_id, path="/first", body=b'{"n": 1}')
+    expect(page.locator(f"#request-detail[data-request-id='{first.id}']")).to_be_visible(
+        timeout=5000
+    )
+    expect(page).to_have_url(f"{live_server}/bins/{bin_id}?request={first.id}")
+    for scheme in SCHEMES:
+        page.emulate_media(color_scheme=scheme)
+        shoot(page, shots_dir, f"follow-{viewport['width']}-{scheme}", full_page=False)
+
+    # remembered by this browser: a reload keeps following
+    page.goto(f"{live_server}/bins/{bin_id}")
+    expect(page.locator("#follow-newest")).to_be_checked()
+    second = send(live_server, bin_id, path="/second")
+    expect(page.locator(f"#request-detail[data-request-id='{second.id}']")).to_be_visible(
+        timeout=5000
+    )
+    # typing in the open request's replay form is never interrupted
+    page.fill("#replay-panel input[name=url]", "http://127.0.0.1:9/typing")
+    third = send(live_server, bin_id, path="/third")
+    expect(page.locator(f"#row-{third.id}")).to_be_attached(timeout=5000)
+    page.wait_for_timeout(300)
+    expect(page.locator(f"#request-detail[data-request-id='{second.id}']")).to_be_visible()
+    page.goto(f"{live_server}/bins/{bin_id}")  # the list (a phone shows the toggle there)
+    page.locator("#follow-newest").uncheck()
+    page.reload()
+    expect(page.locator("#follow-newest")).not_to_be_checked()
+    assert_clean(log)
