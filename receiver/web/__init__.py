@@ -18,6 +18,7 @@ def register_blueprints(app: Flask) -> None:
     from receiver.web import catalog_pages
     from receiver.web import catalog_tools
     from receiver.web import converters
+    from receiver.web import directory_pages
     from receiver.web import errors
     from receiver.web import ingest
     from receiver.web import inspector
@@ -35,6 +36,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(inspector.bp)
     app.register_blueprint(catalog_pages.bp)
     app.register_blueprint(catalog_tools.bp)
+    app.register_blueprint(directory_pages.bp)
     app.register_blueprint(relay_pages.bp)
     app.register_blueprint(toolkit_pages.bp)
     access.init_app(app)  # after every blueprint: it guards each one's owner-only routes

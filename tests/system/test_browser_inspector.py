@@ -383,3 +383,45 @@ def test_follow_opens_each_new_request_as_it_arrives_and_is_remembered(
     page.reload()
     expect(page.locator("#follow-newest")).not_to_be_checked()
     assert_clean(log)
+
+
+# 16. all bins, behind the team token ----------------------------------------------------------
+
+TEAM = "team-token"
+
+
+@pytest.mark.parametrize("app_config", [{"RECEIVER_ACCESS_TOKEN": TEAM}], ids=["team"])
+@pytest.mark.parametrize("viewport", [WIDE, PHONE], ids=["1400px", "390px"])
+def test_a_team_member_finds_every_bin_by_its_label(
+    app_config: dict[str, str],
+    live_server: str,
+    new_page: Any,
+    shots_dir: Path,
+    viewport: dict[str, int],
+) -> None:
+    made = {}
+    for label in ("Stripe staging", "GitHub payments", "Shop orders", ""):
+        response = httpx.post(
+            f"{live_server}/api/bins",
+            json={"label": label},
+            headers={"Authorization": f"Bearer {TEAM}"},
+            timeout=10,
+        )
+        made[label] = response.json()["id"]
+    page, log = new_page(viewport=viewport)
+    page.goto(f"{live_server}/bins")
+    page.fill("#token", TEAM)
+    page.click("button:has-text('Log in')")
+    expect(page).to_have_url(f"{live_server}/bins")
+    expect(page.locator(".bin-list-item")).to_have_count(4)
+    for scheme in SCHEMES:
+        page.emulate_media(color_scheme=scheme)
+        shoot(page, shots_dir, f"all-bins-{viewport['width']}-{scheme}")
+    page.fill("#bin-search-q", "payments")
+    expect(page.locator(".bin-list-item")).to_have_count(1)
+    expect(page.locator(".bin-list-item")).to_contain_text("GitHub payments")
+    expect(page).to_have_url(f"{live_server}/bins?q=payments")
+    page.click(".bin-list-item a")
+    expect(page).to_have_url(f"{live_server}/bins/{made['GitHub payments']}")
+    assert page.evaluate(SCROLL_WIDTH) <= viewport["width"] + 1
+    assert_clean(log)
