@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
 
+from sqlalchemy import Select
 from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy.sql.elements import ColumnElement
@@ -72,19 +73,15 @@ def search_words(text: str | None) -> str | None:
     return words or None
 
 
-def list_bins(
-    session: AnySession,
+def bins_query(
     *,
     now: datetime,
     also_private: Collection[str] = (),
     label: str | None = None,
     before: Cursor | None = None,
     limit: int = PAGE_SIZE,
-) -> BinPage:
-    """A page of the active bins, most recently active first.
-
-    ``label`` keeps the bins whose label contains it (any case), or whose id starts with it.
-    """
+) -> Select[tuple[Bin]]:
+    """The query of one page (and one bin more, which says whether another page follows)."""
     visible: ColumnElement[bool] = Bin.private.is_(False)
     if also_private:
         visible = or_(visible, Bin.id.in_(list(also_private)))
@@ -103,10 +100,23 @@ def list_bins(
             Bin.expires_at <= before.expires_at,
             or_(Bin.expires_at < before.expires_at, Bin.id < before.bin_id),
         )
-    rows = session.scalars(
-        query.order_by(Bin.expires_at.desc(), Bin.id.desc()).limit(limit + 1)
-    ).all()
-    more = len(rows) > limit
+    return query.order_by(Bin.expires_at.desc(), Bin.id.desc()).limit(limit + 1)
+
+
+def list_bins(
+    session: AnySession,
+    *,
+    now: datetime,
+    also_private: Collection[str] = (),
+    label: str | None = None,
+    before: Cursor | None = None,
+    limit: int = PAGE_SIZE,
+) -> BinPage:
+    """A page of the active bins, most recently active first. ``label`` keeps the bins whose
+    label contains it (any case), or whose id starts with it."""
+    query = bins_query(now=now, also_private=also_private, label=label, before=before, limit=limit)
+    rows = session.scalars(query).all()
     shown = rows[:limit]
+    more = len(rows) > limit
     cursor = Cursor(shown[-1].expires_at, shown[-1].id) if more and shown else None
     return BinPage(shown, cursor)
