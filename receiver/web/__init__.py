@@ -17,6 +17,7 @@ def register_blueprints(app: Flask) -> None:
     from receiver.web import api
     from receiver.web import catalog_pages
     from receiver.web import catalog_tools
+    from receiver.web import compare_pages
     from receiver.web import converters
     from receiver.web import directory_pages
     from receiver.web import errors
@@ -36,6 +37,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(inspector.bp)
     app.register_blueprint(catalog_pages.bp)
     app.register_blueprint(catalog_tools.bp)
+    app.register_blueprint(compare_pages.bp)
     app.register_blueprint(directory_pages.bp)
     app.register_blueprint(relay_pages.bp)
     app.register_blueprint(toolkit_pages.bp)

@@ -425,3 +425,49 @@ def test_a_team_member_finds_every_bin_by_its_label(
     expect(page).to_have_url(f"{live_server}/bins/{made['GitHub payments']}")
     assert page.evaluate(SCROLL_WIDTH) <= viewport["width"] + 1
     assert_clean(log)
+
+
+# 18. compare two captures ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("viewport", [WIDE, PHONE], ids=["1400px", "390px"])
+def test_comparing_a_failed_delivery_with_the_one_before(
+    live_server: str, new_page: Any, shots_dir: Path, viewport: dict[str, int]
+) -> None:
+    bin_id = create_bin(live_server, label="deliveries")
+    json_type = ("Content-Type", "application/json")
+    worked = send(
+        live_server,
+        bin_id,
+        path="/hooks",
+        headers=[json_type, ("X-Attempt", "1"), ("X-Signature", "sha256=aa")],
+        body=json.dumps({"id": "evt_1", "data": {"amount": 1200, "currency": "eur"}}).encode(),
+    )
+    text = send(live_server, bin_id, path="/notes", body=b"line one\nline two\n")
+    failed = send(
+        live_server,
+        bin_id,
+        path="/hooks",
+        query="retry=1",
+        headers=[json_type, ("X-Attempt", "2")],
+        body=json.dumps({"id": "evt_1", "data": {"amount": "1200", "items": [1]}}).encode(),
+    )
+    narrow = viewport is PHONE
+    page, log = new_page(viewport=viewport, is_mobile=narrow, has_touch=narrow)
+    open_request(page, live_server, bin_id, failed.id)
+    page.click("#request-detail a:has-text('Compare')")
+    expect(page).to_have_url(f"{live_server}/bins/{bin_id}/compare?b={failed.id}")
+    expect(page.locator("#compare-a")).to_have_value(str(text.id))  # the capture before it
+
+    page.select_option("#compare-a", str(worked.id))
+    expect(page).to_have_url(f"{live_server}/bins/{bin_id}/compare?a={worked.id}&b={failed.id}")
+    comparison = page.locator("#comparison")
+    expect(comparison.locator(".change-type")).to_contain_text("/data/amount")
+    expect(comparison.locator(".change-removed")).to_have_count(2)  # a header, a member
+    expect(comparison.locator(".change-added")).to_contain_text("/data/items")
+    expect(comparison).to_contain_text("retry=1")
+    for scheme in SCHEMES:
+        page.emulate_media(color_scheme=scheme)
+        shoot(page, shots_dir, f"compare-{viewport['width']}-{scheme}")
+    assert page.evaluate(SCROLL_WIDTH) <= viewport["width"] + 1
+    assert_clean(log)
