@@ -104,7 +104,9 @@ def test_header_and_query_names_are_readable_on_narrow_screens(
     cells = page.evaluate(NAME_CELLS, "#request-detail")
     names = {cell["name"] for cell in cells}
     assert {"Host", "X-Long", "token", "page", "name", "blob"} <= names, names
-    shoot(page, shots_dir, f"tables-{viewport['width']}")
+    for scheme in SCHEMES:
+        page.emulate_media(color_scheme=scheme)
+        shoot(page, shots_dir, f"tables-{viewport['width']}-{scheme}")
     for cell in cells:
         if cell["name"] in ("Host", "X-Long", "token", "page", "name", "blob"):
             # a short name is on one line, and its column is wider than a few letters
@@ -470,4 +472,41 @@ def test_comparing_a_failed_delivery_with_the_one_before(
         page.emulate_media(color_scheme=scheme)
         shoot(page, shots_dir, f"compare-{viewport['width']}-{scheme}")
     assert page.evaluate(SCROLL_WIDTH) <= viewport["width"] + 1
+    assert_clean(log)
+
+
+# 12. script steps named as the API names them; Show all bounded (screens at both widths) ------
+
+
+@pytest.mark.parametrize("viewport", [WIDE, PHONE], ids=["1400px", "390px"])
+def test_script_steps_and_a_large_body_as_the_page_shows_them(
+    live_server: str, new_page: Any, shots_dir: Path, viewport: dict[str, int]
+) -> None:
+    bin_id = create_bin(
+        live_server, response_script=[{"status": 429}, {"status": 409}, {"status": 202}]
+    )
+    send(live_server, bin_id, body=b"first")
+    big = json.dumps({"rows": ["x" * 60] * 24_000}).encode()  # 1.5 MiB of JSON
+    second = send(live_server, bin_id, headers=[("Content-Type", "application/json")], body=big)
+    narrow = viewport is PHONE
+    page, log = new_page(viewport=viewport, is_mobile=narrow, has_touch=narrow)
+    open_request(page, live_server, bin_id, second.id)
+    expect(page.locator(f"#row-{second.id} .badge-step")).to_have_text("script[1] · 409")
+    expect(page.locator("#detail-response")).to_contain_text("response_script[1]")
+    page.click("#body-view button:has-text('Show the first 1.0 MiB')")
+    expect(page.locator("#body-view .body-head-note")).to_contain_text("a page shows at most")
+    expect(page.locator("#body-view a:has-text('Download')")).to_be_visible()
+    for scheme in SCHEMES:
+        page.emulate_media(color_scheme=scheme)
+        shoot(page, shots_dir, f"steps-body-{viewport['width']}-{scheme}", full_page=False)
+    page.goto(f"{live_server}/bins/{bin_id}")
+    page.click(".bin-actions button:has-text('Settings')")
+    page.click("#settings-drawer .drawer-nav a:has-text('Response script')")
+    script = page.locator("#response-script .script-steps li")
+    expect(script).to_have_count(1)
+    expect(script).to_contain_text("response_script[2]")
+    for scheme in SCHEMES:
+        page.emulate_media(color_scheme=scheme)
+        drawer = page.locator("#settings-drawer")
+        shoot(drawer, shots_dir, f"script-{viewport['width']}-{scheme}", full_page=False)
     assert_clean(log)
