@@ -36,6 +36,8 @@ from receiver.bins.tokens import token_role
 from receiver.storage.db import db
 from receiver.storage.models import Bin
 from receiver.storage.models import utcnow
+from receiver.web.errors import json_error
+from receiver.web.security import SAFE_METHODS
 
 RECENT_BINS_COOKIE = "receiver_recent"
 RECENT_BINS_MAX_AGE = 60 * 60 * 24 * 365
@@ -57,7 +59,6 @@ READ_HOLDER_WRITES = frozenset(
 )
 # routes that only read, but show the owner's controls
 OWNER_READS = frozenset({"toolkit.script_show", "catalog_tools.use_as_example_form"})
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 READ_ONLY_MESSAGE = (
     "this bin was opened with its read-only share link: seeing captures and replaying them is "
     "allowed; settings, deleting, clearing, sending into the bin and its token need the owner's "
@@ -156,8 +157,6 @@ def refuse_read_only_writes() -> Response | None:
 
 def read_only_refusal(message: str) -> Response:
     """The 403 a read-only holder gets: JSON under ``/api``, a short page elsewhere."""
-    from receiver.web.errors import json_error
-
     if request.path.startswith("/api/"):
         return json_error(403, "read_only", message)
     return Response(message, status=403, mimetype="text/plain")

@@ -147,6 +147,15 @@
     if (link) { link.click(); }
   }
 
+  // the newest arrival is opened once htmx has settled the rows (before that its link is not an
+  // htmx link yet, and a click would load the whole page)
+  var arrivedNewest = null;
+  document.addEventListener("htmx:afterSettle", function () {
+    var row = arrivedNewest;
+    arrivedNewest = null;
+    if (row && document.body.contains(row)) { follow(row); }
+  });
+
   // rows brought by the poller flash once so that a new arrival catches the eye
   document.addEventListener("htmx:afterSwap", function (event) {
     var config = event.detail.requestConfig;
@@ -160,7 +169,8 @@
         newest = newest || next;
         next = next.nextElementSibling;
       }
-      follow(newest);
+      // (afterSwap comes once per swapped element: only the first sees the new rows unseen)
+      if (newest) { arrivedNewest = newest; }
     }
     var target = event.detail.target;
     var detail = document.getElementById("request-detail");

@@ -358,11 +358,14 @@ def test_follow_opens_each_new_request_as_it_arrives_and_is_remembered(
     expect(page.locator("#request-detail.detail-filled")).to_have_count(0)
 
     toggle.check()
+    page.evaluate("() => { window.__same_page = true; }")
     first = send(live_server, bin_id, path="/first", body=b'{"n": 1}')
     expect(page.locator(f"#request-detail[data-request-id='{first.id}']")).to_be_visible(
         timeout=5000
     )
     expect(page).to_have_url(f"{live_server}/bins/{bin_id}?request={first.id}")
+    # opened in the page by htmx, not by navigating to the row's address
+    assert page.evaluate("() => window.__same_page") is True
     for scheme in SCHEMES:
         page.emulate_media(color_scheme=scheme)
         shoot(page, shots_dir, f"follow-{viewport['width']}-{scheme}", full_page=False)

@@ -18,7 +18,7 @@ from werkzeug.routing import Rule
 from receiver.bins.tokens import bin_token
 from receiver.bins.tokens import read_token
 from receiver.web.access import READ_HOLDER_WRITES
-from receiver.web.access import SAFE_METHODS
+from receiver.web.security import SAFE_METHODS
 
 SECRET = "test-secret-key"  # tests/conftest.py's SECRET_KEY
 JSON = {"Content-Type": "application/json"}
