@@ -69,6 +69,15 @@ def shoot(target: Any, shots_dir: Path, name: str, *, full_page: bool = True) ->
     target.screenshot(path=str(shots_dir / f"inspector-{name}.png"), caret="initial", **options)
 
 
+def shoot_schemes(
+    page: Any, shots_dir: Path, name: str, *, target: Any = None, full_page: bool = True
+) -> None:
+    """``shoot`` the page (or ``target``, an element of it) in the light and the dark scheme."""
+    for scheme in SCHEMES:
+        page.emulate_media(color_scheme=scheme)
+        shoot(target or page, shots_dir, f"{name}-{scheme}", full_page=full_page)
+
+
 def open_request(page: Any, base: str, bin_id: str, request_id: int) -> None:
     """Open a request's detail from the list, and wait for the swap to settle."""
     page.goto(f"{base}/bins/{bin_id}")
@@ -104,9 +113,7 @@ def test_header_and_query_names_are_readable_on_narrow_screens(
     cells = page.evaluate(NAME_CELLS, "#request-detail")
     names = {cell["name"] for cell in cells}
     assert {"Host", "X-Long", "token", "page", "name", "blob"} <= names, names
-    for scheme in SCHEMES:
-        page.emulate_media(color_scheme=scheme)
-        shoot(page, shots_dir, f"tables-{viewport['width']}-{scheme}")
+    shoot_schemes(page, shots_dir, f"tables-{viewport['width']}")
     for cell in cells:
         if cell["name"] in ("Host", "X-Long", "token", "page", "name", "blob"):
             # a short name is on one line, and its column is wider than a few letters
@@ -148,10 +155,10 @@ def test_a_share_link_opens_the_bin_read_only_and_its_owner_keeps_control(
     owner.locator("#bin-access").scroll_into_view_if_needed()
     share = owner.locator("#share-link").input_value()
     assert owner.locator("#bin-token").input_value() == owner_token != share.rsplit("/", 1)[1]
-    for scheme in SCHEMES:
-        owner.emulate_media(color_scheme=scheme)
-        drawer = owner.locator("#settings-drawer")
-        shoot(drawer, shots_dir, f"access-owner-{viewport['width']}-{scheme}", full_page=False)
+    drawer = owner.locator("#settings-drawer")
+    shoot_schemes(
+        owner, shots_dir, f"access-owner-{viewport['width']}", target=drawer, full_page=False
+    )
 
     reader, reader_log = new_page(viewport=viewport, is_mobile=narrow, has_touch=narrow)
     reader.goto(share)
@@ -164,9 +171,7 @@ def test_a_share_link_opens_the_bin_read_only_and_its_owner_keeps_control(
     expect(detail).to_be_visible()
     expect(detail.locator("button:has-text('Delete')")).to_have_count(0)
     expect(detail.locator("input[name=resign]")).to_have_count(0)
-    for scheme in SCHEMES:
-        reader.emulate_media(color_scheme=scheme)
-        shoot(reader, shots_dir, f"read-only-{viewport['width']}-{scheme}")
+    shoot_schemes(reader, shots_dir, f"read-only-{viewport['width']}")
     # replaying to a URL of one's own works
     reader.fill("#replay-panel input[name=url]", httpserver.url_for("/mine"))
     reader.click("#replay-panel button[type=submit]")
@@ -179,10 +184,10 @@ def test_a_share_link_opens_the_bin_read_only_and_its_owner_keeps_control(
     assert refused == 403
     reader.click(".bin-actions button:has-text('Access')")
     expect(reader.locator("#bin-access")).to_contain_text("read-only")
-    for scheme in SCHEMES:
-        reader.emulate_media(color_scheme=scheme)
-        drawer = reader.locator("#settings-drawer")
-        shoot(drawer, shots_dir, f"access-reader-{viewport['width']}-{scheme}", full_page=False)
+    drawer = reader.locator("#settings-drawer")
+    shoot_schemes(
+        reader, shots_dir, f"access-reader-{viewport['width']}", target=drawer, full_page=False
+    )
     assert reader.evaluate(SCROLL_WIDTH) <= viewport["width"] + 1
 
     # the owner still has everything
@@ -283,9 +288,7 @@ def test_the_detail_says_each_issue_once_and_beside_its_line(
     assert note_box["y"] < line_box["y"] + line_box["height"]  # on the line, not below it
     finding = "which verifies as hmac-sha256 with the bin's secret"
     assert page.locator("#signature").inner_text().count(finding) == 1
-    for scheme in SCHEMES:
-        page.emulate_media(color_scheme=scheme)
-        shoot(page, shots_dir, f"detail-issues-{viewport['width']}-{scheme}")
+    shoot_schemes(page, shots_dir, f"detail-issues-{viewport['width']}")
     assert page.evaluate(SCROLL_WIDTH) <= viewport["width"] + 1
     assert_clean(log)
 
@@ -330,10 +333,10 @@ def test_the_drawer_sets_the_forward_url_and_shows_the_queue(
     expect(queue).to_contain_text("refused")
     expect(queue.locator("a")).to_have_attribute("href", f"/bins/{bin_id}?request={sent.id}")
     queue.scroll_into_view_if_needed()
-    for scheme in SCHEMES:
-        page.emulate_media(color_scheme=scheme)
-        drawer = page.locator("#settings-drawer")
-        shoot(drawer, shots_dir, f"forwarding-{viewport['width']}-{scheme}", full_page=False)
+    drawer = page.locator("#settings-drawer")
+    shoot_schemes(
+        page, shots_dir, f"forwarding-{viewport['width']}", target=drawer, full_page=False
+    )
     assert page.evaluate(SCROLL_WIDTH) <= viewport["width"] + 1
     assert_clean(log)
 
@@ -366,9 +369,7 @@ def test_follow_opens_each_new_request_as_it_arrives_and_is_remembered(
     expect(page).to_have_url(f"{live_server}/bins/{bin_id}?request={first.id}")
     # opened in the page by htmx, not by navigating to the row's address
     assert page.evaluate("() => window.__same_page") is True
-    for scheme in SCHEMES:
-        page.emulate_media(color_scheme=scheme)
-        shoot(page, shots_dir, f"follow-{viewport['width']}-{scheme}", full_page=False)
+    shoot_schemes(page, shots_dir, f"follow-{viewport['width']}", full_page=False)
 
     # remembered by this browser: a reload keeps following
     page.goto(f"{live_server}/bins/{bin_id}")
@@ -419,9 +420,7 @@ def test_a_team_member_finds_every_bin_by_its_label(
     page.click("button:has-text('Log in')")
     expect(page).to_have_url(f"{live_server}/bins")
     expect(page.locator(".bin-list-item")).to_have_count(4)
-    for scheme in SCHEMES:
-        page.emulate_media(color_scheme=scheme)
-        shoot(page, shots_dir, f"all-bins-{viewport['width']}-{scheme}")
+    shoot_schemes(page, shots_dir, f"all-bins-{viewport['width']}")
     page.fill("#bin-search-q", "payments")
     expect(page.locator(".bin-list-item")).to_have_count(1)
     expect(page.locator(".bin-list-item")).to_contain_text("GitHub payments")
@@ -471,9 +470,7 @@ def test_comparing_a_failed_delivery_with_the_one_before(
     expect(comparison.locator(".change-removed")).to_have_count(2)  # a header, a member
     expect(comparison.locator(".change-added")).to_contain_text("/data/items")
     expect(comparison).to_contain_text("retry=1")
-    for scheme in SCHEMES:
-        page.emulate_media(color_scheme=scheme)
-        shoot(page, shots_dir, f"compare-{viewport['width']}-{scheme}")
+    shoot_schemes(page, shots_dir, f"compare-{viewport['width']}")
     assert page.evaluate(SCROLL_WIDTH) <= viewport["width"] + 1
     assert_clean(log)
 
@@ -499,17 +496,13 @@ def test_script_steps_and_a_large_body_as_the_page_shows_them(
     page.click("#body-view button:has-text('Show the first 1.0 MiB')")
     expect(page.locator("#body-view .body-head-note")).to_contain_text("a page shows at most")
     expect(page.locator("#body-view a:has-text('Download')")).to_be_visible()
-    for scheme in SCHEMES:
-        page.emulate_media(color_scheme=scheme)
-        shoot(page, shots_dir, f"steps-body-{viewport['width']}-{scheme}", full_page=False)
+    shoot_schemes(page, shots_dir, f"steps-body-{viewport['width']}", full_page=False)
     page.goto(f"{live_server}/bins/{bin_id}")
     page.click(".bin-actions button:has-text('Settings')")
     page.click("#settings-drawer .drawer-nav a:has-text('Response script')")
     script = page.locator("#response-script .script-steps li")
     expect(script).to_have_count(1)
     expect(script).to_contain_text("response_script[2]")
-    for scheme in SCHEMES:
-        page.emulate_media(color_scheme=scheme)
-        drawer = page.locator("#settings-drawer")
-        shoot(drawer, shots_dir, f"script-{viewport['width']}-{scheme}", full_page=False)
+    drawer = page.locator("#settings-drawer")
+    shoot_schemes(page, shots_dir, f"script-{viewport['width']}", target=drawer, full_page=False)
     assert_clean(log)
