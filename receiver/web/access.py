@@ -11,7 +11,7 @@ one of its tokens, and without one answers 404, exactly as a bin that does not e
   the share link puts it in that browser's cookie.
 
 A token comes as ``Authorization: Bearer <token>`` (scripts) or from the cookie. What a holder
-of the read-only token may not do is refused with 403 ``read_only`` before the view runs
+of the read-only token may not do is refused with 403 ``owner_only`` before the view runs
 (`refuse_read_only_writes`): every route below a bin that is not a read needs the owner, except
 the few in ``READ_HOLDER_WRITES``.
 """
@@ -143,7 +143,7 @@ def needs_owner(endpoint: str | None, method: str) -> bool:
 
 
 def refuse_read_only_writes() -> Response | None:
-    """403 ``read_only`` for a read-only holder on a route that needs the owner (a
+    """403 ``owner_only`` for a read-only holder on a route that needs the owner (a
     ``before_request`` of every blueprint but ingest). Unknown and invisible bins are left to
     the view, which answers 404."""
     bin_id = (request.view_args or {}).get("bin_id")
@@ -158,7 +158,7 @@ def refuse_read_only_writes() -> Response | None:
 def read_only_refusal(message: str) -> Response:
     """The 403 a read-only holder gets: JSON under ``/api``, a short page elsewhere."""
     if request.path.startswith("/api/"):
-        return json_error(403, "read_only", message)
+        return json_error(403, "owner_only", message)
     return Response(message, status=403, mimetype="text/plain")
 
 

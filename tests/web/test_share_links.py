@@ -109,7 +109,7 @@ def test_a_share_link_holder_cannot_change_delete_or_take_over_the_bin(app, clie
     for method, url, body in owner_only_calls(private):
         response = holder.open(url, method=method, json=body, headers=bearer(share_token(private)))
         assert response.status_code == 403, (method, url, response.data)
-        assert response.get_json()["error"]["code"] == "read_only", (method, url)
+        assert response.get_json()["error"]["code"] == "owner_only", (method, url)
     # nothing changed: the bin, its capture and its tokens are as they were
     shown = client.get(f"/api/bins/{private['id']}", headers=bearer(private["token"])).get_json()
     assert (shown["label"], shown["private"], shown["request_count"]) == ("shared", True, 1)
@@ -143,7 +143,7 @@ def test_a_share_link_holder_replays_to_their_own_url_but_not_re_signed(app, cli
         headers=bearer(share_token(private)),
     )
     assert resigned.status_code == 403
-    assert resigned.get_json()["error"]["code"] == "read_only"
+    assert resigned.get_json()["error"]["code"] == "owner_only"
     assert "secret" in resigned.get_json()["error"]["message"]
     scenario = holder.post(
         f"/api/bins/{private['id']}/scenarios",
