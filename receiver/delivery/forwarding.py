@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import and_
 from sqlalchemy import exists
+from sqlalchemy import func
 from sqlalchemy import insert
 from sqlalchemy import or_
 from sqlalchemy import select
@@ -272,3 +273,56 @@ class ForwardWorker:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=self.policy.timeout + 5)
+
+
+@dataclass(frozen=True)
+class QueueState:
+    """Where a bin's forwarding stands: jobs waiting for their first try (``pending``), waiting
+    to be tried again after a failure (``retrying``), being sent (``sending``), given up
+    (``failed``) and delivered (``done``); and the newest error, with its capture and when the
+    job is tried again (None once it was given up)."""
+
+    pending: int = 0
+    retrying: int = 0
+    sending: int = 0
+    failed: int = 0
+    done: int = 0
+    last_error: str | None = None
+    last_error_request_id: int | None = None
+    next_retry_at: datetime | None = None
+
+    @property
+    def unfinished(self) -> int:
+        return self.pending + self.retrying + self.sending
+
+
+def queue_state(session: AnySession, bin_id: str) -> QueueState:
+    """The forwarding queue of one bin, counted by state (two reads on the bin's index)."""
+    retried = ForwardJob.attempts > 0
+    counts = session.execute(
+        select(ForwardJob.status, retried, func.count())
+        .where(ForwardJob.bin_id == bin_id)
+        .group_by(ForwardJob.status, retried)
+    ).all()
+    by_state = {"pending": 0, "retrying": 0, "running": 0, "failed": 0, "done": 0}
+    for status, was_tried, count in counts:
+        state = "retrying" if status == "pending" and was_tried else status
+        if state in by_state:
+            by_state[state] += count
+    newest = session.execute(
+        select(ForwardJob.last_error, ForwardJob.request_id, ForwardJob.status)
+        .add_columns(ForwardJob.next_attempt_at)
+        .where(ForwardJob.bin_id == bin_id, ForwardJob.last_error.is_not(None))
+        .order_by(ForwardJob.id.desc())
+        .limit(1)
+    ).first()
+    return QueueState(
+        pending=by_state["pending"],
+        retrying=by_state["retrying"],
+        sending=by_state["running"],
+        failed=by_state["failed"],
+        done=by_state["done"],
+        last_error=None if newest is None else newest.last_error,
+        last_error_request_id=None if newest is None else newest.request_id,
+        next_retry_at=newest.next_attempt_at if newest and newest.status == "pending" else None,
+    )

@@ -25,12 +25,16 @@ from collections.abc import Iterator
 from collections.abc import Mapping
 from importlib import resources
 from typing import Any
+from typing import get_args
 from urllib.parse import quote
 from urllib.parse import unquote
 
 from receiver.bins import lifecycle
 from receiver.bins.responses import FORBIDDEN_RESPONSE_HEADERS
+from receiver.bins.tokens import ROLES
 from receiver.capture import listing
+from receiver.capture.compare import BodyKind
+from receiver.capture.compare import ChangeKind
 from receiver.capture.request import MAX_METHOD_LENGTH
 from receiver.catalog import importing
 from receiver.catalog import user_schemas
@@ -132,6 +136,9 @@ def code_values(*, max_delay_ms: int) -> dict[str, Any]:
     return {
         "signature_schemes": list(SCHEME_NAMES),
         "signature_statuses": list(SIGNATURE_STATUSES),
+        "bin_roles": list(ROLES),
+        "compare_change_kinds": list(get_args(ChangeKind)),
+        "compare_body_kinds": list(get_args(BodyKind)),
         "verdicts": list(VERDICTS),
         "documented_levels": list(DOCUMENTED_LEVELS),
         "draft_uris": draft_uris(),

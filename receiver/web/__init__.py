@@ -13,10 +13,13 @@ from receiver.signatures.registry import SCHEMES
 
 def register_blueprints(app: Flask) -> None:
     """Register every surface, the security headers and the error handlers."""
+    from receiver.web import access
     from receiver.web import api
     from receiver.web import catalog_pages
     from receiver.web import catalog_tools
+    from receiver.web import compare_pages
     from receiver.web import converters
+    from receiver.web import directory_pages
     from receiver.web import errors
     from receiver.web import inspector
     from receiver.web import relay_pages
@@ -31,8 +34,11 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(inspector.bp)
     app.register_blueprint(catalog_pages.bp)
     app.register_blueprint(catalog_tools.bp)
+    app.register_blueprint(compare_pages.bp)
+    app.register_blueprint(directory_pages.bp)
     app.register_blueprint(relay_pages.bp)
     app.register_blueprint(toolkit_pages.bp)
+    access.init_app(app)  # after every blueprint: it guards each one's owner-only routes
     security.init_app(app)
     static_files.init_app(app)
     team.init_app(app)  # its gate runs first, before the cross-site check
@@ -40,7 +46,10 @@ def register_blueprints(app: Flask) -> None:
     app.add_template_filter(decode_preview)
     # the lists the pages offer come from the same sources the API validates against
     app.jinja_env.globals.update(
-        common_methods=COMMON_METHODS, verdicts=VERDICTS, signature_schemes=SCHEMES
+        common_methods=COMMON_METHODS,
+        verdicts=VERDICTS,
+        signature_schemes=SCHEMES,
+        owns=access.owns,
     )
     errors.init_app(app)
 

@@ -21,7 +21,10 @@ from markupsafe import escape
 
 from receiver.capture.bodies import pretty_json
 from receiver.catalog.model import Event
+from receiver.web.access import READ_ONLY_MESSAGE
 from receiver.web.access import load_bin
+from receiver.web.access import owns
+from receiver.web.access import read_only_refusal
 from receiver.web.inspector import visible_recent_bins
 from receiver.web.state import current_catalog
 from receiver.web.state import deliver_sample
@@ -113,6 +116,8 @@ def catalog_event_send(provider: str, event: str) -> ResponseReturnValue:
     if not bin_id:
         return _send_error(found, "choose a bin to send the example to")
     target_bin = load_bin(bin_id)
+    if not owns(target_bin):  # a sample is signed with the bin's secret: the owner's to use
+        return read_only_refusal(READ_ONLY_MESSAGE)
     request_id = deliver_sample(found, target_bin.id)
     return redirect(
         url_for("inspector.bin_show", bin_id=target_bin.id, request=request_id), code=303

@@ -29,6 +29,8 @@ from receiver.bins import lifecycle
 from receiver.bins import retention
 from receiver.bins.responses import kept_answer
 from receiver.bins.tokens import bin_token
+from receiver.bins.tokens import check_bin_token
+from receiver.bins.tokens import read_token
 from receiver.capture import listing
 from receiver.capture.bodies import FORM
 from receiver.capture.bodies import HEAD_BYTES
@@ -41,6 +43,7 @@ from receiver.capture.bodies import view_body
 from receiver.capture.request import header_value
 from receiver.delivery.attempts import history
 from receiver.delivery.attempts import replay_request
+from receiver.delivery.forwarding import queue_state
 from receiver.delivery.http import OutgoingError
 from receiver.exports.curl import curl_needs_body_file
 from receiver.exports.curl import render_curl
@@ -50,8 +53,10 @@ from receiver.storage.models import CapturedRequest
 from receiver.storage.models import utcnow
 from receiver.web.access import can_access
 from receiver.web.access import load_bin
+from receiver.web.access import owns
 from receiver.web.access import recent_bins
 from receiver.web.access import remember_bin
+from receiver.web.access import require_owner_to_resign
 from receiver.web.access import share_path
 from receiver.web.converters import ID_MAX
 from receiver.web.htmx import fragment
@@ -66,6 +71,9 @@ PAGE_SIZE = 50
 STOP_POLLING = 286  # htmx stops a poller that gets this status
 POLL_BATCH = 100
 EDITABLE_BODY_MAX = 64 * 1024
+# the most of a body one page renders ("Show all"); past it, the head of that size and the download
+SHOW_ALL_MAX = 1024 * 1024
+MAX_TOKEN_FORM = 4096
 FILTER_NAMES = ("method", "event", "validation", "q")
 
 
@@ -183,14 +191,43 @@ def bin_create() -> ResponseReturnValue:
 
 @bp.get("/bins/<bin_id>/share/<token>")
 def bin_share(bin_id: str, token: str) -> ResponseReturnValue:
-    """A private bin's share link: opens the bin in any browser and keeps it there (the token
-    goes into the signed recent-bins cookie), then leaves the token out of the address bar."""
+    """A private bin's share link: opens the bin read-only in any browser and keeps it there
+    (the read-only token goes into the signed recent-bins cookie), then leaves the token out of
+    the address bar.
+
+    Share links given out before there were read-only tokens carry the owner's token: opened
+    now, they give read access too (the cookie gets the read-only token, never the owner's).
+    """
     found = lifecycle.get_active_bin(db.session, bin_id, utcnow())
     if found is None or not can_access(found, extra_token=token):
         abort(404, description="no such bin, or it has expired")
     response = redirect(url_for("inspector.bin_show", bin_id=found.id), code=303)
-    remember_bin(response, found.id, token if found.private else "")
+    if found.private and not owns(found):  # the owner's own browser keeps the owner's token
+        remember_bin(response, found.id, read_token(secret_key(), found.id, found.token_version))
+    elif not found.private:
+        remember_bin(response, found.id, "")
     response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@bp.post("/bins/<bin_id>/owner")
+def bin_owner_claim(bin_id: str) -> ResponseReturnValue:
+    """Open a bin as its owner in this browser, with the owner's token typed in (for a bin
+    made through the API, or opened first with its share link)."""
+    found = load_bin(bin_id)
+    token = request.form.get("token", "").strip()[:MAX_TOKEN_FORM]
+    if not check_bin_token(secret_key(), found.id, token, found.token_version):
+        page = render_template(
+            "partials/_bin_access.html",
+            bin=found,
+            access=access_context(found),
+            changed=None,
+            claim_error="That is not this bin's owner token (a share link's token opens it "
+            "read-only; regenerating the token revokes the older ones).",
+        )
+        return page, 400
+    response = make_response(go_to(url_for("inspector.bin_show", bin_id=found.id)))
+    remember_bin(response, found.id, token)
     return response
 
 
@@ -252,6 +289,7 @@ def bin_show(bin_id: str) -> str:
     """The bin page: ingest URL, live list, filters, and the selected request's detail."""
     found = load_bin(bin_id)
     context = list_context(found)
+    access = access_context(found)
     selected = request.args.get("request", type=int)
     detail = None
     if selected is not None and 0 <= selected <= ID_MAX:  # a larger id cannot exist
@@ -263,7 +301,9 @@ def bin_show(bin_id: str) -> str:
         limits=limits(),
         ingest_url=ingest_url(found.id),
         catalog=current_catalog(),
-        access=access_context(found),
+        access=access,
+        # the settings drawer's forward queue, which only the owner sees
+        queue=queue_state(db.session, found.id) if access["owner"] else None,
     )
 
 
@@ -337,13 +377,23 @@ class HeadView:
 
 
 @dataclass(frozen=True)
+class LineNote:
+    """A validation issue said beside the line of the body it is about."""
+
+    kind: str  # "error" or "warning"
+    message: str
+    keyword: str
+
+
+@dataclass(frozen=True)
 class MarkedLine:
-    """A line of pretty JSON as the detail shows it: number, tokens, and "error", "warning"
-    or "" from the validation issues at its path."""
+    """A line of pretty JSON as the detail shows it: number, tokens, "error", "warning" or ""
+    from the validation issues at its path, and those issues in words."""
 
     number: int
     tokens: tuple[tuple[str, str], ...]
     mark: str
+    notes: tuple[LineNote, ...] = ()
 
 
 def detail_context(
@@ -352,20 +402,20 @@ def detail_context(
     """Everything the detail pane shows, derived from the stored bytes; None when the request
     is not in this bin.
 
-    Only the head of the body is loaded and shown (``HEAD_BYTES``) unless ``full``: a body of
-    many MiB would otherwise become an HTML page of as many. An encoded body is loaded whole (it
-    is smaller than what it decodes to) and decoded up to the same bound.
+    Only the head of the body is loaded and shown (``HEAD_BYTES``), or with ``full`` up to
+    ``SHOW_ALL_MAX``: a body of many MiB would otherwise become an HTML page of several times as
+    many (a 5.6 MiB JSON body made a 27 MB page). An encoded body is loaded whole (it is smaller
+    than what it decodes to) and decoded up to the same bound.
     """
-    loaded = listing.get_request_head(
-        db.session, found.id, request_id, None if full else HEAD_BYTES
-    )
+    shown_max = SHOW_ALL_MAX if full else HEAD_BYTES
+    loaded = listing.get_request_head(db.session, found.id, request_id, shown_max)
     if loaded is None:
         return None
     captured, head = loaded
     encoding = header_value(captured.headers, "Content-Encoding")
     if encoding and len(head) < captured.size:
         captured, head = listing.get_request_head(db.session, found.id, request_id, None) or loaded
-    decoded = decode_body(head, encoding, **({} if full else {"limit": HEAD_BYTES}))
+    decoded = decode_body(head, encoding, limit=shown_max)
     complete = len(head) >= captured.size and not decoded.truncated
     view = view_body(decoded.data, captured.content_type, complete=complete)
     validation = captured.validation or {}
@@ -393,6 +443,10 @@ def detail_context(
         "header_text": header_text(captured.headers),
         "filter_args": carried,
         "back_url": url_for("inspector.bin_show", bin_id=found.id, **carried),
+        "full": full,
+        "show_all_max": SHOW_ALL_MAX,
+        # the exact text again under "Raw" only while it is small: the download has it all
+        "raw_inline": len(decoded.data) <= HEAD_BYTES,
         "show_all_url": url_for(
             "inspector.request_show", bin_id=found.id, request_id=captured.id, body="full"
         ),
@@ -409,18 +463,23 @@ def schema_applies(validation: dict[str, Any]) -> bool:
 
 
 def marked_lines(lines: list[JsonLine] | None, validation: dict[str, Any]) -> list[MarkedLine]:
-    """Pretty JSON lines numbered from 1, each marked "error", "warning" or "" by its path."""
+    """Pretty JSON lines numbered from 1, each marked "error", "warning" or "" by its path,
+    with the issues at that path beside it (errors first)."""
     if not lines:
         return []
-    marks = {issue["path"]: "warning" for issue in validation.get("warnings", [])}
-    marks.update({issue["path"]: "error" for issue in validation.get("errors", [])})
+    notes: dict[str, list[LineNote]] = {}
+    for kind, key in (("error", "errors"), ("warning", "warnings")):
+        for issue in validation.get(key) or []:
+            note = LineNote(kind, str(issue.get("message", "")), str(issue.get("keyword", "")))
+            notes.setdefault(str(issue.get("path", "")), []).append(note)
     seen: set[str] = set()
     numbered = []
     for number, line in enumerate(lines, start=1):
         # mark a container on its opening line only
-        mark = marks.get(line.pointer, "") if line.pointer not in seen else ""
+        here = notes.get(line.pointer, []) if line.pointer not in seen else []
         seen.add(line.pointer)
-        numbered.append(MarkedLine(number, line.tokens, mark))
+        mark = here[0].kind if here else ""
+        numbered.append(MarkedLine(number, line.tokens, mark, tuple(here)))
     return numbered
 
 
@@ -553,7 +612,7 @@ def settings_from_form(form: Any) -> dict[str, Any]:
         "event": event or None,
         "strict_validation": form.get("strict_validation") == "on",
         "signature": signature,
-    }
+    } | ({"forward_url": form["forward_url"].strip() or None} if "forward_url" in form else {})
 
 
 def settings_partial(found: Bin, error: str | None, saved: bool = False) -> str:
@@ -565,18 +624,36 @@ def settings_partial(found: Bin, error: str | None, saved: bool = False) -> str:
         saved=saved,
         limits=limits(),
         catalog=current_catalog(),
+        queue=queue_state(db.session, found.id),
     )
 
 
-def access_context(found: Bin) -> dict[str, Any]:
-    """Who can open the bin: for a private one its token, share link and an API example."""
+@bp.get("/bins/<bin_id>/forward-queue")
+def bin_forward_queue(bin_id: str) -> Response:
+    """Where the bin's forwarding stands (the settings drawer shows it beside the forward URL)."""
+    found = load_bin(bin_id)
+    response = fragment(
+        "partials/_forward_queue.html", bin=found, queue=queue_state(db.session, found.id)
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def access_context(found: Bin, *, owner: bool | None = None) -> dict[str, Any]:
+    """Who can open the bin, and what this browser may do: for a private one, its read-only
+    share link, and the owner's token (to its owner) or the read-only one (to a share link's
+    holder), with an API example. ``owner`` says who this is when the presented tokens cannot
+    (they were just revoked, or the bin was public a moment ago)."""
     if not found.private:
-        return {"private": False}
-    token = bin_token(secret_key(), found.id, found.token_version)
+        return {"private": False, "owner": True}
+    owner = owns(found) if owner is None else owner
+    make = bin_token if owner else read_token
+    token = make(secret_key(), found.id, found.token_version)
     return {
         "private": True,
+        "owner": owner,
         "token": token,
-        "share_url": public_base() + share_path(found.id, token),
+        "share_url": public_base() + share_path(found),
         "api_url": public_base() + url_for("api.bin_show", bin_id=found.id),
     }
 
@@ -602,7 +679,7 @@ def bin_access_update(bin_id: str) -> Response:
         abort(400, description="action is private, public or regenerate")
     db.session.commit()
     db.session.refresh(found)
-    access = access_context(found)
+    access = access_context(found, owner=True)  # only the owner gets here
     response = make_response(
         render_template("partials/_bin_access.html", bin=found, access=access, changed=action)
     )
@@ -627,6 +704,8 @@ def request_replay(bin_id: str, request_id: int) -> tuple[str, int] | str:
         "append_path": form.get("append_path") == "on",
         "method": form.get("method") or None,
     }
+    if form.get("resign") == "on":
+        require_owner_to_resign(found)
     if form.get("resign") == "on" and found.signature_scheme and found.signature_secret:
         options["resign"] = {
             "scheme": found.signature_scheme,

@@ -20,7 +20,7 @@ from flask import url_for
 from flask.typing import ResponseReturnValue
 
 from receiver.bins import lifecycle
-from receiver.bins.tokens import check_bin_token
+from receiver.bins.tokens import token_role
 from receiver.capture import feed
 from receiver.capture.listeners import is_connected
 from receiver.storage.db import db
@@ -91,7 +91,11 @@ def listen_command(found: Bin) -> str:
     command = " ".join(shlex.quote(word) for word in words)
     if found.private:
         secret = current_app.config["SECRET_KEY"]
-        valid = [t for t in presented_tokens(found.id) if check_bin_token(secret, found.id, t)]
+        valid = [
+            token
+            for token in presented_tokens(found.id)
+            if token_role(secret, found.id, token, found.token_version)
+        ]
         command += " --token " + shlex.quote(valid[0] if valid else "BIN_TOKEN")
     elif current_app.config.get("RECEIVER_ACCESS_TOKEN"):
         command += ' --token "$RECEIVER_ACCESS_TOKEN"'

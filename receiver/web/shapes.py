@@ -11,6 +11,8 @@ from flask import current_app
 
 from receiver.bins.lifecycle import remaining_script
 from receiver.bins.responses import kept_answer
+from receiver.bins.tokens import OWNER
+from receiver.bins.tokens import Role
 from receiver.bins.tokens import bin_token
 from receiver.capture.bodies import HEAD_BYTES
 from receiver.capture.bodies import as_text
@@ -33,11 +35,12 @@ def iso(moment: datetime | None) -> str | None:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def bin_json(found: Bin) -> dict[str, Any]:
-    """A bin as the API shows it; the signing secret is never echoed in full.
+def bin_json(found: Bin, role: Role) -> dict[str, Any]:
+    """A bin as the API shows it to a caller with ``role``; the signing secret is never echoed.
 
-    A private bin is only ever shown to a holder of its token, so its answer carries the token
-    (current version) and ``inspect_url`` is its share link, which opens it in any browser.
+    A private bin is only ever shown to a holder of one of its tokens. Its ``inspect_url`` is
+    its read-only share link, which opens it in any browser; its owner's answer also carries
+    the owner's ``token`` (current version), a share link holder's does not.
     """
     signature: dict[str, Any] = {
         "scheme": found.signature_scheme,
@@ -68,11 +71,13 @@ def bin_json(found: Bin) -> dict[str, Any]:
         "response_script": remaining_script(found),
         "signature": signature,
         "forward_url": found.forward_url,
+        "access": role,
     }
     if found.private:
-        token = bin_token(current_app.config["SECRET_KEY"], found.id, found.token_version)
-        shape["token"] = token
-        shape["inspect_url"] = public_base() + share_path(found.id, token)
+        shape["inspect_url"] = public_base() + share_path(found)
+        if role == OWNER:
+            secret = current_app.config["SECRET_KEY"]
+            shape["token"] = bin_token(secret, found.id, found.token_version)
     return shape
 
 

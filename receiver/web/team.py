@@ -40,7 +40,7 @@ from itsdangerous import BadSignature
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import text
 
-from receiver.bins.tokens import check_bin_token
+from receiver.bins.tokens import token_role
 from receiver.storage.db import db
 from receiver.storage.models import Bin
 from receiver.web.errors import json_error
@@ -116,12 +116,14 @@ def is_authorized(expected: str) -> bool:
 
 
 def _opens_private_bin(bin_id: str, token: str) -> bool:
-    """True when ``token`` is the current token of the private bin ``bin_id``."""
+    """True when ``token`` is a current token of the private bin ``bin_id``: the owner's, or
+    the read-only one of its share link (whose holder then only reads: see ``web.access``)."""
     found = db.session.get(Bin, bin_id)
+    secret = current_app.config["SECRET_KEY"]
     return (
         found is not None
         and found.private
-        and check_bin_token(current_app.config["SECRET_KEY"], bin_id, token, found.token_version)
+        and token_role(secret, bin_id, token, found.token_version) is not None
     )
 
 

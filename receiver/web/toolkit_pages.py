@@ -37,10 +37,13 @@ FIELD_MAX = 32
 def script_partial(found: Bin, *, error: str | None = None, saved: bool = False) -> str:
     """The response script panel: what is left of the script, and the presets."""
     max_delay = current_app.config["RECEIVER_MAX_RESPONSE_DELAY_MS"]
+    remaining = lifecycle.remaining_script(found)
     return render_template(
         "partials/_response_script.html",
         bin=found,
-        remaining=lifecycle.remaining_script(found),
+        remaining=remaining,
+        # steps are named by their index in the script as set, as captures' response.step are
+        first_index=len(found.response_script or []) - len(remaining),
         error=error,
         saved=saved,
         max_delay_ms=max_delay,

@@ -7,6 +7,7 @@
 
   var NARROW = "(max-width: 860px)";
   var RETURN_KEY = "receiver.return";
+  var FOLLOW_KEY = "receiver.follow";
 
   function copyText(text) {
     if (navigator.clipboard && window.isSecureContext) {
@@ -124,17 +125,52 @@
     empty.forEach(function (name) { data.delete(name); });
   });
 
+  // follow new requests: the toggle is remembered by this browser; while it is on, the newest
+  // row the poller brings opens, unless the person is typing in the open request (a replay
+  // being edited is never thrown away)
+  function followBox() { return document.getElementById("follow-newest"); }
+
+  function rememberFollow(on) {
+    try { window.localStorage.setItem(FOLLOW_KEY, on ? "on" : "off"); } catch (ignored) { /* storage off: it lasts this page */ }
+  }
+
+  document.addEventListener("change", function (event) {
+    if (event.target === followBox()) { rememberFollow(event.target.checked); }
+  });
+
+  function follow(row) {
+    var box = followBox();
+    if (!box || !box.checked || !row) { return; }
+    var active = document.activeElement;
+    if (active && active.closest("#request-detail") && typing(active)) { return; }
+    var link = row.querySelector("a.request-row");
+    if (link) { link.click(); }
+  }
+
+  // the newest arrival is opened once htmx has settled the rows (before that its link is not an
+  // htmx link yet, and a click would load the whole page)
+  var arrivedNewest = null;
+  document.addEventListener("htmx:afterSettle", function () {
+    var row = arrivedNewest;
+    arrivedNewest = null;
+    if (row && document.body.contains(row)) { follow(row); }
+  });
+
   // rows brought by the poller flash once so that a new arrival catches the eye
   document.addEventListener("htmx:afterSwap", function (event) {
     var config = event.detail.requestConfig;
     if (config && /\/requests\/poll/.test(config.path)) {
       var poller = document.getElementById("poller");
       var next = poller && poller.nextElementSibling;
+      var newest = null;
       while (next && next.classList.contains("request-row-item") && !next.dataset.seen) {
         next.classList.add("arrived");
         next.dataset.seen = "1";
+        newest = newest || next;
         next = next.nextElementSibling;
       }
+      // (afterSwap comes once per swapped element: only the first sees the new rows unseen)
+      if (newest) { arrivedNewest = newest; }
     }
     var target = event.detail.target;
     var detail = document.getElementById("request-detail");
@@ -147,6 +183,18 @@
     }
     updateTimes();
   });
+
+  document.addEventListener("htmx:afterSettle", measureSectionBar);
+  window.addEventListener("resize", measureSectionBar);
+
+  // the sticky section bar wraps onto more lines on narrower panes: what it jumps to must stop
+  // below it (the stylesheet's scroll-margin reads this height)
+  function measureSectionBar() {
+    var nav = document.querySelector(".detail-nav");
+    if (nav) {
+      document.documentElement.style.setProperty("--detail-nav-height", nav.offsetHeight + "px");
+    }
+  }
 
   // relative times ("12 s ago") stay current; the exact time is in the title ------------------
 
@@ -237,6 +285,9 @@
     } else if (key === "?") {
       event.preventDefault();
       openDialog("keys-dialog");
+    } else if (key === "f") {
+      var box = followBox();
+      if (box) { event.preventDefault(); box.checked = !box.checked; rememberFollow(box.checked); }
     } else if (key === "Escape") {
       var back = document.querySelector("#request-detail [data-back]");
       if (back) { event.preventDefault(); goBack(back); }
@@ -250,6 +301,10 @@
       window.history.scrollRestoration = "manual";
     }
     document.querySelectorAll(".request-row-item").forEach(function (item) { item.dataset.seen = "1"; });
+    var box = followBox();
+    if (box) {
+      try { box.checked = window.localStorage.getItem(FOLLOW_KEY) === "on"; } catch (ignored) { box.checked = false; }
+    }
     var selected = new URLSearchParams(window.location.search).get("request");
     if (selected) {
       markSelected(selected);
@@ -259,6 +314,7 @@
       restoreReturn();
     }
     updateTimes();
+    measureSectionBar();
     window.setInterval(updateTimes, 15000);
     // the section bar shows where the detail is scrolled to
     document.addEventListener("scroll", markSection, {passive: true});

@@ -253,7 +253,7 @@ def test_every_error_response_is_the_error_shape(doc: dict[str, Any]) -> None:
                 shared = resolve_pointer(doc, response["$ref"].removeprefix("#"))
                 assert list(shared["content"]) == ["application/json"], (method, path, status)
                 assert shared["content"]["application/json"]["schema"] == error
-    assert statuses == {"400", "404", "409", "413", "414", "415"}
+    assert statuses == {"400", "403", "404", "409", "413", "414", "415"}
     for response in doc["components"]["responses"].values():
         assert list(response["content"]) == ["application/json"]
         assert response["content"]["application/json"]["schema"] == error

@@ -261,11 +261,17 @@ def test_opening_a_listener_gives_the_bins_secret_only_to_a_holder_of_its_token(
     private = bins.create(private=True, signature=signature)
     token = {"Authorization": f"Bearer {private['token']}"}
 
+    share = private["inspect_url"].rsplit("/", 1)[1]  # the share link's read-only token
+    reader = {"Authorization": f"Bearer {share}"}
+
     anyone = client.put(f"/api/bins/{public}/listeners/x").get_json()["signature"]
     holder = client.put(f"/api/bins/{private['id']}/listeners/x", headers=token).get_json()
+    shared = client.put(f"/api/bins/{private['id']}/listeners/y", headers=reader).get_json()
 
     assert anyone == {"scheme": "hmac-sha256", "header": None}
     assert holder["signature"] == {"scheme": "hmac-sha256", "header": None, "secret": "s3cret"}
+    # a share link's holder may listen, but is never handed the secret the owner signs with
+    assert shared["signature"] == {"scheme": "hmac-sha256", "header": None}
 
 
 def test_listeners_are_listed_and_forgotten(client: FlaskClient, bins: Any) -> None:

@@ -22,6 +22,9 @@ HOSTILE_BODY = (
 )
 
 
+HTMX = {"HX-Request": "true"}
+
+
 def bin_id_from(location: str) -> str:
     return urlsplit(location).path.rstrip("/").rsplit("/", 1)[1]
 
@@ -423,3 +426,109 @@ def test_catalog_prose_escapes_first_and_links_only_https(app):
     assert "<code>a&lt;b&gt;</code>" in shown
     assert 'href="javascript' not in shown
     assert '<a href="https://ok.example/p" rel="noopener noreferrer">' in shown
+
+
+# the second hour's smaller defects (issue 18, item 12) -------------------------------------
+
+
+def test_an_unlabelled_bins_title_names_its_id_once(client, bins):
+    bin_id = bins.create()["id"]
+    title = parse(client.get(f"/bins/{bin_id}").data).find_all(cls="bin-name")[0]
+    assert title.text().count(bin_id) == 1
+    assert bin_id in title.find_all("h1")[0].text()
+
+
+def test_a_labelled_bins_title_has_its_label_and_its_id(client, bins):
+    bin_id = bins.create(label="Orders")["id"]
+    title = parse(client.get(f"/bins/{bin_id}").data).find_all(cls="bin-name")[0]
+    assert title.find_all("h1")[0].text().strip() == "Orders"
+    assert title.text().count(bin_id) == 1
+
+
+ORDER_PAID = {
+    "type": "object",
+    "required": ["order_id", "amount"],
+    "properties": {"order_id": {"type": "string"}, "amount": {"type": "integer", "minimum": 1}},
+}
+
+
+def test_a_schema_error_is_shown_beside_its_line_of_the_body(client, bins):
+    client.put("/api/catalog/shop/order.paid", json={"schema": ORDER_PAID})
+    bin_id = bins.create(provider="shop", event="order.paid")["id"]
+    sent = bins.ingest(
+        bin_id,
+        body=b'{"order_id": "A-1", "amount": 0, "note": "<b>x</b>"}',
+        headers=[("Content-Type", "application/json")],
+    )
+    request_id = int(sent.headers["X-Receiver-Request-Id"])
+    detail = parse(client.get(f"/bins/{bin_id}/requests/{request_id}", headers=HTMX).data)
+    body = detail.find(id="detail-body")
+    error_lines = body.find_all(cls="line-error")
+    assert len(error_lines) == 1
+    assert '"amount": 0' in error_lines[0].text()
+    notes = error_lines[0].find_all(cls="line-note")
+    assert [note.text() for note in notes] == ["✗ 0 is less than the minimum of 1 · minimum"]
+    # an undocumented field is a warning, said beside its line too, escaped like the body
+    warning_lines = body.find_all(cls="line-warning")
+    assert len(warning_lines) == 1 and "<b>x</b>" in warning_lines[0].text()
+    assert warning_lines[0].find_all(cls="line-note")
+    assert body.find_all("b") == []
+
+
+def test_a_signatures_failure_reason_is_said_once(client, bins):
+    import hashlib
+    import hmac
+
+    bin_id = bins.create(signature={"scheme": "hmac-sha256", "secret": "s3cret"})["id"]
+    body = b'{"a": 1}'
+    digest = hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+    sent = bins.ingest(bin_id, body=body, headers=[("X-Signature", f"sha256={digest}")])
+    request_id = int(sent.headers["X-Receiver-Request-Id"])
+    shown = bins.request(bin_id, request_id)["signature"]
+    finding = shown["details"]["findings"][0]
+    assert finding in shown["reason"]  # the API's reason stands alone
+    detail = parse(client.get(f"/bins/{bin_id}/requests/{request_id}", headers=HTMX).data)
+    text = " ".join(detail.find(id="signature").text().split())
+    assert text.count(" ".join(finding.split())) == 1
+
+
+def big_json(size: int) -> bytes:
+    """A JSON body of at least ``size`` bytes: many small objects, as an export would send."""
+    item = {"id": 0, "name": "item", "tags": ["a", "b", "c"], "price": 1.5, "ok": True}
+    count = size // len(json.dumps(item)) + 1
+    return json.dumps({"items": [dict(item, id=n) for n in range(count)]}).encode()
+
+
+def test_show_all_on_a_large_body_renders_a_bounded_page_and_offers_the_download(client, bins):
+    """Show all on a 5.6 MiB JSON body built a 27 MB page (about 19 s in a browser)."""
+    from receiver.web.inspector import SHOW_ALL_MAX
+
+    bin_id = bins.create()["id"]
+    body = big_json(5_400_000)
+    assert 5.5 < len(body) / 2**20 < 6
+    sent = bins.ingest(bin_id, body=body, headers=[("Content-Type", "application/json")])
+    request_id = int(sent.headers["X-Receiver-Request-Id"])
+    url = f"/bins/{bin_id}/requests/{request_id}"
+    head = parse(client.get(url, headers=HTMX).data).find(id="body-view")
+    show = [b for b in head.find_all("button") if b.attrs.get("hx-get", "").endswith("body=full")]
+    assert show and "first 1.0 MiB" in show[0].text()
+    full = client.get(f"{url}?body=full", headers=HTMX)
+    assert full.status_code == 200
+    # a bound on the page: the shown part (escaped, once) and the page around it
+    assert len(full.data) < 2 * SHOW_ALL_MAX + 256 * 1024, len(full.data)
+    view = parse(full.data).find(id="body-view")
+    words = " ".join(view.text().split())
+    assert f"Showing the first 1.0 MiB of {len(body) / 2**20:.1f} MiB" in words
+    downloads = [a.attrs["href"] for a in view.find_all("a") if "download" in a.attrs]
+    assert downloads == [f"/api/bins/{bin_id}/requests/{request_id}/raw"]
+
+
+def test_show_all_on_a_body_within_the_bound_shows_it_whole(client, bins):
+    bin_id = bins.create()["id"]
+    body = big_json(400_000)
+    sent = bins.ingest(bin_id, body=body, headers=[("Content-Type", "application/json")])
+    request_id = int(sent.headers["X-Receiver-Request-Id"])
+    full = client.get(f"/bins/{bin_id}/requests/{request_id}?body=full", headers=HTMX)
+    view = parse(full.data).find(id="body-view")
+    assert "Showing the first" not in view.text()
+    assert view.find_all(cls="json")  # the whole body parses, so it is shown as JSON

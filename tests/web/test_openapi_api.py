@@ -237,6 +237,10 @@ def test_every_operation_answers_as_documented(
     assert api.call("POST", f"{one}/replay", r, json=replay).get_json()["status_code"] == 202
     api.call("POST", f"{one}/replay", r, json={**replay, "url": "ftp://x"})  # 400
     api.call("GET", f"{one}/replays", r)
+    compare = "/api/bins/{bin_id}/compare"
+    api.call("GET", compare, b, query_string={"a": sent["id"], "b": sent["id"]})
+    api.call("GET", compare, b, query_string={"a": sent["id"]})  # 400
+    api.call("GET", compare, b, query_string={"a": sent["id"], "b": sent["id"] + 1000})  # 404
     api.call("GET", "/api/bins/{bin_id}/export.har", b)
     forward = {**api.example("POST", "/api/bins/{bin_id}/forward"), "url": hooks}
     api.call("POST", "/api/bins/{bin_id}/forward", b, json=forward)

@@ -72,12 +72,31 @@ def test_each_capture_shows_the_step_that_answered_it(client, bins):
     listed = sorted(bins.requests(bin_id)["requests"], key=lambda r: r["id"])
     detail = client.get(f"/bins/{bin_id}/requests/{listed[0]['id']}", headers=HX)
     text = parse(detail.get_data(as_text=True)).find(id="detail-response").text()
-    assert "step 1 of the response script" in text
+    assert "response_script[0]" in text
     other = client.get(f"/bins/{bin_id}/requests/{listed[1]['id']}", headers=HX)
     assert (
         "of the response script"
         not in parse(other.get_data(as_text=True)).find(id="detail-response").text()
     )
+
+
+def test_the_page_numbers_script_steps_as_the_api_does(client, bins):
+    """The API's ``response.step`` is the step's index in the script as it was set; the row,
+    the detail and the script panel say the same number, as an index."""
+    bin_id = bins.create()["id"]
+    steps = [{"status": 500}, {"status": 503}, {"status": 202}]
+    client.patch(f"/api/bins/{bin_id}", json={"response_script": steps})
+    bins.ingest(bin_id, body=b"a")
+    second = int(bins.ingest(bin_id, body=b"b").headers["X-Receiver-Request-Id"])
+    assert bins.request(bin_id, second)["response"]["step"] == 1
+    page = parse(client.get(f"/bins/{bin_id}").data)
+    badge = page.find(id=f"row-{second}").find_all(cls="badge-step")[0].text()
+    assert "script[1] · 503" in " ".join(badge.split())
+    detail = client.get(f"/bins/{bin_id}/requests/{second}", headers=HX)
+    assert "response_script[1]" in parse(detail.data).find(id="detail-response").text()
+    panel = parse(client.get(f"/bins/{bin_id}/script", headers=HX).data)
+    left = [item.text().split() for item in panel.find(id="response-script").find_all("li")]
+    assert [words[:2] for words in left] == [["response_script[2]", "202"]]
 
 
 def test_a_scenario_starts_from_the_lists_current_filter(client, bins):

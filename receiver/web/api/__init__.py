@@ -12,6 +12,7 @@ def register(app: Flask) -> None:
     """Register the API's routes (importing a module adds its routes to the blueprint)."""
     from receiver.web.api import bins  # noqa: F401
     from receiver.web.api import catalog  # noqa: F401
+    from receiver.web.api import compare  # noqa: F401
     from receiver.web.api import delivery  # noqa: F401
     from receiver.web.api import feed  # noqa: F401
     from receiver.web.api import requests  # noqa: F401

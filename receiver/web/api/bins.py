@@ -1,4 +1,7 @@
-"""Bins: create (with any of the settings), read, change settings, delete; regenerate a token."""
+"""Bins: create (with any of the settings), read, change settings, delete; regenerate a token.
+
+Changing, deleting and regenerating need the owner (a share link's read-only holder is refused
+with 403 before these views run: see ``web.access``)."""
 
 from __future__ import annotations
 
@@ -8,9 +11,11 @@ from flask import jsonify
 from flask import url_for
 
 from receiver.bins import lifecycle
+from receiver.bins.tokens import OWNER
 from receiver.storage.db import db
 from receiver.storage.models import Bin
 from receiver.storage.models import utcnow
+from receiver.web.access import bin_role
 from receiver.web.access import load_bin
 from receiver.web.api.common import ApiError
 from receiver.web.api.common import bp
@@ -42,13 +47,14 @@ def bin_create() -> tuple[Response, int, dict[str, str]]:
         raise
     db.session.commit()
     location = url_for("api.bin_show", bin_id=created.id)
-    return jsonify(bin_json(created)), 201, {"Location": location}
+    return jsonify(bin_json(created, OWNER)), 201, {"Location": location}
 
 
 @bp.get("/bins/<bin_id>")
 def bin_show(bin_id: str) -> Response:
-    """One bin with its settings."""
-    return jsonify(bin_json(load_bin(bin_id)))
+    """One bin with its settings, as the caller's token shows it (``access``)."""
+    found = load_bin(bin_id)
+    return jsonify(bin_json(found, bin_role(found) or OWNER))
 
 
 @bp.patch("/bins/<bin_id>")
@@ -60,7 +66,8 @@ def bin_update(bin_id: str) -> Response:
     )
     db.session.commit()
     # a bin made private here answers with its token: whoever did it must be able to open it
-    return jsonify(bin_json(found))
+    # (only the owner gets here: a share link's holder is refused before, see web.access)
+    return jsonify(bin_json(found, OWNER))
 
 
 @bp.post("/bins/<bin_id>/token")
@@ -74,7 +81,7 @@ def bin_token_regenerate(bin_id: str) -> Response:
     )
     db.session.commit()
     db.session.refresh(found)
-    return jsonify(bin_json(found))
+    return jsonify(bin_json(found, OWNER))
 
 
 @bp.delete("/bins/<bin_id>")

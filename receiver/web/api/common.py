@@ -22,6 +22,7 @@ FILTERS_READ_ONCE = {
         {"method", "event", "validation", "q", "before", "after", "limit"}
     ),
     "api.feed_read": frozenset({"after", "limit", "wait", "path_prefix", "listener"}),
+    "api.request_compare": frozenset({"a", "b"}),
 }
 
 

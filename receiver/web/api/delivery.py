@@ -21,6 +21,7 @@ from receiver.storage.models import Bin
 from receiver.storage.models import ForwardJob
 from receiver.storage.models import utcnow
 from receiver.web.access import load_bin
+from receiver.web.access import require_owner_to_resign
 from receiver.web.api.common import ApiError
 from receiver.web.api.common import bp
 from receiver.web.api.common import json_body
@@ -75,6 +76,7 @@ def replay_options(body: dict[str, Any], found: Bin) -> dict[str, Any]:
     if not isinstance(resign, bool):
         raise ApiError(400, "invalid_request", "resign is true or false")
     if resign:
+        require_owner_to_resign(found)
         if not (found.signature_scheme and found.signature_secret):
             raise ApiError(400, "no_secret", "re-signing needs the bin's signing scheme and secret")
         options["resign"] = {

@@ -17,6 +17,7 @@ from receiver.storage.db import db
 from receiver.storage.models import Scenario
 from receiver.storage.models import utcnow
 from receiver.web.access import load_bin
+from receiver.web.access import require_owner_to_resign
 from receiver.web.api.common import ApiError
 from receiver.web.api.common import bp
 from receiver.web.api.common import json_body
@@ -62,6 +63,8 @@ def start_scenario(bin_id: str, body: dict[str, Any]) -> Scenario:
     """
     found = load_bin(bin_id)
     spec = scenarios.parse_spec(body)
+    if spec.resign:
+        require_owner_to_resign(found)
     scenario = scenarios.create_scenario(db.session, found, spec, now=utcnow())
     db.session.commit()
     services().scenarios.wake()
