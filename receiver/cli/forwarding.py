@@ -17,6 +17,7 @@ from receiver.cli.context import with_app
 if TYPE_CHECKING:
     from receiver.delivery.forwarding import ForwardPolicy
     from receiver.delivery.forwarding import ForwardWorker
+    from receiver.storage.writelock import WriteLock
 
 
 @click.command("forward-worker")
@@ -38,7 +39,7 @@ def forward_worker_command(once: bool) -> None:
 
     worker = services(current_app).forwarder
     if once:
-        counts = forward_once(db.engine, worker.policy)
+        counts = forward_once(db.engine, worker.policy, worker.write_lock)
         total = sum(counts.values())
         parts = ", ".join(f"{counts[status]} {status}" for status in sorted(counts))
         noun = "attempt" if total == 1 else "attempts"
@@ -47,7 +48,7 @@ def forward_worker_command(once: bool) -> None:
     _run_until_stopped(worker)
 
 
-def forward_once(engine: Any, policy: ForwardPolicy) -> Counter[str]:
+def forward_once(engine: Any, policy: ForwardPolicy, write_lock: WriteLock) -> Counter[str]:
     """Deliver every job that is due as of now; the jobs' new statuses, counted.
 
     Due is judged at the start: a job that fails is rescheduled into the future and is not tried
@@ -65,8 +66,8 @@ def forward_once(engine: Any, policy: ForwardPolicy) -> Counter[str]:
     started = utcnow()
     with Session(engine) as session:
         # one claim per delivery, so that no lease runs out while it waits its turn
-        while ids := claim_jobs(session, started, limit=1, lease=lease):
-            counts[deliver(session, ids[0], policy, utcnow())] += 1
+        while ids := claim_jobs(session, started, limit=1, lease=lease, write_lock=write_lock):
+            counts[deliver(session, ids[0], policy, utcnow(), write_lock=write_lock)] += 1
     return counts
 
 

@@ -9,7 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from receiver.delivery.http import ANYWHERE
 from receiver.delivery.http import OutgoingError
+from receiver.delivery.http import OutgoingPolicy
 from receiver.delivery.http import OutgoingRequest
 from receiver.delivery.http import SendOutcome
 from receiver.delivery.http import prepare_outgoing
@@ -33,8 +35,10 @@ def replay_request(
     headers: list[tuple[str, str]] | None = None,
     body: bytes | None = None,
     resign: dict[str, Any] | None = None,
+    policy: OutgoingPolicy = ANYWHERE,
 ) -> Replay:
-    """Send ``captured`` to ``url`` (with the edits given) and record the attempt.
+    """Send ``captured`` to ``url`` (with the edits given), where ``policy`` lets it connect,
+    and record the attempt.
 
     A refused, timed-out or failed target is still a recorded attempt, with ``error`` in words.
 
@@ -50,7 +54,7 @@ def replay_request(
         resign=resign,
         now=now,
     )
-    outcome = send(outgoing, timeout=timeout)
+    outcome = send(outgoing, timeout=timeout, policy=policy)
     record = attempt_record(captured.id, "replay", outgoing, outcome, now)
     session.add(record)
     session.flush()

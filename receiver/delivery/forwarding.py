@@ -33,18 +33,24 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from receiver.delivery.attempts import attempt_record
 from receiver.delivery.attempts import keep_attempt
+from receiver.delivery.http import ANYWHERE
 from receiver.delivery.http import OutgoingError
+from receiver.delivery.http import OutgoingPolicy
+from receiver.delivery.http import SendOutcome
 from receiver.delivery.http import prepare_outgoing
 from receiver.delivery.http import send
 from receiver.storage.db import AnySession
 from receiver.storage.models import CapturedRequest
 from receiver.storage.models import ForwardJob
 from receiver.storage.models import utcnow
+from receiver.storage.writelock import WriteLock
 
 RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
 # what delivering a job that was deleted (with its capture or bin) meanwhile ends with
 GONE = "gone"
 log = logging.getLogger(__name__)
+# the forwarder of a test, or of a PostgreSQL deployment, takes no write lock
+NO_LOCK = WriteLock.none()
 BACKOFF_CAP_SECONDS = 300
 
 
@@ -55,6 +61,8 @@ class ForwardPolicy:
     max_attempts: int = 5
     timeout: float = 10.0
     first_delay: float = 1.0
+    # where a forward may connect (a public deployment's server passes its own)
+    outgoing: OutgoingPolicy = ANYWHERE
 
     def delay(self, attempts: int) -> timedelta:
         """Exponential backoff after ``attempts`` failed tries, capped."""
@@ -94,26 +102,41 @@ def any_due(session: Session, now: datetime) -> bool:
     return found
 
 
-def claim_jobs(session: Session, now: datetime, *, limit: int, lease: timedelta) -> list[int]:
+def claim_jobs(
+    session: Session,
+    now: datetime,
+    *,
+    limit: int,
+    lease: timedelta,
+    write_lock: WriteLock = NO_LOCK,
+) -> list[int]:
     """Lease up to ``limit`` due jobs to this worker and commit; returns their ids.
 
     The conditions are repeated on the UPDATE itself, so two workers racing for the same row
     cannot both win it (PostgreSQL re-checks them on the locked row; SQLite has one writer).
     """
     due = select(ForwardJob.id).where(_claimable(now)).order_by(ForwardJob.id).limit(limit)
-    claimed = session.execute(
-        update(ForwardJob)
-        .where(ForwardJob.id.in_(due.scalar_subquery()), _claimable(now))
-        .values(status="running", claimed_until=now + lease)
-        .returning(ForwardJob.id)
-        .execution_options(synchronize_session=False)
-    )
-    ids = sorted(claimed.scalars().all())
-    session.commit()
+    with write_lock.held():
+        claimed = session.execute(
+            update(ForwardJob)
+            .where(ForwardJob.id.in_(due.scalar_subquery()), _claimable(now))
+            .values(status="running", claimed_until=now + lease)
+            .returning(ForwardJob.id)
+            .execution_options(synchronize_session=False)
+        )
+        ids = sorted(claimed.scalars().all())
+        session.commit()
     return ids
 
 
-def deliver(session: Session, job_id: int, policy: ForwardPolicy, now: datetime) -> str:
+def deliver(
+    session: Session,
+    job_id: int,
+    policy: ForwardPolicy,
+    now: datetime,
+    *,
+    write_lock: WriteLock = NO_LOCK,
+) -> str:
     """Send one claimed job, record the attempt, and settle the job; returns its new status, or
     ``gone`` when the job went with its capture or bin, before or while it was sent (a normal
     end, logged at INFO).
@@ -132,15 +155,28 @@ def deliver(session: Session, job_id: int, policy: ForwardPolicy, now: datetime)
     try:
         outgoing = prepare_outgoing(captured, url, append_path=True, now=now)
     except OutgoingError as unusable:
-        return _settle(session, job_id, attempts, "failed", unusable.message, now)
-    outcome = send(outgoing, timeout=policy.timeout)
-    keep_attempt(session, attempt_record(captured.id, "forward", outgoing, outcome, now))
+        outcome = None
+        settled: tuple[str, str | None, datetime] = ("failed", unusable.message, now)
+    else:
+        outcome = send(outgoing, timeout=policy.timeout, policy=policy.outgoing)
+        settled = _outcome(outcome, attempts, policy, now)
+    # the writes after the send take the SQLite write lock (captures take turns with them)
+    with write_lock.held():
+        if outcome is not None:
+            keep_attempt(session, attempt_record(captured.id, "forward", outgoing, outcome, now))
+        return _settle(session, job_id, attempts, *settled)
+
+
+def _outcome(
+    outcome: SendOutcome, attempts: int, policy: ForwardPolicy, now: datetime
+) -> tuple[str, str | None, datetime]:
+    """What an attempt makes of its job: (status, error, when it finished or is due again)."""
     if outcome.error is None and outcome.status_code not in RETRY_STATUSES:
-        return _settle(session, job_id, attempts, "done", None, now)
+        return "done", None, now
     problem = outcome.error or f"answered {outcome.status_code}"
     if attempts >= policy.max_attempts:
-        return _settle(session, job_id, attempts, "failed", problem, now)
-    return _settle(session, job_id, attempts, "pending", problem, now + policy.delay(attempts))
+        return "failed", problem, now
+    return "pending", problem, now + policy.delay(attempts)
 
 
 def _settle(
@@ -178,6 +214,7 @@ def forward_due(
     *,
     now: Callable[[], datetime] = utcnow,
     limit: int = 20,
+    write_lock: WriteLock = NO_LOCK,
 ) -> int:
     """Claim and deliver due jobs, one at a time, up to ``limit``; returns the attempts made.
 
@@ -191,8 +228,10 @@ def forward_due(
         # a read first: when nothing is due (the usual case) no write lock is ever asked for
         if not any_due(session, moment):
             return 0
-        while made < limit and (ids := claim_jobs(session, moment, limit=1, lease=lease)):
-            deliver(session, ids[0], policy, now())
+        while made < limit and (
+            ids := claim_jobs(session, moment, limit=1, lease=lease, write_lock=write_lock)
+        ):
+            deliver(session, ids[0], policy, now(), write_lock=write_lock)
             made += 1
             moment = now()
     return made
@@ -235,9 +274,16 @@ class ForwardWorker:
     other processes and retries that come due are found by a look every ``interval`` seconds.
     """
 
-    def __init__(self, engine: Engine, policy: ForwardPolicy, interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        policy: ForwardPolicy,
+        interval: float = 1.0,
+        write_lock: WriteLock = NO_LOCK,
+    ) -> None:
         self.engine = engine
         self.policy = policy
+        self.write_lock = write_lock
         self.interval = interval
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -259,7 +305,7 @@ class ForwardWorker:
         """Forward until stopped; a database hiccup is logged and retried on the next round."""
         while not self._stop.is_set():
             try:
-                worked = forward_due(self.engine, self.policy)
+                worked = forward_due(self.engine, self.policy, write_lock=self.write_lock)
             except Exception:  # the worker must outlive a transient database error
                 log.exception("forwarding round failed; retrying")
                 worked = 0

@@ -40,7 +40,8 @@ Decisions:
   timeouts and a deadline check between body chunks only.
 - The response body is kept raw (Content-Encoding not undone), at most ``max_body`` bytes; the
   read stops once ``max_body + 1`` bytes are in and the connection is then closed.
-- In a public deployment (`configure_outgoing` with ``public=True``, from ``RECEIVER_PUBLIC``)
+- In a public deployment (an `OutgoingPolicy` with ``public=True``, from ``RECEIVER_PUBLIC``,
+  which the server passes to `send`; commands on a person's own machine send anywhere)
   every connection goes only to public addresses: each address a host name resolves to is
   checked just before it is connected to (so a name that resolves to a private address, or a
   DNS answer that changes between two lookups, cannot reach inside), and an IP literal is
@@ -100,13 +101,8 @@ class OutgoingPolicy:
     public: bool = False
 
 
-_policy = OutgoingPolicy()
-
-
-def configure_outgoing(*, public: bool) -> None:
-    """Set this process's policy (the app does, from ``RECEIVER_PUBLIC``, when it is built)."""
-    global _policy
-    _policy = OutgoingPolicy(public=public)
+# what a person's own commands send with (receiver send, listen, scenario, mcp, the plugin)
+ANYWHERE = OutgoingPolicy()
 
 
 def refused_address(address: str) -> str | None:
@@ -375,8 +371,10 @@ def send(
     timeout: float,
     max_body: int = DEFAULT_MAX_BODY,
     client: httpx.Client | None = None,
+    policy: OutgoingPolicy = ANYWHERE,
 ) -> SendOutcome:
-    """Send ``outgoing`` once, within ``timeout`` seconds in all; never raises for the network."""
+    """Send ``outgoing`` once, within ``timeout`` seconds in all, where ``policy`` lets it
+    connect; never raises for the network."""
     start = time.monotonic()
     deadline = start + timeout
     try:
@@ -392,9 +390,9 @@ def send(
 
     own = client is None
     if client is None:
-        transport = _DeadlineTransport(deadline, public=_policy.public)
+        transport = _DeadlineTransport(deadline, public=policy.public)
         client = httpx.Client(transport=transport, trust_env=False)
-    elif _policy.public:
+    elif policy.public:
         return SendOutcome(None, error="a public deployment sends only through its own transport")
     status: int | None = None
     response_headers: list[tuple[str, str]] = []

@@ -50,7 +50,9 @@ from receiver.bins.lifecycle import whole_number
 from receiver.capture import listing
 from receiver.delivery.attempts import attempt_record
 from receiver.delivery.attempts import keep_attempt
+from receiver.delivery.http import ANYWHERE
 from receiver.delivery.http import OutgoingError
+from receiver.delivery.http import OutgoingPolicy
 from receiver.delivery.http import prepare_outgoing
 from receiver.delivery.http import send
 from receiver.delivery.http import warm_up
@@ -538,6 +540,8 @@ class RunSettings:
     """
 
     timeout: float
+    # where a run may connect (a public deployment's server passes its own)
+    outgoing: OutgoingPolicy = ANYWHERE
     monotonic: Callable[[], float] = time.monotonic
     now: Callable[[], datetime] = utcnow
     wait: Callable[[threading.Event, float], bool] = threading.Event.wait
@@ -682,7 +686,7 @@ def _send_one(run: _Run, captured: CapturedRequest, settings: RunSettings) -> Re
             created_at=moment,
             scenario_id=run.scenario_id,
         )
-    outcome = send(outgoing, timeout=settings.timeout)
+    outcome = send(outgoing, timeout=settings.timeout, policy=settings.outgoing)
     return attempt_record(
         captured.id, "scenario", outgoing, outcome, moment, scenario_id=run.scenario_id
     )
@@ -716,9 +720,11 @@ class ScenarioRunner:
     """The background thread of a serving process that claims queued scenarios and runs each
     in a thread of its own (``RUNNING_PER_PROCESS`` at most), and marks stalled ones."""
 
-    def __init__(self, engine: Engine, *, timeout: float) -> None:
+    def __init__(
+        self, engine: Engine, *, timeout: float, outgoing: OutgoingPolicy = ANYWHERE
+    ) -> None:
         self.engine = engine
-        self.settings = RunSettings(timeout=timeout)
+        self.settings = RunSettings(timeout=timeout, outgoing=outgoing)
         # a send may take the whole timeout; past twice that and half a minute, a run is dead
         self.grace = timeout * 2 + 30
         self._stop = threading.Event()

@@ -6,7 +6,6 @@ from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
 
 from receiver.catalog.validation import VERDICTS
-from receiver.delivery.http import configure_outgoing
 from receiver.httpspec import COMMON_METHODS
 from receiver.signatures.registry import SCHEMES
 
@@ -29,7 +28,6 @@ def register_blueprints(app: Flask) -> None:
     from receiver.web import toolkit_pages
 
     converters.init_app(app)  # before any route: rules bind their converters when added
-    configure_outgoing(public=app.config["RECEIVER_PUBLIC"])
     api.register(app)
     app.register_blueprint(inspector.bp)
     app.register_blueprint(catalog_pages.bp)

@@ -62,6 +62,7 @@ from receiver.web.converters import ID_MAX
 from receiver.web.htmx import fragment
 from receiver.web.htmx import is_fragment_request
 from receiver.web.htmx import varies
+from receiver.web.services import services
 from receiver.web.state import current_catalog
 from receiver.web.urls import ingest_url
 from receiver.web.urls import public_base
@@ -723,6 +724,7 @@ def request_replay(bin_id: str, request_id: int) -> tuple[str, int] | str:
             captured,
             now=utcnow(),
             timeout=float(current_app.config["RECEIVER_REPLAY_TIMEOUT"]),
+            policy=services().outgoing,
             **options,
         )
         db.session.commit()

@@ -111,7 +111,9 @@ def build_services(app: Flask, engine: Engine) -> Services:
         ForwardPolicy(
             max_attempts=config["RECEIVER_FORWARD_ATTEMPTS"],
             timeout=float(config["RECEIVER_REPLAY_TIMEOUT"]),
+            outgoing=outgoing,
         ),
+        write_lock=write_lock,
     )
     # commits wake the background work they queued, in this process (others poll slowly)
     capture.on_commit.append(indexer.notify)
@@ -127,7 +129,9 @@ def build_services(app: Flask, engine: Engine) -> Services:
         catalog=CatalogCache(budget_ms=config["RECEIVER_VALIDATION_BUDGET_MS"]),
         indexer=indexer,
         forwarder=forwarder,
-        scenarios=ScenarioRunner(engine, timeout=float(config["RECEIVER_REPLAY_TIMEOUT"])),
+        scenarios=ScenarioRunner(
+            engine, timeout=float(config["RECEIVER_REPLAY_TIMEOUT"]), outgoing=outgoing
+        ),
         feed=FeedWatcher(engine, slots=config["RECEIVER_FEED_WAITERS"]),
         feed_reads=SharedReads(),
         rates=RateTable(Path(app.instance_path) / "ingest-rates") if limited else None,

@@ -14,8 +14,8 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from receiver.delivery import http as outgoing
+from receiver.delivery.http import OutgoingPolicy
 from receiver.delivery.http import OutgoingRequest
-from receiver.delivery.http import configure_outgoing
 from receiver.delivery.http import refused_address
 from receiver.delivery.http import send
 
@@ -48,8 +48,7 @@ def resolver(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 @pytest.fixture
 def public_client(make_app: Any) -> Any:
-    yield make_app(RECEIVER_PUBLIC=True).test_client()
-    configure_outgoing(public=False)
+    return make_app(RECEIVER_PUBLIC=True).test_client()
 
 
 def replay(client: Any, url: str) -> dict[str, Any]:
@@ -119,13 +118,24 @@ def test_the_local_default_sends_to_localhost(httpserver: HTTPServer, client):
 
 
 def test_forwarding_and_send_use_the_same_check(resolver):
-    configure_outgoing(public=True)
-    try:
-        outcome = send(
-            OutgoingRequest("POST", "http://hooks.internal.test:9/x", [], b"{}"), timeout=2
-        )
-    finally:
-        configure_outgoing(public=False)
+    outcome = send(
+        OutgoingRequest("POST", "http://hooks.internal.test:9/x", [], b"{}"),
+        timeout=2,
+        policy=OutgoingPolicy(public=True),
+    )
 
     assert outcome.status_code is None
     assert "a private address" in (outcome.error or "")
+
+
+def test_a_public_app_beside_a_local_one_keeps_its_own_policy(make_app, httpserver: HTTPServer):
+    """The policy belongs to each app, not to the process: building a local app after a public
+    one (or the other way round) changes neither."""
+    httpserver.expect_request("/hooks").respond_with_data("ok")
+    public = make_app(RECEIVER_PUBLIC=True).test_client()
+    local = make_app().test_client()
+
+    assert replay(local, httpserver.url_for("/hooks"))["status_code"] == 200
+    refused = replay(public, httpserver.url_for("/hooks"))
+    assert refused["status_code"] is None
+    assert "loopback" in (refused["error"] or "")

@@ -27,6 +27,7 @@ from receiver.web.api.common import bp
 from receiver.web.api.common import json_body
 from receiver.web.api.common import load_request
 from receiver.web.errors import json_error
+from receiver.web.services import services
 from receiver.web.shapes import iso
 from receiver.web.shapes import replay_json
 
@@ -98,6 +99,7 @@ def replay_create(bin_id: str, request_id: int) -> tuple[Response, int]:
         captured,
         now=utcnow(),
         timeout=float(current_app.config["RECEIVER_REPLAY_TIMEOUT"]),
+        policy=services().outgoing,
         **options,
     )
     db.session.commit()
