@@ -23,7 +23,7 @@ from clocks import NEVER_SECONDS
 from servers import WAIT_SECONDS
 from servers import free_port
 
-from receiver.web.serving import start_scenario_runner
+from receiver.web.services import services
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="browser tests need playwright")
 expect = sync_api.expect
@@ -791,7 +791,7 @@ def test_a_scenario_run_shows_its_failed_sends_and_the_form_keeps_what_was_chose
     viewport: dict[str, int],
     scheme: str,
 ) -> None:
-    start_scenario_runner(app)  # what a serving process runs (closed with the app)
+    services(app).scenarios.start()  # what a serving process runs (closed with the app)
     bin_id = create_bin(live_server, label="scenarios")
     send(live_server, bin_id, path="/one", body=b"{}")
     refused = f"http://127.0.0.1:{free_port()}/hooks"
