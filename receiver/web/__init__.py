@@ -20,9 +20,11 @@ def register_blueprints(app: Flask) -> None:
     from receiver.web import errors
     from receiver.web import ingest
     from receiver.web import inspector
+    from receiver.web import mocks
     from receiver.web import ratelimit
     from receiver.web import relay_pages
     from receiver.web import security
+    from receiver.web import simulator_pages
     from receiver.web import team
     from receiver.web import toolkit_pages
 
@@ -31,11 +33,13 @@ def register_blueprints(app: Flask) -> None:
     ratelimit.init_app(app)
     app.register_blueprint(ingest.bp)
     api.register(app)
+    mocks.register(app)
     app.register_blueprint(inspector.bp)
     app.register_blueprint(catalog_pages.bp)
     app.register_blueprint(catalog_tools.bp)
     app.register_blueprint(relay_pages.bp)
     app.register_blueprint(toolkit_pages.bp)
+    app.register_blueprint(simulator_pages.bp)
     security.init_app(app)
     team.init_app(app)  # its gate runs first, before the cross-site check
     app.session_interface = NoSessionInterface()
