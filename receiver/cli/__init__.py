@@ -1,8 +1,8 @@
 """The ``receiver`` command: the app's Flask CLI group (``python -m receiver`` too).
 
 Every ``flask --app app X`` command is also ``receiver X``: ``serve``, ``send``, ``prune``,
-``forward-worker``, ``scenario``, ``listen``, ``catalog import``, Flask-Migrate's ``db`` and
-Flask's own ``run``, ``shell`` and ``routes``.
+``forward-worker``, ``scenario``, ``listen``, ``catalog import``, ``simulate``, Flask-Migrate's
+``db`` and Flask's own ``run``, ``shell`` and ``routes``.
 One module per command family; each command is listed once, in ``COMMANDS``.
 """
 
@@ -19,6 +19,7 @@ from receiver.cli.scenario import scenario_command
 from receiver.cli.send import send_command
 from receiver.cli.serve import prune_command
 from receiver.cli.serve import serve_command
+from receiver.cli.simulate import simulate_command
 
 COMMANDS = (
     serve_command,
@@ -28,6 +29,7 @@ COMMANDS = (
     scenario_command,
     listen_command,
     catalog_group,
+    simulate_command,
 )
 
 
