@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from receiver.catalog.model import Catalog
     from receiver.delivery.http import OutgoingRequest
     from receiver.delivery.recordings import Recording
+    from receiver.testing.mocks import MockProvider
 
 __all__ = [
     "Capture",
@@ -365,6 +366,14 @@ class ReceiverServer:
         if description is not None:
             document["description"] = description
         return self.api("PUT", f"/catalog/{provider}/{event}", json_body=document)
+
+    def mock(self, provider: str, **request: Any) -> MockProvider:
+        """A simulated provider's API (``akinon``, ``apitree``, ``qovery``) for a tenant of its
+        own: ``request`` names it (``organization``, or ``user`` and ``scopes``), or a new one
+        is made."""
+        from receiver.testing.mocks import MockProvider
+
+        return MockProvider.issue(self._http, self.url, provider, **request)
 
     def catalog(self) -> Catalog:
         """The server's catalog: the shipped one with the schemas added by `put_schema`."""
