@@ -8,14 +8,26 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import time
 import uuid
 from typing import Any
 
 import pytest
 from simulated import Tenant
 from simulated import delivered_paths
+from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from receiver.signatures import apitree as apitree_signature
+from receiver.simulators.apitree import MAX_WEBHOOKS
+from receiver.simulators.model import MockError
+from receiver.simulators.registry import APITREE
+from receiver.simulators.state import add_webhook
+from receiver.simulators.state import issue_token
+from receiver.simulators.state import list_webhooks
+from receiver.storage.db import db
+from receiver.storage.models import utcnow
 from receiver.web.serving import RAW_HEADERS_KEY
 
 EVENT = "release.released"
@@ -303,3 +315,68 @@ def test_ids_of_webhooks_are_version_4_uuids(user: Tenant) -> None:
     assert uuid.UUID(made["id"]).version == 4
     code_message(user.call("GET", f"/webhooks/{uuid.uuid1()}"), 400)
     code_message(user.call("GET", f"/webhooks/{uuid.uuid4()}"), 404)
+
+
+def test_the_limit_holds_when_two_creations_race(app: Any, database_url: str) -> None:
+    """The second creation waits for the first's lock on the tenant, then counts 30.
+
+    On PostgreSQL (read committed) a count taken without that lock would not see the first
+    creation until it commits, and both would make a 30th webhook. SQLite has one writer at a
+    time, whose count sees every committed row: the race cannot happen there.
+    """
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite lets one writer in at a time")
+    with app.app_context():
+        engine = db.engine
+        now = utcnow()
+        with Session(engine) as setup:
+            issue_token(setup, APITREE, "racer", scopes=("webhook",), now=now)
+            for _ in range(29):
+                add_webhook(setup, "apitree", "racer", columns(), now=now, limit=MAX_WEBHOOKS)
+            setup.commit()
+        first = Session(engine)
+        outcome: list[str] = []
+
+        def second() -> None:
+            with Session(engine) as session:
+                try:
+                    add_webhook(session, "apitree", "racer", columns(), now=now, limit=MAX_WEBHOOKS)
+                    session.commit()
+                    outcome.append("created")
+                except MockError as error:
+                    outcome.append(error.code)
+
+        racer = threading.Thread(target=second, daemon=True)
+        try:
+            add_webhook(first, "apitree", "racer", columns(), now=now, limit=MAX_WEBHOOKS)
+            racer.start()
+            deadline = time.monotonic() + 30
+            # until the second waits on the first's lock (or has finished: the lock is missing)
+            while racer.is_alive() and time.monotonic() < deadline:
+                if waiting_on_a_lock(engine):
+                    break
+                time.sleep(0.02)
+        finally:
+            first.commit()
+            first.close()
+        racer.join(timeout=30)
+        assert outcome == ["limit_reached"]
+        with Session(engine) as check:
+            assert len(list_webhooks(check, "apitree", "racer")) == MAX_WEBHOOKS
+
+
+def columns() -> dict[str, Any]:
+    return {"id": str(uuid.uuid4()), "url": "http://x", "events": [], "secret": "s", "fields": {}}
+
+
+def waiting_on_a_lock(engine: Any) -> bool:
+    """Whether a session of this database waits for a lock on a simulator's tenant."""
+    with engine.connect() as connection:
+        waiting = connection.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND datname = current_database() AND query LIKE :table"
+            ),
+            {"table": "%mock_tenant%"},
+        ).scalar()
+    return bool(waiting)
