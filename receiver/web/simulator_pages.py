@@ -79,6 +79,8 @@ def page_context(simulator: Simulator, tenant: str | None) -> dict[str, Any]:
         "token": None,
         "token_error": None,
         "fired": None,
+        # the trigger form's last values, so that it stays filled in after a trigger
+        "form": None,
         "trigger_error": None,
         "settings_error": None,
         "settings_saved": False,
@@ -181,9 +183,16 @@ def simulator_trigger(provider: str) -> ResponseReturnValue:
     except MockError as error:
         db.session.rollback()
         return answer_with(
-            "partials/_sim_fired.html", tenant, simulator, status=400, trigger_error=error.message
+            "partials/_sim_fired.html",
+            tenant,
+            simulator,
+            status=400,
+            trigger_error=error.message,
+            form=request.form,
         )
-    response = answer_with("partials/_sim_fired.html", tenant, simulator, fired=fired)
+    response = answer_with(
+        "partials/_sim_fired.html", tenant, simulator, fired=fired, form=request.form
+    )
     if is_fragment_request():
         response.headers["HX-Trigger"] = DELIVERED_EVENT
     return response
