@@ -148,6 +148,8 @@ def _reset(simulator: Any, given: dict[str, str]) -> None:
 def _trigger(
     simulator: Any, event: str, given: dict[str, str], assignments: tuple[str, ...]
 ) -> None:
+    from flask import current_app
+
     from receiver.delivery.sending import parse_assignment
     from receiver.simulators.triggering import fire
     from receiver.simulators.triggering import parse_trigger
@@ -168,7 +170,8 @@ def _trigger(
     if overrides:
         body["set"] = overrides
     trigger = parse_trigger(simulator, catalog_events(simulator), body)
-    fired = fire(db.session, current_catalog(), simulator, trigger)
+    deadline = current_app.config["RECEIVER_SIMULATOR_DEADLINE"]
+    fired = fire(db.session, current_catalog(), simulator, trigger, deadline=deadline)
     answered: dict[str, bool] = {}
     for delivery in fired.deliveries:
         ok = delivery.error is None and (delivery.status_code or 500) < 400

@@ -58,6 +58,8 @@ def code_values(simulator: Simulator, events: Sequence[str]) -> dict[str, Any]:
         },
         "settings_change": {
             "type": "object",
+            # an unknown setting is refused, not ignored
+            "additionalProperties": False,
             "properties": {
                 name: {key: value for key, value in schema.items() if key != "default"}
                 for name, schema in settings.items()

@@ -82,8 +82,8 @@ class Attribute:
 
 @dataclass(frozen=True)
 class Trigger:
-    """ "This event happened": the event, the attributes the filters read, and changes to the
-    example (JSON Pointer or dotted path -> value) asked for with ``set``."""
+    """A trigger ("this event happened"): the event, the attributes the filters read, and
+    changes to the example (JSON Pointer or dotted path -> value) asked for with ``set``."""
 
     event: str
     attributes: dict[str, str] = field(default_factory=dict)

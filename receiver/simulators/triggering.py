@@ -1,4 +1,4 @@
-""" "This event happened": every matching webhook gets a delivery, sent and recorded.
+"""Triggers ("this event happened"): every matching webhook gets a delivery, sent and recorded.
 
 A trigger names an event of the provider's catalog and the attributes its filters read. Each
 webhook the event reaches (``Simulator.matches``) gets the catalog's example as the provider
@@ -9,9 +9,10 @@ nothing.
 
 Sending is synchronous, so that every delivery is recorded before the trigger answers: up to
 ``PARALLEL`` at once, each attempt bounded by the tenant's ``timeout_seconds``, the whole
-trigger by ``DEADLINE_SECONDS``, and at most ``DELIVERIES_PER_TRIGGER`` webhooks (the oldest
-first). The reads end before the network is used, so no transaction waits on a slow webhook
-(one of receiver's own bins on the same server included).
+trigger by its deadline (``RECEIVER_SIMULATOR_DEADLINE``), and at most
+``DELIVERIES_PER_TRIGGER`` webhooks (the oldest first). The reads end before the network is
+used, so no transaction waits on a slow webhook (one of receiver's own bins on the same server
+included).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from receiver.storage.models import MockDelivery
 from receiver.storage.models import MockWebhook
 from receiver.storage.models import utcnow
 
+# the default of RECEIVER_SIMULATOR_DEADLINE
 DEADLINE_SECONDS = 60
 PARALLEL = 8
 
@@ -111,12 +113,14 @@ def fire(
     simulator: Simulator,
     trigger: Trigger,
     *,
+    deadline: float = DEADLINE_SECONDS,
     clock: Callable[[], datetime] = utcnow,
 ) -> Fired:
     """Deliver ``trigger`` to every webhook it reaches, and record each attempt.
 
     The session must hold no changes: its reads end (a rollback) before anything is sent. The
-    deliveries are flushed into it afterwards; the caller commits them.
+    deliveries are flushed into it afterwards; the caller commits them. Sending ends within
+    ``deadline`` seconds.
 
     :raise MockError: 400 for an event the catalog does not have, or a ``set`` that cannot be
         applied to the example (nothing is sent then).
@@ -170,16 +174,18 @@ def fire(
         plans.append(Planned(target, settings[target.tenant], outgoing))
     session.rollback()  # nothing is held while the webhooks answer
 
-    attempts = send_all(plans, clock)
+    attempts = send_all(plans, clock, deadline)
     trigger_id = secrets.token_hex(8)
     rows = record(session, simulator, trigger_id, trigger, attempts)
     return Fired(trigger_id, trigger, len(matching), len(matching) - len(targets), rows)
 
 
-def send_all(plans: list[Planned], clock: Callable[[], datetime]) -> list[Attempt]:
+def send_all(
+    plans: list[Planned], clock: Callable[[], datetime], seconds: float = DEADLINE_SECONDS
+) -> list[Attempt]:
     """Send every planned delivery (``PARALLEL`` at once), retrying per its settings, all
-    within ``DEADLINE_SECONDS``; never raises for the network."""
-    deadline = time.monotonic() + DEADLINE_SECONDS
+    within ``seconds``; never raises for the network."""
+    deadline = time.monotonic() + seconds
 
     def deliver(planned: Planned) -> list[Attempt]:
         if planned.outgoing is None:
@@ -188,7 +194,7 @@ def send_all(plans: list[Planned], clock: Callable[[], datetime]) -> list[Attemp
         for number in range(1, planned.settings["retries"] + 2):
             left = deadline - time.monotonic()
             if left <= 0:
-                ran_out = f"not sent: the trigger's {DEADLINE_SECONDS} s ran out"
+                ran_out = f"not sent: the trigger's {seconds:g} s ran out"
                 made.append(Attempt(planned, number, clock(), None, ran_out))
                 break
             at = clock()

@@ -175,7 +175,7 @@ def trigger_body(simulator: Simulator, form: MultiDict[str, str]) -> dict[str, A
 
 @bp.post("/simulator/<provider>/events")
 def simulator_trigger(provider: str) -> ResponseReturnValue:
-    """ "This event happened", from the page's form; the deliveries made."""
+    """Trigger an event from the page's form ("this event happened"); the deliveries made."""
     simulator = load_simulator(provider)
     tenant = request.form.get("tenant") or None
     try:

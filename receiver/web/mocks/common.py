@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Blueprint
 from flask import Response
+from flask import current_app
 from flask import jsonify
 from flask import request
 from flask.typing import ResponseReturnValue
@@ -135,7 +136,8 @@ def trigger_event(simulator: Simulator, body: Any) -> dict[str, Any]:
     :raise MockError: 400 for a body that names no known event or breaks the document.
     """
     trigger = parse_trigger(simulator, catalog_events(simulator), body)
-    fired = fire(db.session, current_catalog(), simulator, trigger)
+    deadline = current_app.config["RECEIVER_SIMULATOR_DEADLINE"]
+    fired = fire(db.session, current_catalog(), simulator, trigger, deadline=deadline)
     answer = fired_json(fired)
     db.session.commit()
     return answer
