@@ -5,6 +5,7 @@ beside the team gate and the cross-site check. Both databases."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -196,3 +197,15 @@ def test_in_a_team_deployment_the_mocks_use_their_own_tokens(client: Any) -> Non
     assert client.post("/mock/apitree/events", json=trigger, headers=mock).status_code == 401
     assert client.post("/mock/apitree/events", json=trigger, headers=team).status_code == 200
     assert client.get("/simulator/apitree").status_code == 303
+
+
+def test_the_readme_says_what_each_provider_leaves_undocumented() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Stand in for a provider", 1)[1].split("\n## ", 1)[0]
+    for simulator in SIMULATORS.values():
+        assert f"**{simulator.name.split(' Event-API')[0]}.**" in section, simulator.name
+        for setting in simulator.settings:
+            assert f"`{setting.name}`" in section, (simulator.id, setting.name)
+        for attribute in simulator.attributes:
+            assert f"`{attribute.name}`" in section and attribute.option in section
+        assert f"{simulator.id}_mock" in section and f"/mock/{simulator.id}/openapi.json" in section
