@@ -82,6 +82,7 @@ class ApiTree(Simulator):
     tenant_kind = "user"
     list_path = "/webhooks"
     scopes = SCOPES
+    code_message_errors = True
     webhook_id_pattern = UUID4
     settings = (RETRIES, TIMEOUT, SIGNATURE_ORDER, SIGNATURE_ENCODING, DISABLE_ON_STATUS)
     attributes = (
@@ -145,9 +146,6 @@ class ApiTree(Simulator):
 
     def token_scopes(self, requested: Any) -> tuple[str, ...]:
         return tuple(requested) if requested else (WRITE_SCOPE,)
-
-    def may_write(self, tenant: Tenant) -> bool:
-        return WRITE_SCOPE in tenant.scopes
 
     def webhook_json(self, row: MockWebhook) -> dict[str, Any]:
         shown: dict[str, Any] = {"id": row.id, "user": {"id": row.tenant}}
@@ -234,7 +232,7 @@ class ApiTree(Simulator):
 
     def require_write(self, tenant: Tenant) -> None:
         """:raise MockError: 403 for a token with the read-only scope only."""
-        if not self.may_write(tenant):
+        if WRITE_SCOPE not in tenant.scopes:
             raise MockError(
                 403,
                 "forbidden",

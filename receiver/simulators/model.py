@@ -215,6 +215,8 @@ class Simulator:
     # mock's base for a tenant (the page's ready curl line)
     scopes: tuple[str, ...] = ()
     list_path = ""
+    # errors as the provider's documented {code, message} (ApiTree), else receiver's own shape
+    code_message_errors = False
 
     # --- tenants and tokens ---------------------------------------------------------------
 
@@ -229,10 +231,6 @@ class Simulator:
     def token_scopes(self, requested: Any) -> tuple[str, ...]:
         """The scopes a new token gets (only ApiTree has any)."""
         return ()
-
-    def may_write(self, tenant: Tenant) -> bool:
-        """Whether the token may create, change and delete webhooks."""
-        return True
 
     # --- triggers -------------------------------------------------------------------------
 

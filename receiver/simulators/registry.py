@@ -14,8 +14,3 @@ QOVERY = Qovery()
 SIMULATORS: dict[str, Simulator] = {
     simulator.id: simulator for simulator in (AKINON, APITREE, QOVERY)
 }
-
-
-def get_simulator(provider: str) -> Simulator | None:
-    """The simulator of ``provider``, or None."""
-    return SIMULATORS.get(provider)

@@ -16,9 +16,9 @@ from receiver.simulators.registry import APITREE
 from receiver.storage.db import db
 from receiver.storage.models import MockWebhook
 from receiver.storage.models import utcnow
+from receiver.web.api.common import json_body
 from receiver.web.mocks.common import catalog_events
 from receiver.web.mocks.common import mock_blueprint
-from receiver.web.mocks.common import request_body
 from receiver.web.mocks.common import require_tenant
 from receiver.web.team import outside_team_gate
 
@@ -75,7 +75,7 @@ def webhook_create() -> ResponseReturnValue:
     SIMULATOR.require_write(tenant)
     now = utcnow()
     columns = SIMULATOR.new_columns(
-        request_body(), owner=tenant.id, events=catalog_events(SIMULATOR), now=now
+        json_body(), owner=tenant.id, events=catalog_events(SIMULATOR), now=now
     )
     row = state.add_webhook(
         db.session,
@@ -103,7 +103,7 @@ def webhook_replace(webhook_id: str) -> ResponseReturnValue:
     """Updates a webhook: every writable field as given."""
     row = load_webhook(webhook_id)
     SIMULATOR.require_write(require_tenant(SIMULATOR))
-    SIMULATOR.replace(row, request_body(), catalog_events(SIMULATOR), utcnow())
+    SIMULATOR.replace(row, json_body(), catalog_events(SIMULATOR), utcnow())
     db.session.commit()
     return jsonify(SIMULATOR.webhook_json(row))
 
@@ -114,7 +114,7 @@ def webhook_update(webhook_id: str) -> ResponseReturnValue:
     """Updates a webhook: the fields given."""
     row = load_webhook(webhook_id)
     SIMULATOR.require_write(require_tenant(SIMULATOR))
-    SIMULATOR.update(row, request_body(), catalog_events(SIMULATOR), utcnow())
+    SIMULATOR.update(row, json_body(), catalog_events(SIMULATOR), utcnow())
     db.session.commit()
     return jsonify(SIMULATOR.webhook_json(row))
 

@@ -2,8 +2,9 @@
 deliveries and triggers, and the simulator's own routes (tokens, events, settings, reset,
 deliveries, the OpenAPI document), added to each provider's blueprint.
 
-Under ``/mock/apitree`` errors are ApiTree's documented ``{code, message}``; under the other
-mocks they are receiver's ``{"error": {"code", "message"}}`` (their providers document none).
+Under ``/mock/apitree`` errors are ApiTree's documented ``{code, message}``
+(``Simulator.code_message_errors``); under the other mocks they are receiver's
+``{"error": {"code", "message"}}`` (their providers document none).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from receiver.simulators import state
 from receiver.simulators.model import MockError
 from receiver.simulators.model import Simulator
 from receiver.simulators.model import Tenant
+from receiver.simulators.registry import SIMULATORS
 from receiver.simulators.triggering import Fired
 from receiver.simulators.triggering import fire
 from receiver.simulators.triggering import parse_trigger
@@ -40,15 +42,13 @@ from receiver.web.team import outside_team_gate
 from receiver.web.urls import public_base
 
 MOCK_PREFIX = "/mock/"
-# the mock whose errors are the provider's own documented object
-CODE_MESSAGE_ERRORS = frozenset({"apitree"})
 ACCESS_DENIED = "Access denied"
 
 
 def mock_error(status: int, code: str, message: str) -> Response:
     """An error in the shape of the mock the request went to (a 401 says how to authenticate)."""
-    provider = request.path.removeprefix(MOCK_PREFIX).split("/", 1)[0]
-    if provider in CODE_MESSAGE_ERRORS:
+    simulator = SIMULATORS.get(request.path.removeprefix(MOCK_PREFIX).split("/", 1)[0])
+    if simulator is not None and simulator.code_message_errors:
         response = jsonify({"code": status, "message": message})
         response.status_code = status
     else:
@@ -76,11 +76,6 @@ def require_tenant(simulator: Simulator) -> Tenant:
     if found is None:
         raise MockError(401, "unauthorized", ACCESS_DENIED)
     return found
-
-
-def request_body(*, required: bool = True) -> dict[str, Any]:
-    """The request's JSON object (an :class:`ApiError` otherwise, rendered in the mock's shape)."""
-    return json_body(required=required)
 
 
 def catalog_events(simulator: Simulator) -> tuple[str, ...]:
@@ -190,12 +185,12 @@ def add_simulator_routes(bp: Blueprint, simulator: Simulator) -> None:
     @bp.post("/tokens", endpoint="token_create")
     def token_create() -> ResponseReturnValue:
         """Issue a token (the body names its tenant, or a new one is made)."""
-        return jsonify(token_answer(simulator, request_body(required=False))), 201
+        return jsonify(token_answer(simulator, json_body(required=False))), 201
 
     @bp.post("/events", endpoint="event_trigger")
     def event_trigger() -> ResponseReturnValue:
         """This event happened: deliver it to every matching webhook."""
-        return jsonify(trigger_event(simulator, request_body()))
+        return jsonify(trigger_event(simulator, json_body()))
 
     @bp.get("/settings", endpoint="settings_show")
     @outside_team_gate
@@ -209,7 +204,7 @@ def add_simulator_routes(bp: Blueprint, simulator: Simulator) -> None:
     def settings_change() -> ResponseReturnValue:
         """Change the token's tenant's settings."""
         tenant = require_tenant(simulator)
-        body = request_body()
+        body = json_body()
         documents.check_body(simulator, catalog_events(simulator), "SettingsChange", body)
         values = state.change_settings(db.session, simulator, tenant.id, body, utcnow())
         db.session.commit()
