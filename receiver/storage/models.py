@@ -291,6 +291,13 @@ class Scenario(Model):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+def tenant_key() -> ForeignKeyConstraint:
+    """The reference from a simulated provider's row to its tenant (gone with the tenant)."""
+    return ForeignKeyConstraint(
+        ["provider", "tenant"], ["mock_tenant.provider", "mock_tenant.tenant"], ondelete="CASCADE"
+    )
+
+
 class MockTenant(Model):
     """An organization (Akinon, Qovery) or a user (ApiTree) of a simulated provider: the owner of
     mock tokens and webhooks, and of the simulator settings that apply to its deliveries.
@@ -314,11 +321,7 @@ class MockToken(Model):
 
     __tablename__ = "mock_token"
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["provider", "tenant"],
-            ["mock_tenant.provider", "mock_tenant.tenant"],
-            ondelete="CASCADE",
-        ),
+        tenant_key(),
         Index("ix_mock_token_provider_tenant", "provider", "tenant"),
     )
 
@@ -342,11 +345,7 @@ class MockWebhook(Model):
 
     __tablename__ = "mock_webhook"
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["provider", "tenant"],
-            ["mock_tenant.provider", "mock_tenant.tenant"],
-            ondelete="CASCADE",
-        ),
+        tenant_key(),
         Index("ix_mock_webhook_provider_tenant", "provider", "tenant", "created_at"),
     )
 
@@ -380,11 +379,7 @@ class MockDelivery(Model):
 
     __tablename__ = "mock_delivery"
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["provider", "tenant"],
-            ["mock_tenant.provider", "mock_tenant.tenant"],
-            ondelete="CASCADE",
-        ),
+        tenant_key(),
         Index("ix_mock_delivery_provider_tenant_id", "provider", "tenant", "id"),
     )
 

@@ -14,12 +14,10 @@ from receiver.testing.client import catalog_events
 from receiver.testing.client import send_event
 from receiver.testing.client import send_recording
 from receiver.testing.client import start_receiver
-from receiver.testing.mocks import MockApiError
 from receiver.testing.mocks import MockProvider
 
 __all__ = [
     "Capture",
-    "MockApiError",
     "MockProvider",
     "ReceiverApiError",
     "ReceiverServer",

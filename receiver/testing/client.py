@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 if TYPE_CHECKING:
+    import httpx
     from flask import Flask
     from werkzeug.datastructures import Headers
     from werkzeug.serving import BaseWSGIServer
@@ -302,6 +303,24 @@ class ReceiverApiError(RuntimeError):
         self.message = message
 
 
+def decoded_answer(response: httpx.Response) -> Any:
+    """The decoded JSON of a receiver answer (None for 204 or no body).
+
+    :raise ReceiverApiError: any answer of 400 or more, with its message (receiver's error
+        object, or a simulated provider's own, such as ApiTree's ``{code, message}``).
+    """
+    if response.status_code >= 400:
+        try:
+            found = response.json()
+            message = found["error"]["message"] if "error" in found else found["message"]
+        except (ValueError, KeyError, TypeError):
+            message = response.text[:500]
+        raise ReceiverApiError(response.status_code, str(message))
+    if response.status_code == 204 or not response.content:
+        return None
+    return response.json()
+
+
 class ReceiverServer:
     """A receiver running in this process: ``url`` is its base, ``app`` the Flask app."""
 
@@ -332,15 +351,7 @@ class ReceiverServer:
         response = self._http.request(
             method, "/api" + path, json=json_body, params=params, headers=headers
         )
-        if response.status_code >= 400:
-            try:
-                message = response.json()["error"]["message"]
-            except (ValueError, KeyError, TypeError):
-                message = response.text[:500]
-            raise ReceiverApiError(response.status_code, message)
-        if response.status_code == 204 or not response.content:
-            return None
-        return response.json()
+        return decoded_answer(response)
 
     def create_bin(self, **fields: Any) -> WebhookBin:
         """Create a bin (``id``, ``label``, ``private``, ``provider``, ``event``)."""

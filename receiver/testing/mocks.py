@@ -12,19 +12,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from typing import Any
 
+from receiver.testing.client import decoded_answer
+
 if TYPE_CHECKING:
     import httpx
 
 ORGANIZATION = "organization"
-
-
-class MockApiError(RuntimeError):
-    """A simulated provider's API refused a call the helper made."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"mock API answered {status}: {message}")
-        self.status = status
-        self.message = message
 
 
 class MockProvider:
@@ -46,7 +39,7 @@ class MockProvider:
         """A token for the tenant ``request`` names (``organization``, or ``user`` and
         ``scopes``), or for a new one."""
         base_url = f"{server_url}/mock/{provider}"
-        issued = _answer(http.post(f"{base_url}/tokens", json=request))
+        issued = decoded_answer(http.post(f"{base_url}/tokens", json=request))
         return cls(http, base_url, provider, issued)
 
     def __repr__(self) -> str:
@@ -71,7 +64,7 @@ class MockProvider:
         answer = self._http.request(
             method, self.base_url + path, json=body, params=params or None, headers=self.headers
         )
-        return _answer(answer)
+        return decoded_answer(answer)
 
     def trigger(
         self, event: str, *, set: dict[str, Any] | None = None, **attributes: str
@@ -113,26 +106,11 @@ class MockProvider:
         request: dict[str, Any] = {self.kind: self.tenant}
         if scopes is not None:
             request["scopes"] = scopes
-        token: str = _answer(self._http.post(f"{self.base_url}/tokens", json=request))["token"]
+        token: str = decoded_answer(self._http.post(f"{self.base_url}/tokens", json=request))[
+            "token"
+        ]
         return token
 
     def reset(self) -> None:
         """Forget this tenant's webhooks, deliveries and settings."""
         self._call("POST", "/reset")
-
-
-def _answer(response: httpx.Response) -> Any:
-    """The decoded JSON of a 2xx answer (None for 204).
-
-    :raise MockApiError: any answer of 400 or more, with the mock's message.
-    """
-    if response.status_code >= 400:
-        try:
-            found = response.json()
-            message = found["error"]["message"] if "error" in found else found["message"]
-        except (ValueError, KeyError, TypeError):
-            message = response.text[:500]
-        raise MockApiError(response.status_code, message)
-    if response.status_code == 204 or not response.content:
-        return None
-    return response.json()

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from receiver.testing import MockApiError
+from receiver.testing import ReceiverApiError
 
 
 class Rest:
@@ -186,7 +186,7 @@ def test_a_read_only_token_cannot_subscribe(apitree_mock: Any) -> None:
 def test_each_test_gets_a_fresh_organization(qovery_mock: Any, receiver_server: Any) -> None:
     other = receiver_server.mock("qovery")
     assert other.organization_id != qovery_mock.organization_id
-    with pytest.raises(MockApiError) as refused:
+    with pytest.raises(ReceiverApiError) as refused:
         other.trigger("DEPLOYMENT_DONE")
     assert refused.value.status == 400
     assert qovery_mock.settings()["secret_header"] == "both"

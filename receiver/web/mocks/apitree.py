@@ -45,13 +45,15 @@ def list_filters() -> list[ColumnElement[bool]]:
     return conditions
 
 
-def load_webhook(webhook_id: str) -> MockWebhook:
-    """A webhook of the token's user.
+def load_webhook(webhook_id: str, *, write: bool = False) -> MockWebhook:
+    """A webhook of the token's user (to change it, with ``write``).
 
-    :raise MockError: 401 without a token, 400 for a malformed id, 404 for a webhook the user
-        does not have (another user's included).
+    :raise MockError: 401 without a token, 403 for a read-only token that would write, 400 for a
+        malformed id, 404 for a webhook the user does not have (another user's included).
     """
     tenant = require_tenant(SIMULATOR)
+    if write:
+        SIMULATOR.require_write(tenant)
     return state.get_webhook(db.session, SIMULATOR.id, tenant.id, SIMULATOR.webhook_id(webhook_id))
 
 
@@ -97,24 +99,13 @@ def webhook_show(webhook_id: str) -> ResponseReturnValue:
     return jsonify(SIMULATOR.webhook_json(load_webhook(webhook_id)))
 
 
-@bp.put("/webhooks/<webhook_id>")
-@outside_team_gate
-def webhook_replace(webhook_id: str) -> ResponseReturnValue:
-    """Updates a webhook: every writable field as given."""
-    row = load_webhook(webhook_id)
-    SIMULATOR.require_write(require_tenant(SIMULATOR))
-    SIMULATOR.replace(row, json_body(), catalog_events(SIMULATOR), utcnow())
-    db.session.commit()
-    return jsonify(SIMULATOR.webhook_json(row))
-
-
-@bp.patch("/webhooks/<webhook_id>")
+@bp.route("/webhooks/<webhook_id>", methods=["PUT", "PATCH"])
 @outside_team_gate
 def webhook_update(webhook_id: str) -> ResponseReturnValue:
-    """Updates a webhook: the fields given."""
-    row = load_webhook(webhook_id)
-    SIMULATOR.require_write(require_tenant(SIMULATOR))
-    SIMULATOR.update(row, json_body(), catalog_events(SIMULATOR), utcnow())
+    """Updates a webhook: PUT sets every writable field as given, PATCH the fields given."""
+    row = load_webhook(webhook_id, write=True)
+    change = SIMULATOR.replace if request.method == "PUT" else SIMULATOR.update
+    change(row, json_body(), catalog_events(SIMULATOR), utcnow())
     db.session.commit()
     return jsonify(SIMULATOR.webhook_json(row))
 
@@ -123,8 +114,6 @@ def webhook_update(webhook_id: str) -> ResponseReturnValue:
 @outside_team_gate
 def webhook_delete(webhook_id: str) -> ResponseReturnValue:
     """Deletes a webhook."""
-    row = load_webhook(webhook_id)
-    SIMULATOR.require_write(require_tenant(SIMULATOR))
-    db.session.delete(row)
+    db.session.delete(load_webhook(webhook_id, write=True))
     db.session.commit()
     return "", 204
