@@ -136,6 +136,14 @@ SETTINGS: tuple[Setting, ...] = (
         maximum=120,
     ),
     Setting(
+        "RECEIVER_SIMULATOR_DEADLINE",
+        60,
+        "Longest one simulated event (POST /mock/<provider>/events, receiver simulate) takes to "
+        "deliver to its webhooks, in seconds; attempts not done by then are recorded as such.",
+        minimum=1,
+        maximum=300,
+    ),
+    Setting(
         "RECEIVER_VALIDATION_BUDGET_MS",
         250,
         "Longest one schema check may take, in milliseconds; a check that would run longer is "

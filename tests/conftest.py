@@ -31,6 +31,10 @@ from receiver.web.serving import close_app
 
 PG_ENV = "RECEIVER_TEST_DATABASE_URL"
 TABLES = (
+    "mock_delivery",
+    "mock_webhook",
+    "mock_token",
+    "mock_tenant",
     "forward_job",
     "replay",
     "listener",

@@ -10,6 +10,7 @@ that names the event (a user provider's ``event_header``) carries this event's v
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -114,12 +115,21 @@ def sample_delivery(
     header: str | None = None,
     url: str | None = None,
     overrides: dict[str, Any] | None = None,
+    custom_headers: Sequence[tuple[str, str]] = (),
 ) -> SampleDelivery:
-    """The example delivery of ``event``, signed when a scheme and secret are given."""
+    """The example delivery of ``event``, signed when a scheme and secret are given.
+
+    ``custom_headers`` are the headers a webhook was registered with (Akinon's): they follow the
+    delivery's own headers and replace any of the same name.
+    """
     provider = catalog.provider(event.provider_id)
     method = (provider.delivery.get("method") if provider else None) or "POST"
     body = example_body(event, overrides)
     headers = delivery_headers(catalog, event, body, host)
+    if custom_headers:
+        replaced = {name.lower() for name, _ in custom_headers}
+        headers = [pair for pair in headers if pair[0].lower() not in replaced]
+        headers += list(custom_headers)
     if scheme and secret:
         headers += sign_headers(
             scheme=scheme, secret=secret, body=body, now=now, header=header, url=url

@@ -53,6 +53,9 @@ COMMANDS: dict[str, CommandEntry] = {
     "db": CommandEntry(
         "receiver.cli.framework:db_group", "Create or upgrade the database (Flask-Migrate)."
     ),
+    "simulate": CommandEntry(
+        "receiver.cli.simulate:simulate_command", "Stand in for a provider: trigger its events."
+    ),
     "mcp": CommandEntry(
         "receiver.cli.mcp:mcp_command", "A Model Context Protocol server for coding agents."
     ),

@@ -36,6 +36,9 @@ from receiver.signatures.common import utf8
 NAME = "apitree"
 HEADER = "X-ApiTree-Signature"
 INFERRED = "ApiTree's recipe is inferred, not documented"
+# what the message joins (verification tries each) and how the digest is written
+ORDERS = ("url+body", "body+url", "body")
+ENCODINGS = ("base64", "hex")
 
 
 def verify(
@@ -105,14 +108,34 @@ def _signer(message: bytes) -> Callable[[bytes], bytes]:
 
 
 def sign(secret: str, body: bytes, *, header: str, url: str | None) -> list[tuple[str, str]]:
-    """The header for ``url + body``.
+    """The header for ``url + body``, base64 (the recipe every verification tries first).
 
     :raise ValueError: no ``url`` (the signature covers it).
     """
     if url is None:
         raise ValueError("an apitree signature covers the target URL: pass url")
-    digest = hmac.new(utf8(secret), utf8(url) + body, hashlib.sha1).digest()
-    return [(header, b64(digest))]
+    return sign_with_recipe(secret, body, url=url, header=header)
+
+
+def sign_with_recipe(
+    secret: str,
+    body: bytes,
+    *,
+    url: str,
+    header: str = HEADER,
+    order: str = ORDERS[0],
+    encoding: str = ENCODINGS[0],
+) -> list[tuple[str, str]]:
+    """The header for one of the inferred recipes (each of which `verify` accepts): HMAC-SHA1
+    with the secret over ``order`` (``url+body``, ``body+url`` or ``body``), as ``encoding``.
+
+    :raise ValueError: an unknown order or encoding.
+    """
+    if order not in ORDERS or encoding not in ENCODINGS:
+        raise ValueError(f"unknown recipe {order!r} / {encoding!r}")
+    before, after = {"url+body": (url, ""), "body+url": ("", url), "body": ("", "")}[order]
+    digest = hmac.new(utf8(secret), utf8(before) + body + utf8(after), hashlib.sha1).digest()
+    return [(header, b64(digest) if encoding == "base64" else digest.hex())]
 
 
 def generate_secret() -> str:

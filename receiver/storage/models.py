@@ -1,5 +1,5 @@
-"""The stored concepts: bins, captured requests, replays, forward jobs, listeners, scenarios and
-user schemas and providers.
+"""The stored concepts: bins, captured requests, replays, forward jobs, listeners, scenarios,
+user schemas and providers, and the simulated providers' tenants, tokens, webhooks and deliveries.
 
 Raw data is kept exactly as it arrived (body bytes, raw query, header pairs); the derived columns
 (event, validation status, signature status) exist because the list filters on them. The text
@@ -21,6 +21,7 @@ from sqlalchemy import BigInteger
 from sqlalchemy import Boolean
 from sqlalchemy import DateTime
 from sqlalchemy import ForeignKey
+from sqlalchemy import ForeignKeyConstraint
 from sqlalchemy import Index
 from sqlalchemy import Integer
 from sqlalchemy import LargeBinary
@@ -341,3 +342,117 @@ class Scenario(Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+def tenant_key() -> ForeignKeyConstraint:
+    """The reference from a simulated provider's row to its tenant (gone with the tenant)."""
+    return ForeignKeyConstraint(
+        ["provider", "tenant"], ["mock_tenant.provider", "mock_tenant.tenant"], ondelete="CASCADE"
+    )
+
+
+class MockTenant(Model):
+    """An organization (Akinon, Qovery) or a user (ApiTree) of a simulated provider: the owner of
+    mock tokens and webhooks, and of the simulator settings that apply to its deliveries.
+
+    ``revision`` is bumped by every webhook creation, which takes the row's lock first: counting
+    a tenant's webhooks after it is exact on both databases, with any number of workers.
+    """
+
+    __tablename__ = "mock_tenant"
+
+    provider: Mapped[str] = mapped_column(String(16), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # the simulator settings changed from their defaults (what the provider leaves undocumented)
+    settings: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MockToken(Model):
+    """A bearer token of a simulated provider's API, stored as its SHA-256 only."""
+
+    __tablename__ = "mock_token"
+    __table_args__ = (
+        tenant_key(),
+        Index("ix_mock_token_provider_tenant", "provider", "tenant"),
+    )
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    tenant: Mapped[str] = mapped_column(String(64))
+    # ApiTree's OAuth scopes (webhook, webhook.readonly); empty for the others
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # the first characters of the token, so people can tell their tokens apart
+    hint: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MockWebhook(Model):
+    """A webhook registered with a simulated provider's API.
+
+    The columns are what matching reads (scope, state, events, target); ``fields`` holds the
+    rest of the provider's own representation (Akinon's name, ApiTree's custom, Qovery's kind,
+    description and filters).
+    """
+
+    __tablename__ = "mock_webhook"
+    __table_args__ = (
+        tenant_key(),
+        Index("ix_mock_webhook_provider_tenant", "provider", "tenant", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    tenant: Mapped[str] = mapped_column(String(64))
+    # Akinon: the project the webhook belongs to
+    project_id: Mapped[str | None] = mapped_column(String(64))
+    # ApiTree: the API, or the user/organization, whose events the webhook receives
+    api_id: Mapped[str | None] = mapped_column(String(64))
+    user_id: Mapped[str | None] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    events: Mapped[list[str]] = mapped_column(JSON, default=list)
+    url: Mapped[str] = mapped_column(Text)
+    # ApiTree's generated secret, Qovery's target_secret
+    secret: Mapped[str | None] = mapped_column(Text)
+    # Akinon's custom headers, sent with every delivery
+    headers: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # ApiTree's lastDelivery, kept up to date by deliveries
+    last_delivery: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MockDelivery(Model):
+    """One attempt to deliver a simulated event to a webhook: what was sent, what came back.
+
+    It outlives its webhook (a deleted webhook's history stays until its tenant is reset).
+    """
+
+    __tablename__ = "mock_delivery"
+    __table_args__ = (
+        tenant_key(),
+        Index("ix_mock_delivery_provider_tenant_id", "provider", "tenant", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    tenant: Mapped[str] = mapped_column(String(64))
+    webhook_id: Mapped[str] = mapped_column(String(36))
+    # the deliveries of one trigger share it
+    trigger_id: Mapped[str] = mapped_column(String(32))
+    event: Mapped[str] = mapped_column(String(128))
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    url: Mapped[str] = mapped_column(Text)
+    method: Mapped[str] = mapped_column(String(16))
+    request_headers: Mapped[list[list[str]]] = mapped_column(JSON, default=list)
+    request_body: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response_headers: Mapped[list[list[str]]] = mapped_column(JSON, default=list)
+    response_body: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
+    elapsed_ms: Mapped[float | None] = mapped_column()
+    # a transport error in words, or why nothing was sent
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 if TYPE_CHECKING:
+    import httpx
     from flask import Flask
     from werkzeug.datastructures import Headers
     from werkzeug.serving import BaseWSGIServer
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from receiver.catalog.model import Catalog
     from receiver.delivery.http import OutgoingRequest
     from receiver.delivery.recordings import Recording
+    from receiver.testing.mocks import MockProvider
 
 __all__ = [
     "Capture",
@@ -301,6 +303,24 @@ class ReceiverApiError(RuntimeError):
         self.message = message
 
 
+def decoded_answer(response: httpx.Response) -> Any:
+    """The decoded JSON of a receiver answer (None for 204 or no body).
+
+    :raise ReceiverApiError: any answer of 400 or more, with its message (receiver's error
+        object, or a simulated provider's own, such as ApiTree's ``{code, message}``).
+    """
+    if response.status_code >= 400:
+        try:
+            found = response.json()
+            message = found["error"]["message"] if "error" in found else found["message"]
+        except (ValueError, KeyError, TypeError):
+            message = response.text[:500]
+        raise ReceiverApiError(response.status_code, str(message))
+    if response.status_code == 204 or not response.content:
+        return None
+    return response.json()
+
+
 class ReceiverServer:
     """A receiver running in this process: ``url`` is its base, ``app`` the Flask app."""
 
@@ -331,15 +351,7 @@ class ReceiverServer:
         response = self._http.request(
             method, "/api" + path, json=json_body, params=params, headers=headers
         )
-        if response.status_code >= 400:
-            try:
-                message = response.json()["error"]["message"]
-            except (ValueError, KeyError, TypeError):
-                message = response.text[:500]
-            raise ReceiverApiError(response.status_code, message)
-        if response.status_code == 204 or not response.content:
-            return None
-        return response.json()
+        return decoded_answer(response)
 
     def create_bin(self, **fields: Any) -> WebhookBin:
         """Create a bin (``id``, ``label``, ``private``, ``provider``, ``event``)."""
@@ -365,6 +377,14 @@ class ReceiverServer:
         if description is not None:
             document["description"] = description
         return self.api("PUT", f"/catalog/{provider}/{event}", json_body=document)
+
+    def mock(self, provider: str, **request: Any) -> MockProvider:
+        """A simulated provider's API (``akinon``, ``apitree``, ``qovery``) for a tenant of its
+        own: ``request`` names it (``organization``, or ``user`` and ``scopes``), or a new one
+        is made."""
+        from receiver.testing.mocks import MockProvider
+
+        return MockProvider.issue(self._http, self.url, provider, **request)
 
     def catalog(self) -> Catalog:
         """The server's catalog: the shipped one with the schemas added by `put_schema`."""

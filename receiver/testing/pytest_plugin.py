@@ -23,6 +23,13 @@ Fixtures
     ``save_recording(request, path)``, ``clear()``.
 ``send_event`` / ``send_recording``
     The helpers of the same names, for tests that prefer fixtures to imports.
+``akinon_mock`` / ``apitree_mock`` / ``qovery_mock``
+    A simulated provider's webhook-management API on the session's receiver, for an
+    organization (ApiTree: a user, with the ``webhook`` scope) of the test's own, reset after
+    the test. It is a `MockProvider`: ``base_url`` (where the provider client under test
+    points), ``token`` and ``headers``, ``tenant`` (``organization_id`` / ``user_id``),
+    ``trigger(event, **attributes)``, ``deliveries()``, ``settings(**changes)``,
+    ``issue_token(scopes)``, ``reset()``.
 
 The helpers themselves (``send_event``, ``send_recording``, ``catalog_events``, …) live in
 ``receiver.testing``: ``from receiver.testing import send_event``.
@@ -41,6 +48,7 @@ from receiver.testing.client import WebhookBin
 from receiver.testing.client import send_event
 from receiver.testing.client import send_recording
 from receiver.testing.client import start_receiver
+from receiver.testing.mocks import MockProvider
 
 # --- fixtures ------------------------------------------------------------------------------------
 
@@ -78,3 +86,28 @@ def send_event_fixture() -> Any:
 def send_recording_fixture() -> Any:
     """The `send_recording` helper."""
     return send_recording
+
+
+def _mock(server: ReceiverServer, provider: str) -> Iterator[MockProvider]:
+    """A provider's mock for a new tenant, reset after the test."""
+    mock = server.mock(provider)
+    yield mock
+    mock.reset()
+
+
+@pytest.fixture
+def akinon_mock(receiver_server: ReceiverServer) -> Iterator[MockProvider]:
+    """Akinon ABP's project webhook API (``/mock/akinon``) for a new organization."""
+    yield from _mock(receiver_server, "akinon")
+
+
+@pytest.fixture
+def apitree_mock(receiver_server: ReceiverServer) -> Iterator[MockProvider]:
+    """ApiTree's Event-API webhooks (``/mock/apitree``) for a new user (scope ``webhook``)."""
+    yield from _mock(receiver_server, "apitree")
+
+
+@pytest.fixture
+def qovery_mock(receiver_server: ReceiverServer) -> Iterator[MockProvider]:
+    """Qovery's organization webhook API (``/mock/qovery``) for a new organization."""
+    yield from _mock(receiver_server, "qovery")

@@ -21,14 +21,17 @@ def register_blueprints(app: Flask) -> None:
     from receiver.web import directory_pages
     from receiver.web import errors
     from receiver.web import inspector
+    from receiver.web import mocks
     from receiver.web import relay_pages
     from receiver.web import security
+    from receiver.web import simulator_pages
     from receiver.web import static_files
     from receiver.web import team
     from receiver.web import toolkit_pages
 
     converters.init_app(app)  # before any route: rules bind their converters when added
     api.register(app)
+    mocks.register(app)
     app.register_blueprint(inspector.bp)
     app.register_blueprint(catalog_pages.bp)
     app.register_blueprint(catalog_tools.bp)
@@ -36,6 +39,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(directory_pages.bp)
     app.register_blueprint(relay_pages.bp)
     app.register_blueprint(toolkit_pages.bp)
+    app.register_blueprint(simulator_pages.bp)
     access.init_app(app)  # after every blueprint: it guards each one's owner-only routes
     security.init_app(app)
     static_files.init_app(app)

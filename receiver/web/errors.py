@@ -1,4 +1,5 @@
-"""Errors as JSON under /api and /b, as HTML pages elsewhere."""
+"""Errors as JSON under /api, /b and /mock (in each simulated provider's shape), as HTML pages
+elsewhere."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ from werkzeug.exceptions import ServiceUnavailable
 from receiver.capture.store import DatabaseUnavailable
 from receiver.web.deadlines import SlowSender
 
-JSON_PREFIXES = ("/api/", "/b/")
+JSON_PREFIXES = ("/api/", "/b/", "/mock/")
+MOCK_PREFIX = "/mock/"
 # what a client that waits should wait before trying again while the database is away
 RETRY_AFTER_SECONDS = 5
 
@@ -43,11 +45,21 @@ def json_error(status: int, code: str, message: str) -> Response:
     return response
 
 
+def error_for_path(status: int, code: str, message: str) -> Response:
+    """A JSON error in the shape of the surface the request went to: a simulated provider's own
+    under ``/mock/<provider>`` (ApiTree's is ``{code, message}``), else the API's."""
+    if request.path.startswith(MOCK_PREFIX):
+        from receiver.web.mocks.common import mock_error
+
+        return mock_error(status, code, message)
+    return json_error(status, code, message)
+
+
 def handle_http_error(error: HTTPException) -> Response | HTTPException | tuple[str, int]:
     """Render an HTTP error for the surface the request went to."""
     status = error.code or 500
     if request.path.startswith(JSON_PREFIXES) or request.path == "/api":
-        response = json_error(status, error_code(error), error.description or error.name)
+        response = error_for_path(status, error_code(error), error.description or error.name)
         if request.path.startswith("/b/"):
             response.headers["Access-Control-Allow-Origin"] = "*"
         if error.code == 405 and hasattr(error, "valid_methods") and error.valid_methods:

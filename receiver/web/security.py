@@ -54,10 +54,10 @@ def refuse_cross_site_writes() -> Response | None:
         allowed = origin is None or urlsplit(origin).netloc == request.host
     if allowed:
         return None
-    from receiver.web.errors import json_error
+    from receiver.web.errors import error_for_path
 
-    if request.path.startswith("/api/"):
-        return json_error(403, "cross_site_request", "cross-site requests cannot change data")
+    if request.path.startswith(("/api/", "/mock/")):
+        return error_for_path(403, "cross_site_request", "cross-site requests cannot change data")
     return Response("cross-site requests cannot change data", status=403, mimetype="text/plain")
 
 

@@ -13,7 +13,9 @@ When the setting is empty (the default) nothing here applies. When it is set:
   a signed, ``HttpOnly``, ``SameSite=Lax`` cookie (``Secure`` when the request came over HTTPS
   or the public URL is https). ``POST /logout`` removes it.
 - Ingest (``/b/…``), static files and the health endpoint (``GET /healthz``) stay open: a provider
-  cannot log in, and a load balancer must see the process alive.
+  cannot log in, and a load balancer must see the process alive. So do the simulated providers'
+  APIs (``/mock/<provider>/…``, marked with `outside_team_gate`), which authenticate with the
+  tokens they issue; issuing those tokens and triggering events stay behind the gate.
 
 Private bins keep needing their own token as well: the team token opens the deployment, not the
 bins whose creators made them private. The access token itself is never stored in the cookie:
@@ -24,6 +26,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
+from typing import Any
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from flask import Blueprint
@@ -43,7 +48,7 @@ from sqlalchemy import text
 from receiver.bins.tokens import token_role
 from receiver.storage.db import db
 from receiver.storage.models import Bin
-from receiver.web.errors import json_error
+from receiver.web.errors import error_for_path
 
 bp = Blueprint("team", __name__)
 ACCESS_COOKIE = "receiver_access"
@@ -53,6 +58,9 @@ ACCESS_MAX_AGE = 30 * 24 * 60 * 60  # a login lasts 30 days
 OPEN_PREFIXES = ("/b/", "/static/")
 OPEN_ENDPOINTS = frozenset({"static", "team.login", "team.logout", "team.health"})
 MAX_TOKEN_FORM = 4096
+# the attribute `outside_team_gate` sets on a view
+OUTSIDE_GATE = "receiver_outside_team_gate"
+View = TypeVar("View", bound=Callable[..., Any])
 
 
 def access_token() -> str:
@@ -127,9 +135,20 @@ def _opens_private_bin(bin_id: str, token: str) -> bool:
     )
 
 
+def outside_team_gate(view: View) -> View:
+    """Mark a view that authenticates its own callers (the simulated providers' APIs, with the
+    tokens they issue): the team token does not apply to it."""
+    setattr(view, OUTSIDE_GATE, True)
+    return view
+
+
 def is_open_path() -> bool:
-    """Ingest, static files, login, logout and the health check never need the token."""
-    return request.endpoint in OPEN_ENDPOINTS or request.path.startswith(OPEN_PREFIXES)
+    """Ingest, static files, login, logout, the health check and the views that authenticate
+    their own callers never need the token."""
+    if request.endpoint in OPEN_ENDPOINTS or request.path.startswith(OPEN_PREFIXES):
+        return True
+    view = current_app.view_functions.get(request.endpoint or "")
+    return getattr(view, OUTSIDE_GATE, False) is True
 
 
 def require_team_access() -> ResponseReturnValue | None:
@@ -137,8 +156,8 @@ def require_team_access() -> ResponseReturnValue | None:
     expected = access_token()
     if not expected or is_open_path() or is_authorized(expected):
         return None
-    if request.path.startswith("/api/") or request.path == "/api":
-        response = json_error(
+    if request.path.startswith(("/api/", "/mock/")) or request.path == "/api":
+        response = error_for_path(
             401,
             "unauthorized",
             "this receiver needs its access token: send Authorization: Bearer <token>",

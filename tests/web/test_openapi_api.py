@@ -1,6 +1,9 @@
 """The served OpenAPI document is complete and truthful about the running app.
 
-- Every ``/api`` route and method of ``app.url_map`` is in ``paths``, and nothing else is.
+- Every ``/api`` route and method of ``app.url_map`` is in ``paths``, and nothing else is. The
+  simulated providers' routes (``/mock/<provider>/…``) are described by a document of their
+  own each; tests/web/test_mock_common.py checks those the same way, and that this document
+  names them.
 - The document carries the app's own limits (the response delay cap).
 - Every answer of a walk through every operation (the documented examples as bodies) has a
   documented status, content type and shape; every error is the shared ``Error``.
