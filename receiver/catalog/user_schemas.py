@@ -73,28 +73,22 @@ def check_ids(provider: str, event: str | None = None) -> None:
             raise UserSchemaError(f"{name} ids are 1-{longest} letters, digits, '.', '_' or '-'")
 
 
-def parse_document(document: Any) -> tuple[dict[str, Any], Any, str]:
+def parse_document(document: dict[str, Any]) -> tuple[dict[str, Any], Any, str]:
     """Split a PUT body into (schema, example, description).
 
-    The body is either a schema or ``{"schema": …, "example"?: …, "description"?: …}``.
+    The body is either a schema or ``{"schema": {…}, "example"?: …, "description"?: …}`` (an
+    API body checked against the document's ``CatalogEventPut`` schema, or an import's).
     """
-    if not isinstance(document, dict):
-        raise UserSchemaError("the body must be a JSON object: a schema, or {schema, example}")
-    if "schema" in document and isinstance(document["schema"], dict):
-        schema, example = document["schema"], document.get("example")
-        description = document.get("description") or ""
-    else:
-        schema, example, description = document, None, ""
-    if not isinstance(description, str) or len(description) > DESCRIPTION_MAX:
-        raise UserSchemaError(f"description is text of at most {DESCRIPTION_MAX} characters")
-    return schema, example, description
+    if isinstance(document.get("schema"), dict):
+        return document["schema"], document.get("example"), document.get("description") or ""
+    return document, None, ""
 
 
 def save_user_schema(
     session: AnySession,
     provider: str,
     event: str,
-    document: Any,
+    document: dict[str, Any],
     now: datetime | None = None,
     *,
     source: str = "user (PUT /api/catalog)",
@@ -188,23 +182,20 @@ def save_user_provider(
     session: AnySession,
     catalog: Catalog,
     provider: str,
-    document: Any,
+    document: dict[str, Any],
     now: datetime | None = None,
 ) -> UserProvider:
-    """Add or change a user provider from ``{name?, detection?}``.
+    """Add or change a user provider from ``{name?, detection?}`` (an API body checked against
+    the document's ``ProviderPut`` schema, or an import's).
 
     :raise ReadOnlyError: ``provider`` is a shipped provider.
-    :raise UserSchemaError: a bad id, name or detection rule.
+    :raise UserSchemaError: a bad id or detection rule.
     """
     check_ids(provider)
     shipped = catalog.provider(provider)
     if shipped is not None and not shipped.user_defined:
         raise ReadOnlyError(f"{provider} is a shipped provider: its detection rules are read-only")
-    if not isinstance(document, dict) or set(document) - {"name", "detection"}:
-        raise UserSchemaError("the body must be a JSON object {name?, detection?}")
     name = document.get("name")
-    if name is not None and (not isinstance(name, str) or len(name) > NAME_MAX):
-        raise UserSchemaError(f"name is text of at most {NAME_MAX} characters")
     detection = document.get("detection")
     try:
         detection = check_detection_rules({} if detection is None else detection)

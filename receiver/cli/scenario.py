@@ -38,6 +38,8 @@ from receiver.delivery import scenarios
 from receiver.delivery.http import OutgoingError
 from receiver.delivery.http import prepare_outgoing
 from receiver.delivery.http import send
+from receiver.exports.request_bodies import BodyError
+from receiver.exports.request_bodies import check_body
 from receiver.storage.db import db
 from receiver.storage.migrate import prepare_database
 from receiver.storage.models import Bin
@@ -185,8 +187,13 @@ def _spec_body(
     elif chosen:
         body["filter"] = chosen
     try:
+        check_body(
+            "ScenarioCreate",
+            body,
+            max_delay_ms=current_app.config["RECEIVER_MAX_RESPONSE_DELAY_MS"],
+        )
         scenarios.parse_spec(body)
-    except scenarios.ScenarioError as error:
+    except (BodyError, scenarios.ScenarioError) as error:
         raise click.UsageError(error.message) from None
     return body
 

@@ -71,6 +71,7 @@ import httpx
 
 from receiver.capture.request import MAX_METHOD_LENGTH
 from receiver.httpspec import TOKEN
+from receiver.httpspec import url_problem
 from receiver.signatures import standard
 from receiver.signatures.registry import SCHEMES
 from receiver.signatures.registry import sign_headers
@@ -150,7 +151,6 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 # control characters other than tab (RFC 9110 field values exclude them)
 _VALUE_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-_URL_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _OWS = " \t"
 
 
@@ -244,25 +244,10 @@ def prepare_outgoing(
 def _final_url(target_url: str, source: Resendable, append_path: bool) -> str:
     """Validate the target and append the captured sub-path and query when asked."""
     text = (target_url or "").strip()
-    if not text:
-        raise OutgoingError("invalid_url", "the target URL is empty")
-    if _URL_CONTROL.search(text):
-        raise OutgoingError("invalid_url", "the target URL contains control characters")
-    try:
-        parsed = httpx.URL(text)
-    except (httpx.InvalidURL, ValueError) as error:
-        raise OutgoingError("invalid_url", f"the target URL is not valid: {error}") from error
-    if parsed.scheme not in ("http", "https"):
-        shown = parsed.scheme or "none"
-        raise OutgoingError(
-            "invalid_url", f"the target URL must be http:// or https:// (scheme: {shown})"
-        )
-    if not parsed.host:
-        raise OutgoingError("invalid_url", "the target URL has no host")
-    if parsed.userinfo:
-        raise OutgoingError(
-            "invalid_url", "put credentials in an Authorization header, not in the target URL"
-        )
+    problem = url_problem(text)
+    if problem is not None:
+        raise OutgoingError("invalid_url", f"the target URL {problem}")
+    parsed = httpx.URL(text)
     base = f"{parsed.scheme}://{parsed.netloc.decode('ascii')}{_raw_path(parsed)}"
     query = parsed.query.decode("ascii")
     if append_path:

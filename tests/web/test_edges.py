@@ -197,7 +197,7 @@ def test_a_bin_deleted_while_its_settings_change_is_404_not_500(app, bins, clien
         ("PATCH", "/api/bins/{bin}", {"label": "a\x00b"}),
         ("PATCH", "/api/bins/{bin}", {"provider": "a\x00b"}),
         ("PATCH", "/api/bins/{bin}", {"response": {"body": "a\x00b"}}),
-        ("PATCH", "/api/bins/{bin}", {"forward_url": "http://a/\x00"}),
+        ("PATCH", "/api/bins/{bin}", {"signature": {"secret": "a\x00b"}}),
         ("GET", "/api/bins/{bin}/requests?event=a%00", None),
         ("GET", "/api/bins/{bin}/requests?q=a%00", None),
         ("PUT", "/api/catalog/acme", {"name": "a\x00"}),
