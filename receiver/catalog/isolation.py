@@ -23,8 +23,10 @@ import time
 from typing import IO
 from typing import Any
 
-from receiver.catalog.validation import BudgetExceeded
-from receiver.catalog.validation import Issue
+from receiver.catalog.checking import check
+from receiver.catalog.compiled import Compiled
+from receiver.catalog.issues import BudgetExceeded
+from receiver.catalog.issues import Issue
 
 # bytes of address space the child may use (a schema's compiled form plus a payload's errors)
 MEMORY_LIMIT = 1024 * 1024 * 1024
@@ -159,9 +161,6 @@ def stop_worker() -> None:
 def _serve() -> None:
     """The child: load schemas, check payloads, answer one frame per request."""
     import resource
-
-    from receiver.catalog.validation import Compiled
-    from receiver.catalog.validation import check
 
     try:
         resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
