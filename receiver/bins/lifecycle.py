@@ -97,6 +97,8 @@ def create_bin(
 
 def get_active_bin(session: AnySession, bin_id: str, now: datetime) -> Bin | None:
     """The bin with this id unless it does not exist or has expired."""
+    if "\x00" in bin_id:
+        return None  # no bin has one: PostgreSQL refuses a NUL in a text parameter
     found = session.get(Bin, bin_id)
     if found is None or found.expires_at <= now:
         return None
