@@ -114,11 +114,9 @@ def _operation_bodies(document: dict[str, Any]) -> dict[tuple[str, str], str]:
     found = {}
     for path, item in document["paths"].items():
         for method, operation in item.items():
-            content = (
-                operation.get("requestBody", {}).get("content", {})
-                if method != "parameters"
-                else {}
-            )
+            if method == "parameters":
+                continue
+            content = operation.get("requestBody", {}).get("content", {})
             reference = content.get("application/json", {}).get("schema", {}).get("$ref", "")
             if reference.startswith(COMPONENTS):
                 found[(method.upper(), path)] = reference.removeprefix(COMPONENTS)
@@ -245,17 +243,17 @@ def _predicate(error: jsonschema_rs.ValidationError, node: dict[str, Any]) -> st
     if isinstance(kind, _Kind.Type):
         return f"must be {_either([_TYPE_WORDS.get(name, name) for name in kind.types])}"
     if isinstance(kind, _Kind.Minimum | _Kind.Maximum):
-        return _range(node, "minimum", "maximum", "must be {}", "", "from ")
+        return _range(node, "minimum", "maximum", "must be {}", "", span="from ")
     if isinstance(kind, _Kind.ExclusiveMinimum):
         return f"must be above {_show(kind.limit)}"
     if isinstance(kind, _Kind.ExclusiveMaximum):
         return f"must be below {_show(kind.limit)}"
     if isinstance(kind, _Kind.MinLength | _Kind.MaxLength):
-        return _range(node, "minLength", "maxLength", "must be {}", " characters long")
+        return _range(node, "minLength", "maxLength", "must be {}", "character", " long")
     if isinstance(kind, _Kind.MinItems | _Kind.MaxItems):
-        return _range(node, "minItems", "maxItems", "must hold {}", " items")
+        return _range(node, "minItems", "maxItems", "must hold {}", "item")
     if isinstance(kind, _Kind.MinProperties | _Kind.MaxProperties):
-        return _range(node, "minProperties", "maxProperties", "must hold {}", " fields")
+        return _range(node, "minProperties", "maxProperties", "must hold {}", "field")
     if isinstance(kind, _Kind.Pattern):
         described = _text(node.get("description"))
         return f"must be {described}" if described else f"must match {_show(kind.pattern)}"
@@ -272,17 +270,26 @@ def _predicate(error: jsonschema_rs.ValidationError, node: dict[str, Any]) -> st
 
 
 def _range(
-    node: dict[str, Any], low_key: str, high_key: str, verb: str, unit: str, span: str = ""
+    node: dict[str, Any],
+    low_key: str,
+    high_key: str,
+    verb: str,
+    unit: str,
+    after: str = "",
+    *,
+    span: str = "",
 ) -> str:
     """``must be from 200 to 599``, ``must be at most 200 characters long``."""
     low, high = node.get(low_key), node.get(high_key)
+    last = high if high is not None else low
+    units = f" {unit}{'' if last == 1 else 's'}" if unit else ""
     if low is not None and low == high:
-        return verb.format(f"{_show(low)}{unit}")
+        return verb.format(f"{_show(low)}{units}{after}")
     if low is not None and high is not None:
-        return verb.format(f"{span}{_show(low)} to {_show(high)}{unit}")
+        return verb.format(f"{span}{_show(low)} to {_show(high)}{units}{after}")
     if high is not None:
-        return verb.format(f"at most {_show(high)}{unit}")
-    return verb.format(f"at least {_show(low)}{unit}")
+        return verb.format(f"at most {_show(high)}{units}{after}")
+    return verb.format(f"at least {_show(low)}{units}{after}")
 
 
 def _node(document: dict[str, Any], path: Sequence[str | int]) -> dict[str, Any]:
