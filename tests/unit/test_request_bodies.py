@@ -184,3 +184,14 @@ def test_the_url_rule_says_why_a_url_cannot_be_used(url: str, problem: str | Non
         assert found is None
     else:
         assert found is not None and found.startswith(problem)
+
+
+def test_every_checked_body_can_be_refused_as_documented() -> None:
+    """A body the document refuses is a 400, one sent as another media type a 415: every
+    operation whose JSON body is checked says both."""
+    for path, item in api_document()["paths"].items():
+        for method, operation in item.items():
+            if method != "parameters" and "requestBody" in operation:
+                content = operation["requestBody"]["content"]
+                if "application/json" in content:
+                    assert {"400", "415"} <= set(operation["responses"]), (method, path)
