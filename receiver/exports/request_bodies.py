@@ -3,11 +3,12 @@
 The OpenAPI document (``openapi/api.json``, with the code's values filled in by
 :mod:`receiver.exports.openapi`) is the one statement of what each JSON body may hold: types,
 bounds, patterns, and which fields may not appear together. Every JSON body of the API is checked
-against the schema its operation names, by jsonschema-rs, whose regular expressions follow
-ECMA-262 as JSON Schema and OpenAPI do (``\\s`` is ECMA's white space, not Python's, and ``$``
-ends the text): a value that a client reading the document calls valid is one the app accepts.
-What no schema can say stays with the code that uses the value (a URL whose host or port cannot
-be used, the total size of a response script, re-signing a bin that has no secret).
+against the schema its operation names, by jsonschema-rs on its linear-time regex engine, whose
+patterns it reads as ECMA-262 as JSON Schema and OpenAPI do (``\\s`` is ECMA's white space, not
+Python's, and ``$`` ends the text): a value that a client reading the document calls valid is one
+the app accepts. What no schema can say stays with the code that uses the value (a URL whose
+host or port cannot be used, the total size of a response script, re-signing a bin that has no
+secret).
 
 A refusal names the field and says what is wrong, in words taken from the schema: the bounds of
 the node that failed, the ``description`` of a ``pattern`` (a noun phrase: "an HTTP token"), the
@@ -77,6 +78,8 @@ class BodySchemas:
                 {"$ref": f"{DOCUMENT_URI}{COMPONENTS}{name}"},
                 registry=registry,
                 validate_formats=True,
+                # the linear-time engine: the document's own patterns need no backtracking
+                pattern_options=jsonschema_rs.RegexOptions(),
             )
             for name in sorted(set(self.operations.values()))
         }
