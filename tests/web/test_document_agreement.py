@@ -109,6 +109,8 @@ def test_detection_headers_are_accepted_exactly_when_documented(
         ("feed_path_prefix", {"path_prefix": ""}, False),
         ("feed_path_prefix", {"path_prefix": "/hooks"}, True),
         ("feed_event", {"event": ["\x1f"]}, False),
+        ("feed_event", {"event": ["a\x00b"]}, False),  # no database takes a NUL in text
+        ("feed_path_prefix", {"path_prefix": "/a\x00"}, False),
         ("q", {"q": "\x1f\r\x0c\t\x0c\r"}, False),  # U+001F: Python strips it, ECMA's \s not
         ("q", {"q": "\u200b"}, True),
         ("method", {"method": "\x1cGET"}, True),

@@ -135,7 +135,11 @@ def feed_read(bin_id: str) -> Response:
         args.get("limit"), "limit", default=feed.DEFAULT_LIMIT, low=1, high=feed.MAX_LIMIT
     )
     wait = feed.parse_number(args.get("wait"), "wait", default=0, low=0, high=feed.MAX_WAIT)
-    filters = feed.parse_filter(args.getlist("event"), args.get("path_prefix"))
+    events, prefix = args.getlist("event"), args.get("path_prefix")
+    if any("\x00" in value for value in (*events, prefix or "")):
+        # as the document's patterns say: PostgreSQL takes no NUL in a text parameter
+        raise feed.FeedError("event and path_prefix cannot hold a NUL character")
+    filters = feed.parse_filter(events, prefix)
     name = args.get("listener")
     if name is not None:
         feed.check_listener_name(name)
