@@ -53,10 +53,11 @@ test: $(DEV_STAMP) $(BROWSER_STAMP) ## install and run every test, on SQLite and
 test-fast: $(DEV_STAMP) ## SQLite-only tests without browser and server processes
 	$(BIN)/pytest -n 2 -m "not browser and not system and not postgres"
 
-lint: $(DEV_STAMP) ## ruff check, ruff format check and the mypy type check
+lint: $(DEV_STAMP) ## ruff check, ruff format check, the mypy type check and radon's bars
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/python .ci/complexity.py receiver
 
 fmt: $(DEV_STAMP) ## format and fix imports
 	$(BIN)/ruff check --fix .

@@ -115,6 +115,9 @@ def parse_filter(events: Sequence[str], path_prefix: str | None) -> FeedFilter:
 
     :raise FeedError: too many events, an event id or prefix too long, a prefix without "/".
     """
+    if any("\x00" in value for value in (*events, path_prefix or "")):
+        # as the API document's patterns say: PostgreSQL takes no NUL in a text parameter
+        raise FeedError("event and path_prefix cannot hold a NUL character")
     if any(not event.strip() for event in events):
         raise FeedError("an event filter is empty: leave it out to take every event")
     cleaned = tuple(dict.fromkeys(event.strip() for event in events))

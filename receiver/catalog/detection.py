@@ -248,36 +248,40 @@ def _match_provider(provider: Provider, payload: Any) -> Detection | None:
     """Apply one provider's rules; None when no rule matches."""
     if not isinstance(payload, dict | list):
         return None
-    candidates: list[str] = []
-    unlisted: str | None = None
-    unlisted_path = ""
-    matched = False
-    rules = _rules_of(provider)
-    matching = [rule for rule in rules if not rule.fallback and _rule_matches(rule, payload)]
+    matching = _matching_rules(_rules_of(provider), payload)
     if not matching:
-        matching = next(
-            ([rule] for rule in rules if rule.fallback and _rule_matches(rule, payload)), []
-        )
-    for rule in matching:
-        matched = True
-        if rule.event_from is not None:
-            value = resolve_pointer(payload, rule.event_from)
-            if isinstance(value, str) and value in provider.events:
-                names = [value]
-            else:
-                names = []
-                if unlisted is None:
-                    unlisted = value if isinstance(value, str) else json.dumps(value)[:100]
-                    unlisted_path = rule.event_from
-        else:
-            names = [name for name in rule.events if name in provider.events]
-        candidates.extend(name for name in names if name not in candidates)
-    if not matched:
         return None
-    if candidates:
-        unlisted, unlisted_path = None, ""
+    candidates: list[str] = []
+    unlisted: tuple[str, str] | None = None
+    for rule in matching:
+        names, missed = _rule_events(provider, rule, payload)
+        candidates.extend(name for name in names if name not in candidates)
+        unlisted = unlisted or missed
+    name, path = unlisted if unlisted is not None and not candidates else (None, "")
     event = candidates[0] if len(candidates) == 1 else None
-    return Detection(provider.id, event, candidates, unlisted, unlisted_path)
+    return Detection(provider.id, event, candidates, name, path)
+
+
+def _matching_rules(rules: tuple[_Rule, ...], payload: Any) -> list[_Rule]:
+    """The rules that match ``payload``; the first matching fallback rule when none does."""
+    matching = [rule for rule in rules if not rule.fallback and _rule_matches(rule, payload)]
+    if matching:
+        return matching
+    return next(([rule] for rule in rules if rule.fallback and _rule_matches(rule, payload)), [])
+
+
+def _rule_events(
+    provider: Provider, rule: _Rule, payload: Any
+) -> tuple[list[str], tuple[str, str] | None]:
+    """The catalog events a matching rule names, and (the name, its pointer) when the rule
+    reads an event name from the payload that the catalog does not have."""
+    if rule.event_from is None:
+        return [name for name in rule.events if name in provider.events], None
+    value = resolve_pointer(payload, rule.event_from)
+    if isinstance(value, str) and value in provider.events:
+        return [value], None
+    shown = value if isinstance(value, str) else json.dumps(value)[:100]
+    return [], (shown, rule.event_from)
 
 
 def _rule_matches(rule: _Rule, payload: Any) -> bool:

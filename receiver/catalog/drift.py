@@ -17,11 +17,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from receiver.catalog.compiled import local_ref
 from receiver.catalog.pointers import MISSING
 from receiver.catalog.pointers import escape_token
 from receiver.catalog.pointers import resolve_pointer
 from receiver.catalog.validation import BudgetExceeded
-from receiver.catalog.validation import local_ref
 from receiver.catalog.validation import parse_json
 from receiver.catalog.validation import validate_against
 

@@ -23,8 +23,10 @@ import time
 from typing import IO
 from typing import Any
 
-from receiver.catalog.validation import BudgetExceeded
-from receiver.catalog.validation import Issue
+from receiver.catalog.checking import check
+from receiver.catalog.compiled import Compiled
+from receiver.catalog.issues import BudgetExceeded
+from receiver.catalog.issues import Issue
 
 # bytes of address space the child may use (a schema's compiled form plus a payload's errors),
 # read when a child starts
@@ -168,9 +170,6 @@ def _reset() -> None:
 def _serve(memory_limit: int) -> None:
     """The child: load schemas, check payloads, answer one frame per request."""
     import resource
-
-    from receiver.catalog.validation import Compiled
-    from receiver.catalog.validation import check
 
     try:
         resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))

@@ -235,6 +235,12 @@ def user_detection(rules: dict[str, Any]) -> dict[str, Any]:
     return detection
 
 
+# a user provider's detection rules: header names, how many, and the event pointer's length
+DETECTION_HEADER = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}")
+DETECTION_HEADERS_MAX = 16
+EVENT_POINTER_MAX = 200
+
+
 def check_detection_rules(rules: Any) -> dict[str, Any]:
     """Check a user provider's detection rules; return them normalised.
 
@@ -252,29 +258,28 @@ def check_detection_rules(rules: Any) -> dict[str, Any]:
     checked: dict[str, Any] = {}
     event_header = rules.get("event_header")
     if event_header is not None:
-        if not isinstance(event_header, str) or not _HEADER_NAME.fullmatch(event_header):
+        if not isinstance(event_header, str) or not DETECTION_HEADER.fullmatch(event_header):
             raise InvalidSchemaError("event_header must be an HTTP header name")
         checked["event_header"] = event_header
     headers = rules.get("headers")
     if headers is not None:
         if (
             not isinstance(headers, list)
-            or len(headers) > 16
-            or not all(isinstance(h, str) and _HEADER_NAME.fullmatch(h) for h in headers)
+            or len(headers) > DETECTION_HEADERS_MAX
+            or not all(isinstance(h, str) and DETECTION_HEADER.fullmatch(h) for h in headers)
         ):
-            raise InvalidSchemaError("headers must be a list of at most 16 HTTP header names")
+            raise InvalidSchemaError(
+                f"headers must be a list of at most {DETECTION_HEADERS_MAX} HTTP header names"
+            )
         checked["headers"] = list(headers)
     pointer = rules.get("event_pointer")
     if pointer is not None:
         if not isinstance(pointer, str) or not pointer or parse_pointer(pointer) is None:
             raise InvalidSchemaError("event_pointer must be a JSON Pointer such as '/type'")
-        if len(pointer) > 200:
-            raise InvalidSchemaError("event_pointer is at most 200 characters")
+        if len(pointer) > EVENT_POINTER_MAX:
+            raise InvalidSchemaError(f"event_pointer is at most {EVENT_POINTER_MAX} characters")
         checked["event_pointer"] = pointer
     return checked
-
-
-_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}")
 
 
 def check_user_schema(schema: Any) -> None:

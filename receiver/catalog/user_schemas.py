@@ -139,7 +139,7 @@ def save_user_schema(
     session: AnySession,
     provider: str,
     event: str,
-    document: Any,
+    document: dict[str, Any],
     now: datetime | None = None,
     *,
     source: str = "user (PUT /api/catalog)",
@@ -234,23 +234,20 @@ def save_user_provider(
     session: AnySession,
     catalog: Catalog,
     provider: str,
-    document: Any,
+    document: dict[str, Any],
     now: datetime | None = None,
 ) -> UserProvider:
-    """Add or change a user provider from ``{name?, detection?}``.
+    """Add or change a user provider from ``{name?, detection?}`` (an API body checked against
+    the document's ``ProviderPut`` schema, or an import's).
 
     :raise ReadOnlyError: ``provider`` is a shipped provider.
-    :raise UserSchemaError: a bad id, name or detection rule.
+    :raise UserSchemaError: a bad id or detection rule.
     """
     check_ids(provider)
     shipped = catalog.provider(provider)
     if shipped is not None and not shipped.user_defined:
         raise ReadOnlyError(f"{provider} is a shipped provider: its detection rules are read-only")
-    if not isinstance(document, dict) or set(document) - {"name", "detection"}:
-        raise UserSchemaError("the body must be a JSON object {name?, detection?}")
     name = document.get("name")
-    if name is not None and (not isinstance(name, str) or len(name) > NAME_MAX):
-        raise UserSchemaError(f"name is text of at most {NAME_MAX} characters")
     detection = document.get("detection")
     try:
         detection = check_detection_rules({} if detection is None else detection)

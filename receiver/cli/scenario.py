@@ -20,6 +20,7 @@ every send was answered below 400, 1 otherwise, 2 for usage errors (nothing is s
 from __future__ import annotations
 
 import base64
+import os
 import re
 import threading
 import time
@@ -158,7 +159,10 @@ def _spec_body(
     append_path: bool,
 ) -> dict[str, Any]:
     """The API's scenario body from the options (checked as the API checks it)."""
+    from receiver.config import load_settings
     from receiver.delivery import scenarios
+    from receiver.exports.request_bodies import BodyError
+    from receiver.exports.request_bodies import check_body
 
     if interval is not None and (speed is not None or max_gap is not None):
         raise click.UsageError("--interval replaces the original spacing: drop --speed/--max-gap")
@@ -185,8 +189,14 @@ def _spec_body(
     elif chosen:
         body["filter"] = chosen
     try:
+        # the check the API makes (a server checks again with its own settings)
+        check_body(
+            "ScenarioCreate",
+            body,
+            max_delay_ms=load_settings(os.environ)["RECEIVER_MAX_RESPONSE_DELAY_MS"],
+        )
         scenarios.parse_spec(body)
-    except scenarios.ScenarioError as error:
+    except (BodyError, scenarios.ScenarioError) as error:
         raise click.UsageError(error.message) from None
     return body
 

@@ -74,6 +74,7 @@ import httpx
 
 from receiver.capture.request import MAX_METHOD_LENGTH
 from receiver.httpspec import TOKEN
+from receiver.httpspec import url_problem
 from receiver.signatures import standard
 from receiver.signatures.registry import SCHEMES
 from receiver.signatures.registry import sign_headers
@@ -143,7 +144,6 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 # control characters other than tab (RFC 9110 field values exclude them)
 _VALUE_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-_URL_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _OWS = " \t"
 
 
@@ -237,25 +237,10 @@ def prepare_outgoing(
 def _final_url(target_url: str, source: Resendable, append_path: bool) -> str:
     """Validate the target and append the captured sub-path and query when asked."""
     text = (target_url or "").strip()
-    if not text:
-        raise OutgoingError("invalid_url", "the target URL is empty")
-    if _URL_CONTROL.search(text):
-        raise OutgoingError("invalid_url", "the target URL contains control characters")
-    try:
-        parsed = httpx.URL(text)
-    except (httpx.InvalidURL, ValueError) as error:
-        raise OutgoingError("invalid_url", f"the target URL is not valid: {error}") from error
-    if parsed.scheme not in ("http", "https"):
-        shown = parsed.scheme or "none"
-        raise OutgoingError(
-            "invalid_url", f"the target URL must be http:// or https:// (scheme: {shown})"
-        )
-    if not parsed.host:
-        raise OutgoingError("invalid_url", "the target URL has no host")
-    if parsed.userinfo:
-        raise OutgoingError(
-            "invalid_url", "put credentials in an Authorization header, not in the target URL"
-        )
+    problem = url_problem(text)
+    if problem is not None:
+        raise OutgoingError("invalid_url", f"the target URL {problem}")
+    parsed = httpx.URL(text)
     base = f"{parsed.scheme}://{parsed.netloc.decode('ascii')}{_raw_path(parsed)}"
     query = parsed.query.decode("ascii")
     if append_path:
@@ -468,50 +453,83 @@ def _seconds(value: float) -> str:
     return f"{value:.1f}" if round(value, 1) == value else f"{value:g}"
 
 
+@dataclass(frozen=True)
+class _Failure:
+    """What the words for a failed send name: the host, host:port, the timeout, the phase."""
+
+    host: str
+    where: str
+    seconds: str
+    phase: str
+
+
 def _describe(exc: BaseException, url: str, timeout: float, phase: str) -> str:
-    """Say in words what went wrong while sending to ``url``."""
+    """Say in words what went wrong while sending to ``url``: what the causes say first (a
+    refused address, name resolution, TLS), then a timeout, the connection, the protocol."""
     parsed = httpx.URL(url)
-    host = parsed.host
-    where = f"{host}:{parsed.port or (443 if parsed.scheme == 'https' else 80)}"
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    failure = _Failure(parsed.host, f"{parsed.host}:{port}", _seconds(timeout), phase)
     chain: list[BaseException] = []
     current: BaseException | None = exc
     while current is not None and len(chain) < 10:
         chain.append(current)
         current = current.__cause__ or current.__context__
-    for item in chain:
-        if isinstance(item, _RefusedAddress):
-            return str(item)
-        if isinstance(item, _ResolveTimeout):
-            return f"timed out after {_seconds(timeout)} s resolving host {host!r}"
-        if isinstance(item, _HandshakeTimeout):
-            return f"timed out after {_seconds(timeout)} s in the TLS handshake with {where}"
-        if isinstance(item, _ResolveError):
-            return f"could not resolve host {host!r} ({item})"
-        if isinstance(item, socket.gaierror):
-            return f"could not resolve host {host!r} ({item.strerror or item})"
-        if isinstance(item, ssl.SSLCertVerificationError):
-            detail = item.verify_message or item.reason or str(item)
-            return f"TLS handshake failed: certificate verify failed: {detail}"
-        if isinstance(item, ssl.SSLError):
-            reason = str(item.reason or item)
-            if "WRONG_VERSION_NUMBER" in reason:
-                reason += " (the target does not speak TLS on that port: try http://)"
-            return f"TLS handshake failed: {reason}"
+    return (
+        next(filter(None, (_lookup_or_tls(item, failure) for item in chain)), None)
+        or _timed_out(exc, failure)
+        or next(filter(None, (_connection(item, failure) for item in chain)), None)
+        or _protocol(exc, chain[-1], failure)
+        or f"{type(exc).__name__} while {phase}: {exc}"
+    )
+
+
+def _lookup_or_tls(item: BaseException, failure: _Failure) -> str | None:
+    """Words for a refused address, a name that did not resolve, or a failed TLS handshake."""
+    if isinstance(item, _RefusedAddress):
+        return str(item)
+    if isinstance(item, _ResolveTimeout):
+        return f"timed out after {failure.seconds} s resolving host {failure.host!r}"
+    if isinstance(item, _HandshakeTimeout):
+        return f"timed out after {failure.seconds} s in the TLS handshake with {failure.where}"
+    if isinstance(item, _ResolveError):
+        return f"could not resolve host {failure.host!r} ({item})"
+    if isinstance(item, socket.gaierror):
+        return f"could not resolve host {failure.host!r} ({item.strerror or item})"
+    if isinstance(item, ssl.SSLCertVerificationError):
+        detail = item.verify_message or item.reason or str(item)
+        return f"TLS handshake failed: certificate verify failed: {detail}"
+    if isinstance(item, ssl.SSLError):
+        reason = str(item.reason or item)
+        if "WRONG_VERSION_NUMBER" in reason:
+            reason += " (the target does not speak TLS on that port: try http://)"
+        return f"TLS handshake failed: {reason}"
+    return None
+
+
+def _timed_out(exc: BaseException, failure: _Failure) -> str | None:
     if isinstance(exc, (httpx.ConnectTimeout, httpcore.ConnectTimeout)):
-        return f"timed out after {_seconds(timeout)} s connecting to {where}"
+        return f"timed out after {failure.seconds} s connecting to {failure.where}"
     if isinstance(exc, (httpx.WriteTimeout, httpcore.WriteTimeout)):
-        return f"timed out after {_seconds(timeout)} s sending the request"
+        return f"timed out after {failure.seconds} s sending the request"
     if isinstance(exc, (httpx.TimeoutException, httpcore.TimeoutException, TimeoutError)):
-        return f"timed out after {_seconds(timeout)} s {phase}"
-    for item in chain:
-        if isinstance(item, ConnectionRefusedError):
-            return f"connection refused by {where}"
-        if isinstance(item, ConnectionResetError):
-            return f"connection reset by {where} while {phase}"
-        if isinstance(item, BrokenPipeError):
-            return f"{where} closed the connection while the request was being sent"
+        return f"timed out after {failure.seconds} s {failure.phase}"
+    return None
+
+
+def _connection(item: BaseException, failure: _Failure) -> str | None:
+    if isinstance(item, ConnectionRefusedError):
+        return f"connection refused by {failure.where}"
+    if isinstance(item, ConnectionResetError):
+        return f"connection reset by {failure.where} while {failure.phase}"
+    if isinstance(item, BrokenPipeError):
+        return f"{failure.where} closed the connection while the request was being sent"
+    return None
+
+
+def _protocol(exc: BaseException, root: BaseException, failure: _Failure) -> str | None:
+    """Words for a connection that failed otherwise, or an exchange that broke HTTP/1.1."""
+    where = failure.where
     if isinstance(exc, (httpx.ConnectError, httpcore.ConnectError)):
-        root = chain[-1]
         detail = root.strerror if isinstance(root, OSError) and root.strerror else str(root)
         return f"could not connect to {where}: {detail}"
     if isinstance(exc, (httpx.RemoteProtocolError, httpcore.RemoteProtocolError)):
@@ -520,7 +538,7 @@ def _describe(exc: BaseException, url: str, timeout: float, phase: str) -> str:
         return f"the answer from {where} is not valid HTTP/1.1: {exc}"
     if isinstance(exc, (httpx.LocalProtocolError, httpcore.LocalProtocolError)):
         return f"the request could not be sent: {exc}"
-    return f"{type(exc).__name__} while {phase}: {exc}"
+    return None
 
 
 # --- a transport whose every wait ends at the deadline ------------------------------------------

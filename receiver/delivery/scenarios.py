@@ -46,7 +46,6 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from receiver.bins.lifecycle import whole_number
 from receiver.capture import listing
 from receiver.delivery.attempts import attempt_record
 from receiver.delivery.attempts import keep_attempt
@@ -56,6 +55,7 @@ from receiver.delivery.http import OutgoingPolicy
 from receiver.delivery.http import prepare_outgoing
 from receiver.delivery.http import send
 from receiver.delivery.http import warm_up
+from receiver.httpspec import url_problem
 from receiver.storage.db import AnySession
 from receiver.storage.models import Bin
 from receiver.storage.models import CapturedRequest
@@ -202,106 +202,59 @@ class Send:
     copy: int = 0
 
 
-def _integer(value: Any, name: str, low: int, high: int) -> int:
-    number = whole_number(value)
-    if number is None or not low <= number <= high:
-        raise _invalid(f"{name} is a whole number from {low} to {high}")
-    return number
-
-
-def parse_timing(value: Any) -> Timing:
-    """``{"mode": "original", "speed"?, "max_gap_ms"?}`` or ``{"mode": "interval", "ms"}``.
-
-    :raise ScenarioError: anything else.
-    """
+def parse_timing(value: dict[str, Any] | None) -> Timing:
+    """``{"mode": "original", "speed"?, "max_gap_ms"?}`` or ``{"mode": "interval", "ms"}``, as
+    the API document's ``ScenarioCreate`` schema has checked it; None: the original spacing."""
     if value is None:
         return Timing()
-    if not isinstance(value, dict):
-        raise _invalid("timing is an object: {mode: original, speed} or {mode: interval, ms}")
-    mode = value.get("mode", "original")
-    if mode == "interval":
-        if set(value) - {"mode", "ms"}:
-            raise _invalid("an interval timing takes mode and ms only")
-        if "ms" not in value:
-            raise _invalid("an interval timing needs ms, the time between two sends")
-        interval = _integer(value["ms"], "timing.ms", 0, MAX_INTERVAL_MS)
-        return Timing("interval", interval_ms=interval)
-    if mode != "original":
-        raise _invalid("timing.mode is original or interval")
-    if set(value) - {"mode", "speed", "max_gap_ms"}:
-        raise _invalid("an original timing takes mode, speed and max_gap_ms only")
-    speed = value.get("speed", 1.0)
-    if (
-        isinstance(speed, bool)
-        or not isinstance(speed, int | float)
-        or not MIN_SPEED <= speed <= MAX_SPEED
-    ):
-        raise _invalid(f"timing.speed is a number from {MIN_SPEED} to {MAX_SPEED:g}")
+    if value.get("mode") == "interval":
+        return Timing("interval", interval_ms=int(value["ms"]))
     max_gap = value.get("max_gap_ms")
-    if max_gap is not None:
-        max_gap = _integer(max_gap, "timing.max_gap_ms", 0, MAX_INTERVAL_MS)
-    return Timing("original", speed=float(speed), max_gap_ms=max_gap)
+    return Timing(
+        "original",
+        speed=float(value.get("speed", 1.0)),
+        max_gap_ms=None if max_gap is None else int(max_gap),
+    )
 
 
 def parse_spec(body: dict[str, Any], *, seed: int | None = None) -> ScenarioSpec:
-    """Check a scenario request (the API's body) and turn it into a spec.
+    """Turn a scenario request into a spec.
 
-    ``seed`` is used when the body gives none (a random one otherwise), so every run can be
-    repeated from its recorded spec.
+    ``body`` has been checked against the API document's ``ScenarioCreate`` schema (types,
+    bounds, request_ids or filter); this checks what a schema cannot say. ``seed`` is used when
+    the body gives none (a random one otherwise), so every run can be repeated from its
+    recorded spec.
 
-    :raise ScenarioError: a field of the wrong type or out of bounds, naming it.
+    :raise ScenarioError: a target URL that cannot be used (``httpspec.url_problem``).
     """
-    unknown = set(body) - set(SPEC_FIELDS)
-    if unknown:
-        raise _invalid(f"unknown field(s): {', '.join(sorted(map(str, unknown)))}")
-    url = body.get("url")
-    if not isinstance(url, str) or not url.strip() or len(url) > URL_MAX:
-        raise _invalid(f"a scenario needs a target url (http or https, at most {URL_MAX} chars)")
+    url = body["url"]
+    problem = url_problem(url)
+    if problem is not None:
+        raise _invalid(f"url {problem}")
     ids = body.get("request_ids")
-    request_ids: tuple[int, ...] | None = None
-    if ids is not None:
-        if not isinstance(ids, list) or not ids or len(ids) > MAX_SENDS:
-            raise _invalid(f"request_ids is a list of 1 to {MAX_SENDS} request ids")
-        numbers = [whole_number(value) for value in ids]
-        if any(number is None or not 0 < number < 2**63 for number in numbers):
-            raise _invalid("request_ids holds request ids (positive whole numbers)")
-        request_ids = tuple(dict.fromkeys(n for n in numbers if n is not None))
     chosen = body.get("filter")
-    filters = None
-    if chosen is not None:
-        if request_ids is not None:
-            raise _invalid("give request_ids or filter, not both")
-        if not isinstance(chosen, dict) or set(chosen) - set(FILTER_FIELDS):
-            raise _invalid(f"filter is an object with any of {', '.join(FILTER_FIELDS)}")
-        if not all(value is None or isinstance(value, str) for value in chosen.values()):
-            raise _invalid("each filter value is text")
-        try:
-            filters = listing.parse_filter(*(chosen.get(key) for key in FILTER_FIELDS))
-        except listing.FilterError as error:
-            raise _invalid(f"filter: {error}") from None
-    duplicates = body.get("duplicates", 0)
-    if duplicates is True:
-        duplicates = 1
-    duplicates = _integer(duplicates or 0, "duplicates", 0, MAX_DUPLICATES)
-    window = _integer(body.get("shuffle_window") or 0, "shuffle_window", 0, MAX_SHUFFLE_WINDOW)
     given_seed = body.get("seed")
     if given_seed is None:
         given_seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
-    chosen_seed = _integer(given_seed, "seed", 0, 2**31 - 1)
-    for flag in ("resign", "append_path"):
-        if flag in body and not isinstance(body[flag], bool):
-            raise _invalid(f"{flag} is true or false")
     return ScenarioSpec(
-        url=url.strip(),
-        request_ids=request_ids,
-        filter=filters,
+        url=url,
+        request_ids=None if ids is None else tuple(dict.fromkeys(int(n) for n in ids)),
+        filter=None if chosen is None else _filter(chosen),
         timing=parse_timing(body.get("timing")),
-        duplicates=duplicates,
-        shuffle_window=window,
-        seed=chosen_seed,
-        resign=bool(body.get("resign", False)),
-        append_path=bool(body.get("append_path", True)),
+        duplicates=int(body.get("duplicates", 0)),
+        shuffle_window=int(body.get("shuffle_window", 0)),
+        seed=int(given_seed),
+        resign=body.get("resign", False),
+        append_path=body.get("append_path", True),
     )
+
+
+def _filter(chosen: dict[str, str | None]) -> listing.RequestFilter:
+    """The list's filter a scenario replays (normalised as the list normalises it)."""
+    try:
+        return listing.parse_filter(*(chosen.get(key) for key in FILTER_FIELDS))
+    except listing.FilterError as error:
+        raise _invalid(f"filter: {error}") from None
 
 
 def plan(sources: Sequence[Planned], spec: ScenarioSpec) -> list[Send]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shlex
 import unicodedata
+from collections.abc import Sequence
 
 from receiver.capture.request import StoredRequest
 from receiver.capture.request import request_url
@@ -80,36 +81,12 @@ def render_curl(req: StoredRequest, base_url: str, *, body_file: str | None = No
     lines: list[str] = []
     if body and text is None:
         lines.append(f"# save the raw body of request {req.id} as {file_name} first")
-    method = req.method
-    if method.upper() == "HEAD" and not sends_body:
-        # with -X HEAD curl would wait for the body a Content-Length announces; --head does not,
-        # but it cannot be combined with a body, so a HEAD with a body keeps -X HEAD
-        first = "curl --head"
-    else:
-        first = f"curl -X {shlex.quote(method)}"
     args = [
-        f"{first} {shlex.quote(request_url(req, base_url))}",
+        f"{_first_word(req.method, sends_body)} {shlex.quote(request_url(req, base_url))}",
         "--http1.1 --globoff --path-as-is",
+        *_header_args(req.headers),
+        *_suppressed_args(names, sends_body, len(body)),
     ]
-
-    for name, value in req.headers:
-        if name.lower() in CURL_SKIPPED_HEADERS or not TOKEN.fullmatch(name):
-            continue
-        if any(char in value for char in "\r\n\0"):
-            continue
-        # "Name;" is curl's syntax for a header with an empty value
-        header = f"{name};" if not value.strip() else f"{name}: {value}"
-        args.append(f"-H {shlex.quote(header)}")
-
-    suppressed = ["User-Agent", "Accept"]
-    if sends_body:
-        suppressed.append("Content-Type")
-        if len(body) > _CURL_EXPECT_THRESHOLD:
-            suppressed.append("Expect")
-    for name in suppressed:
-        if name.lower() not in names:
-            args.append(f"-H {shlex.quote(name + ':')}")
-
     if sends_body:
         if text is not None or not body:
             # --data-raw, unlike --data-binary, does not read a file when the text starts with @
@@ -118,3 +95,36 @@ def render_curl(req: StoredRequest, base_url: str, *, body_file: str | None = No
             args.append(f"--data-binary {shlex.quote('@' + file_name)}")
     lines.append(" \\\n  ".join(args))
     return "\n".join(lines)
+
+
+def _first_word(method: str, sends_body: bool) -> str:
+    """``curl -X METHOD``, or ``curl --head`` for a HEAD without a body."""
+    if method.upper() == "HEAD" and not sends_body:
+        # with -X HEAD curl would wait for the body a Content-Length announces; --head does not,
+        # but it cannot be combined with a body, so a HEAD with a body keeps -X HEAD
+        return "curl --head"
+    return f"curl -X {shlex.quote(method)}"
+
+
+def _header_args(headers: Sequence[Sequence[str]]) -> list[str]:
+    """``-H`` for each captured header curl can send as it was (order, duplicates, case)."""
+    args = []
+    for name, value in headers:
+        if name.lower() in CURL_SKIPPED_HEADERS or not TOKEN.fullmatch(name):
+            continue
+        if any(char in value for char in "\r\n\0"):
+            continue
+        # "Name;" is curl's syntax for a header with an empty value
+        header = f"{name};" if not value.strip() else f"{name}: {value}"
+        args.append(f"-H {shlex.quote(header)}")
+    return args
+
+
+def _suppressed_args(names: set[str], sends_body: bool, size: int) -> list[str]:
+    """``-H 'Name:'`` for each header curl would add that the capture did not have."""
+    suppressed = ["User-Agent", "Accept"]
+    if sends_body:
+        suppressed.append("Content-Type")
+        if size > _CURL_EXPECT_THRESHOLD:
+            suppressed.append("Expect")
+    return [f"-H {shlex.quote(name + ':')}" for name in suppressed if name.lower() not in names]

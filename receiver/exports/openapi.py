@@ -32,13 +32,17 @@ from urllib.parse import unquote
 from receiver.bins import lifecycle
 from receiver.bins.responses import FORBIDDEN_RESPONSE_HEADERS
 from receiver.bins.tokens import ROLES
+from receiver.capture import listeners
 from receiver.capture import listing
 from receiver.capture.compare import BodyKind
 from receiver.capture.compare import ChangeKind
 from receiver.capture.request import MAX_METHOD_LENGTH
 from receiver.catalog import importing
 from receiver.catalog import user_schemas
+from receiver.catalog.model import DETECTION_HEADER
+from receiver.catalog.model import DETECTION_HEADERS_MAX
 from receiver.catalog.model import DOCUMENTED_LEVELS
+from receiver.catalog.model import EVENT_POINTER_MAX
 from receiver.catalog.model import ORIGINS
 from receiver.catalog.model import Catalog
 from receiver.catalog.model import Event
@@ -48,6 +52,7 @@ from receiver.catalog.pointers import parse_pointer
 from receiver.catalog.pointers import resolve_parts
 from receiver.catalog.validation import VERDICTS
 from receiver.delivery import recordings
+from receiver.delivery import scenarios
 from receiver.httpspec import TOKEN
 from receiver.signatures.common import STATUSES as SIGNATURE_STATUSES
 from receiver.signatures.registry import SCHEME_NAMES
@@ -58,15 +63,36 @@ COMPONENTS_PREFIX = "#/components/schemas/"
 API_DOCUMENT = ("openapi", "api.json")
 # a placeholder in api.json: {"$fill": "<name of a code value>"}
 FILL = "$fill"
-# what the replay engine (``delivery.http``, over httpx) accepts as a target: a host name whose
-# last label starts with a letter, an IPv4 address in dotted decimal, or [::1]; no credentials;
-# then printable ASCII (httpx refuses "1.2.3.999", an IDNA name it cannot encode, a bad IPv6)
+# what ``httpspec.url_problem`` accepts as a request's target, in printable ASCII: http or https
+# in any case; a host name (letters, digits, '-', '_'; the last label starts with a letter), an
+# IPv4 address in dotted decimal, or an IPv6 address in brackets (RFC 3986's IPv6address); a
+# port from 1 to 65535; no credentials
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
-HTTP_URL_PATTERN = (
-    r"^https?://(?:(?:[A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*"
-    rf"|(?:{_OCTET}\.){{3}}{_OCTET}|\[::1\])"
-    r"(?::[0-9]{1,5})?(?:[/?#][!-~]*)?$"
+_IPV4 = rf"(?:{_OCTET}\.){{3}}{_OCTET}"
+_H16 = "[0-9A-Fa-f]{1,4}"
+_LS32 = rf"(?:{_H16}:{_H16}|{_IPV4})"
+_IPV6 = "|".join(
+    (
+        rf"(?:{_H16}:){{6}}{_LS32}",
+        rf"::(?:{_H16}:){{5}}{_LS32}",
+        rf"(?:{_H16})?::(?:{_H16}:){{4}}{_LS32}",
+        rf"(?:(?:{_H16}:){{0,1}}{_H16})?::(?:{_H16}:){{3}}{_LS32}",
+        rf"(?:(?:{_H16}:){{0,2}}{_H16})?::(?:{_H16}:){{2}}{_LS32}",
+        rf"(?:(?:{_H16}:){{0,3}}{_H16})?::{_H16}:{_LS32}",
+        rf"(?:(?:{_H16}:){{0,4}}{_H16})?::{_LS32}",
+        rf"(?:(?:{_H16}:){{0,5}}{_H16})?::{_H16}",
+        rf"(?:(?:{_H16}:){{0,6}}{_H16})?::",
+    )
 )
+_HOST_NAME = r"(?:[A-Za-z0-9_-]+\.)*[A-Za-z][A-Za-z0-9_-]*"
+_PORT = r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+HTTP_URL_PATTERN = (
+    rf"^[Hh][Tt][Tt][Pp][Ss]?://(?:{_HOST_NAME}|{_IPV4}|\[(?:{_IPV6})\])"
+    rf"(?::{_PORT})?(?:[/?#][!-~]*)?$"
+)
+# what Python's str.strip() removes, as the inside of an ECMA-262 class: the code trims filters
+# with it, and ECMA's \s is another set (it leaves out U+001C to U+001F and U+0085)
+PYTHON_SPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 DOCUMENTED_TEXT = {
     "full": "The payload schema is fully documented by the provider.",
     "envelope-only": (
@@ -150,8 +176,19 @@ def code_values(*, max_delay_ms: int) -> dict[str, Any]:
         "http_url_pattern": HTTP_URL_PATTERN,
         "bin_id_pattern": _whole(lifecycle.READABLE_ID.pattern),
         "label_max": lifecycle.LABEL_MAX,
+        "provider_max": lifecycle.PROVIDER_MAX,
+        "event_max": lifecycle.EVENT_MAX,
+        "secret_max": lifecycle.SECRET_MAX,
+        "signature_header_max": lifecycle.SIGNATURE_HEADER_MAX,
+        "previous_secrets_max": lifecycle.PREVIOUS_SECRETS_MAX,
+        "forward_url_max": lifecycle.FORWARD_URL_MAX,
         "response_body_max": lifecycle.RESPONSE_BODY_MAX,
         "response_headers_max": lifecycle.RESPONSE_HEADERS_MAX,
+        "script_steps_max": lifecycle.SCRIPT_STEPS_MAX,
+        "response_script_text": (
+            "the answers the next captures get, one step each, then the bin's own response "
+            f"again; at most {lifecycle.SCRIPT_BYTES_MAX // 1024} KiB of JSON in all"
+        ),
         "max_delay_ms": max_delay_ms,
         "list_limit_max": listing.MAX_LIMIT,
         "list_limit_default": listing.DEFAULT_LIMIT,
@@ -159,13 +196,24 @@ def code_values(*, max_delay_ms: int) -> dict[str, Any]:
         "search_text_pattern": _trimmed(listing.MAX_QUERY_TEXT),
         "event_filter_pattern": _trimmed(listing.MAX_EVENT_TEXT),
         "method_length_max": MAX_METHOD_LENGTH,
-        "method_filter_pattern": rf"^\s*{_token_class()}{{1,{MAX_METHOD_LENGTH}}}\s*$",
+        "method_filter_pattern": (
+            rf"^[{PYTHON_SPACE}]*{_token_class()}{{1,{MAX_METHOD_LENGTH}}}[{PYTHON_SPACE}]*$"
+        ),
         "provider_id_pattern": _whole(user_schemas.PROVIDER_ID.pattern),
         "event_id_pattern": _whole(user_schemas.EVENT_ID.pattern),
         "description_max": user_schemas.DESCRIPTION_MAX,
         "documented_headers_max": importing.MAX_HEADERS,
         "documented_header_name_max": importing.HEADER_NAME_MAX,
         "documented_header_value_max": importing.HEADER_VALUE_MAX,
+        "provider_name_max": user_schemas.NAME_MAX,
+        "detection_header_pattern": _whole(DETECTION_HEADER.pattern),
+        "detection_headers_max": DETECTION_HEADERS_MAX,
+        "event_pointer_max": EVENT_POINTER_MAX,
+        "scenario_url_max": scenarios.URL_MAX,
+        # the feed's event filters are trimmed; an empty one is refused
+        "feed_event_pattern": _trimmed(listeners.EVENT_MAX),
+        "feed_events_max": listeners.MAX_EVENTS,
+        "path_prefix_max": listeners.PATH_PREFIX_MAX,
         # an empty name means the default one
         "recording_name_pattern": f"^(?:{recordings.NAME_PATTERN.pattern})?$",
         "recording_format": recordings.FORMAT_VERSION,
@@ -173,8 +221,11 @@ def code_values(*, max_delay_ms: int) -> dict[str, Any]:
 
 
 def _trimmed(longest: int) -> str:
-    """Text that is 1 to ``longest`` characters once its surrounding white space is removed."""
-    return rf"^\s*(?:\S|\S[\s\S]{{0,{longest - 2}}}\S)\s*$"
+    """Text that is 1 to ``longest`` characters once ``str.strip()`` has removed its surrounding
+    white space, without a NUL (no database takes one in a text parameter)."""
+    space, visible = f"[{PYTHON_SPACE}]", rf"[^{PYTHON_SPACE}\x00]"
+    inner = rf"{visible}|{visible}[^\x00]{{0,{longest - 2}}}{visible}"
+    return rf"^{space}*(?:{inner}){space}*$"
 
 
 def _whole(pattern: str) -> str:

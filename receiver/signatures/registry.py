@@ -223,13 +223,27 @@ def _looked_elsewhere(scheme: Scheme, check: Check, result: SignatureResult) -> 
     """A missing signature, with what the request carries instead: another scheme's headers
     (and whether they verify with the bin's secret), or a header that looks like a signature."""
     own = {name.lower() for name in scheme.header_names(check.header)}
-    findings: list[str] = []
+    findings = [
+        *_other_schemes(scheme, check, own),
+        *_renamed_header(scheme, check, own),
+        *_known_others(check, own),
+    ] or _lookalikes(check, own)
+    if not findings:
+        return result
+    details = {**(result.details or Lab().details()), "findings": findings}
+    reason = f"{result.reason}; {findings[0]}"
+    return SignatureResult(result.status, result.scheme, reason, details)
+
+
+def _other_schemes(scheme: Scheme, check: Check, own: set[str]) -> list[str]:
+    """Another scheme's signature headers the request carries, and whether they verify."""
+    findings = []
     for other in SCHEMES.values():
         if other.name == scheme.name:
             continue
         present = [name for name in other.headers if first_header(check.headers, name) is not None]
         signature_headers = [name for name in present if name.lower() not in own]
-        if not signature_headers or (other.name == shared_secret.NAME and len(present) < 1):
+        if not signature_headers:
             continue
         if other.name == standard.NAME and standard.SIGNATURE_HEADER not in present:
             continue
@@ -237,42 +251,51 @@ def _looked_elsewhere(scheme: Scheme, check: Check, result: SignatureResult) -> 
         outcome = (
             "and it verifies with the bin's secret"
             if verdict.status == VERIFIED
-            else ("though it does not verify with the bin's secret")
+            else "though it does not verify with the bin's secret"
         )
         findings.append(
             f"the request carries {', '.join(signature_headers)}, the {other.label} scheme's, "
             f"{outcome}: set the bin's scheme to {other.name}"
         )
-    if scheme.header_configurable:
-        for name, _ in check.headers:
-            lower = name.lower()
-            if lower in own or not any(word in lower for word in SIGNATURE_WORDS):
-                continue
-            if any(lower in (h.lower() for h in other.headers) for other in SCHEMES.values()):
-                continue
-            verdict = scheme.verify(replace(check, header=name))
-            if verdict.status == VERIFIED:
-                findings.append(
-                    f"the request carries {name[:64]}, which verifies as {scheme.name} with the "
-                    f"bin's secret: set the bin's signature header to {name[:64]}"
-                )
+    return findings
+
+
+def _renamed_header(scheme: Scheme, check: Check, own: set[str]) -> list[str]:
+    """A header of another name that verifies as this scheme (whose header can be chosen)."""
+    if not scheme.header_configurable:
+        return []
+    known = {h.lower() for other in SCHEMES.values() for h in other.headers}
+    findings = []
+    for name, _ in check.headers:
+        lower = name.lower()
+        if lower in own or lower in known or not any(w in lower for w in SIGNATURE_WORDS):
+            continue
+        if scheme.verify(replace(check, header=name)).status == VERIFIED:
+            findings.append(
+                f"the request carries {name[:64]}, which verifies as {scheme.name} with the "
+                f"bin's secret: set the bin's signature header to {name[:64]}"
+            )
+    return findings
+
+
+def _known_others(check: Check, own: set[str]) -> list[str]:
+    """Signature headers of providers this receiver has no scheme for."""
     carried = {name.lower() for name, _ in check.headers}
-    for name, words in OTHER_SIGNATURE_HEADERS:
-        if name.lower() in carried and name.lower() not in own:
-            findings.append(f"the request carries {name} ({words})")
-    if not findings:
-        looks = [
-            name[:64]
-            for name, _ in check.headers
-            if any(word in name.lower() for word in SIGNATURE_WORDS) and name.lower() not in own
-        ]
-        if looks:
-            findings.append(f"the request carries {', '.join(dict.fromkeys(looks))}")
-    if not findings:
-        return result
-    details = {**(result.details or Lab().details()), "findings": findings}
-    reason = f"{result.reason}; {findings[0]}"
-    return SignatureResult(result.status, result.scheme, reason, details)
+    return [
+        f"the request carries {name} ({words})"
+        for name, words in OTHER_SIGNATURE_HEADERS
+        if name.lower() in carried and name.lower() not in own
+    ]
+
+
+def _lookalikes(check: Check, own: set[str]) -> list[str]:
+    """Headers whose names look like a signature's, when nothing better was found."""
+    looks = [
+        name[:64]
+        for name, _ in check.headers
+        if any(word in name.lower() for word in SIGNATURE_WORDS) and name.lower() not in own
+    ]
+    return [f"the request carries {', '.join(dict.fromkeys(looks))}"] if looks else []
 
 
 def sign_headers(

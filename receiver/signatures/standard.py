@@ -179,26 +179,15 @@ def verify(
     configured: Sequence[str], headers: Headers, body: bytes, *, now: float, tolerance: int
 ) -> SignatureResult:
     """Verify a Standard Webhooks delivery (``v1`` and ``v1a``) with any configured key."""
-    prefix = "webhook-"
-    if not any(name.lower().startswith(prefix) for name, _ in headers) and any(
-        name.lower().startswith(SVIX_PREFIX) for name, _ in headers
-    ):
-        prefix = SVIX_PREFIX
+    prefix = _header_prefix(headers)
     id_name, timestamp_name = prefix + "id", prefix + "timestamp"
     signature_name = prefix + "signature"
     msg_id = first_header(headers, id_name)
     timestamp = first_header(headers, timestamp_name)
     signature_values = [v for v in header_values(headers, signature_name) if v]
     if msg_id is None or timestamp is None or not signature_values:
-        absent = [
-            name
-            for name, value in (
-                (id_name, msg_id),
-                (timestamp_name, timestamp),
-                (signature_name, signature_values),
-            )
-            if not value
-        ]
+        given = ((id_name, msg_id), (timestamp_name, timestamp), (signature_name, signature_values))
+        absent = [name for name, value in given if not value]
         noun = "header" if len(absent) == 1 else "headers"
         return SignatureResult(MISSING, NAME, f"missing {noun} {', '.join(absent)}")
     keys = _sorted_keys(configured)
@@ -224,14 +213,7 @@ def verify(
     ]
     v1, v1a = _received(lab, " ".join(signature_values), keys)
     if not v1 and not v1a:
-        malformed = sum(1 for entry in lab.received if entry.note == _MALFORMED)
-        detail = f" ({malformed} malformed)" if malformed else ""
-        unchecked = [e.note for e in lab.received if e.note and e.note != _MALFORMED]
-        lab.findings.extend(dict.fromkeys(unchecked))
-        reason = f"{signature_name} has no v1,<base64> signature{detail}"
-        if unchecked:
-            reason = f"no signature in {signature_name} can be checked: {unchecked[0]}"
-        return lab.result(FAILED, NAME, reason)
+        return _nothing_to_check(lab, signature_name)
 
     matched = match_key(keys.hmac, v1, lambda key: hmac_sha256(key, head + body))
     if matched is None:
@@ -257,6 +239,28 @@ def verify(
 
 
 _MALFORMED = "malformed: not <version>,<base64>"
+
+
+def _header_prefix(headers: Headers) -> str:
+    """``webhook-``, or ``svix-`` when the request carries Svix's names and not the standard's."""
+    names = [name.lower() for name, _ in headers]
+    if not any(name.startswith("webhook-") for name in names) and any(
+        name.startswith(SVIX_PREFIX) for name in names
+    ):
+        return SVIX_PREFIX
+    return "webhook-"
+
+
+def _nothing_to_check(lab: Lab, signature_name: str) -> SignatureResult:
+    """The verdict when no entry of the signature header can be checked with the keys."""
+    malformed = sum(1 for entry in lab.received if entry.note == _MALFORMED)
+    detail = f" ({malformed} malformed)" if malformed else ""
+    unchecked = [e.note for e in lab.received if e.note and e.note != _MALFORMED]
+    lab.findings.extend(dict.fromkeys(unchecked))
+    reason = f"{signature_name} has no v1,<base64> signature{detail}"
+    if unchecked:
+        reason = f"no signature in {signature_name} can be checked: {unchecked[0]}"
+    return lab.result(FAILED, NAME, reason)
 
 
 def _received(lab: Lab, value: str, keys: _Keys) -> tuple[list[Received], list[Received]]:

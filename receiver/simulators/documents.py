@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
-from receiver.catalog.validation import Compiled
+from receiver.catalog.compiled import Compiled
 from receiver.exports.openapi import fill_placeholders
 from receiver.httpspec import TOKEN
 from receiver.simulators import model

@@ -58,6 +58,7 @@ from receiver.web.access import recent_bins
 from receiver.web.access import remember_bin
 from receiver.web.access import require_owner_to_resign
 from receiver.web.access import share_path
+from receiver.web.api.bins import apply_checked_settings
 from receiver.web.converters import ID_MAX
 from receiver.web.htmx import fragment
 from receiver.web.htmx import is_fragment_request
@@ -569,14 +570,10 @@ def bin_settings_update(bin_id: str) -> tuple[str, int] | str:
     """Change the custom response, the expected event and the signature check from the form."""
     found = load_bin(bin_id)
     try:
-        changes = settings_from_form(request.form)
-        lifecycle.apply_settings(
-            found, changes, max_delay_ms=current_app.config["RECEIVER_MAX_RESPONSE_DELAY_MS"]
-        )
-    except (lifecycle.BinError, ValueError) as error:
+        apply_checked_settings(found, settings_from_form(request.form))
+    except ValueError as error:  # the form's, the document's (BodyError) or a BinError
         db.session.rollback()
-        message = error.message if isinstance(error, lifecycle.BinError) else str(error)
-        return settings_partial(load_bin(bin_id), message), 400
+        return settings_partial(load_bin(bin_id), str(error)), 400
     db.session.commit()
     return settings_partial(found, None, saved=True)
 
@@ -671,11 +668,7 @@ def bin_access_update(bin_id: str) -> Response:
             db.update(Bin).where(Bin.id == found.id).values(token_version=Bin.token_version + 1)
         )
     elif action in ("private", "public"):
-        lifecycle.apply_settings(
-            found,
-            {"private": action == "private"},
-            max_delay_ms=current_app.config["RECEIVER_MAX_RESPONSE_DELAY_MS"],
-        )
+        lifecycle.apply_settings(found, {"private": action == "private"})
     else:
         abort(400, description="action is private, public or regenerate")
     db.session.commit()

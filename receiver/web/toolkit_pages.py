@@ -19,11 +19,14 @@ from receiver.bins import lifecycle
 from receiver.capture import listing
 from receiver.delivery import scenarios
 from receiver.delivery.http import OutgoingError
+from receiver.exports.request_bodies import BodyError
+from receiver.exports.request_bodies import check_body
 from receiver.storage.db import db
 from receiver.storage.models import Bin
 from receiver.storage.models import Scenario
 from receiver.storage.models import utcnow
 from receiver.web.access import load_bin
+from receiver.web.api.bins import apply_checked_settings
 from receiver.web.api.scenarios import start_scenario
 
 bp = Blueprint("toolkit", __name__)
@@ -94,12 +97,10 @@ def script_update(bin_id: str) -> ResponseReturnValue:
     found = load_bin(bin_id)
     max_delay = current_app.config["RECEIVER_MAX_RESPONSE_DELAY_MS"]
     try:
-        changes = preset_changes(request.form, max_delay)
-        lifecycle.apply_settings(found, changes, max_delay_ms=max_delay)
-    except (lifecycle.BinError, ValueError) as error:
+        apply_checked_settings(found, preset_changes(request.form, max_delay))
+    except ValueError as error:  # the form's, the document's (BodyError) or a BinError
         db.session.rollback()
-        message = error.message if isinstance(error, lifecycle.BinError) else str(error)
-        return script_partial(load_bin(bin_id), error=message), 400
+        return script_partial(load_bin(bin_id), error=str(error)), 400
     db.session.commit()
     return script_partial(found, saved=True)
 
@@ -215,8 +216,13 @@ def scenario_start(bin_id: str) -> ResponseReturnValue:
     if shown:
         body["filter"] = shown
     try:
+        check_body(
+            "ScenarioCreate",
+            body,
+            max_delay_ms=current_app.config["RECEIVER_MAX_RESPONSE_DELAY_MS"],
+        )
         started = start_scenario(found.id, body)
-    except (scenarios.ScenarioError, OutgoingError) as error:
+    except (BodyError, scenarios.ScenarioError, OutgoingError) as error:
         db.session.rollback()
         return scenario_partial(found, filters, error=error.message, chosen=chosen), 400
     return scenario_partial(found, filters, current=started, chosen=chosen)

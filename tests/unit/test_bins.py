@@ -90,9 +90,7 @@ def test_readable_ids_follow_the_rule(bin_id):
     assert create(bin_id=bin_id).id == bin_id
 
 
-@pytest.mark.parametrize(
-    "bin_id", ["ab", "a" * 65, "ABC", "a_b", "a b", "a.b", "ünï", "a\n", "", 42, ["abc"]]
-)
+@pytest.mark.parametrize("bin_id", ["ab", "a" * 65, "ABC", "a_b", "a b", "a.b", "ünï", "a\n", ""])
 def test_ids_outside_the_rule_are_refused(bin_id):
     with pytest.raises(bins.BinError) as raised:
         create(bin_id=bin_id)
@@ -205,7 +203,6 @@ def test_settings_change_any_subset():
             "signature": {"scheme": "standard-webhooks", "secret": "whsec_x"},
             "forward_url": "http://127.0.0.1:9000/hook",
         },
-        max_delay_ms=1000,
     )
     assert found.label == "renamed"
     assert found.private is True
@@ -220,17 +217,15 @@ def test_settings_change_any_subset():
 def test_signature_changes_merge_and_null_clears():
     found = create()
     bins.apply_settings(
-        found,
-        {"signature": {"scheme": "hmac-sha256", "secret": "s", "header": "X-Sig"}},
-        max_delay_ms=0,
+        found, {"signature": {"scheme": "hmac-sha256", "secret": "s", "header": "X-Sig"}}
     )
-    bins.apply_settings(found, {"signature": {"secret": "new"}}, max_delay_ms=0)
+    bins.apply_settings(found, {"signature": {"secret": "new"}})
     assert (found.signature_scheme, found.signature_secret, found.signature_header) == (
         "hmac-sha256",
         "new",
         "X-Sig",
     )
-    bins.apply_settings(found, {"signature": None}, max_delay_ms=0)
+    bins.apply_settings(found, {"signature": None})
     assert (found.signature_scheme, found.signature_secret, found.signature_header) == (
         None,
         None,
@@ -241,66 +236,48 @@ def test_signature_changes_merge_and_null_clears():
 def test_empty_values_reset_optional_settings():
     found = create(provider="appery")
     bins.apply_settings(
-        found,
-        {"provider": "", "forward_url": "https://example.com/x", "response": {"body": "b"}},
-        max_delay_ms=0,
+        found, {"provider": "", "forward_url": "https://example.com/x", "response": {"body": "b"}}
     )
-    bins.apply_settings(found, {"forward_url": None, "response": {"body": None}}, max_delay_ms=0)
+    bins.apply_settings(found, {"forward_url": None, "response": {"body": None}})
     assert found.provider is None
     assert found.forward_url is None
     assert found.response_body is None
 
 
 @pytest.mark.parametrize(
-    ("changes", "field"),
+    ("url", "words"),
     [
-        ({"response": {"status": 199}}, "response.status"),
-        ({"response": {"status": 600}}, "response.status"),
-        ({"response": {"status": "201"}}, "response.status"),
-        ({"response": {"status": False}}, "response.status"),
-        ({"response": {"delay_ms": 1001}}, "response.delay_ms"),
-        ({"response": {"delay_ms": -1}}, "response.delay_ms"),
-        ({"response": {"delay_ms": True}}, "response.delay_ms"),
-        ({"response": {"headers": [["X-A", "a\r\nb"]]}}, None),
-        ({"response": {"headers": [["X-A", "nul\0"]]}}, None),
-        ({"response": {"headers": [["X A", "v"]]}}, "response.headers"),
-        ({"response": {"headers": [["", "v"]]}}, "response.headers"),
-        ({"response": {"headers": [["Content-Length", "1"]]}}, None),
-        ({"response": {"headers": [["TE", "trailers"]]}}, None),
-        ({"response": {"headers": [["X-A"]]}}, None),
-        ({"response": {"headers": [["X-A", "v"]] * 51}}, "response.headers"),
-        ({"response": {"body": "x" * (64 * 1024 + 1)}}, None),
-        ({"response": {"unknown": 1}}, None),
-        ({"response": []}, "response"),
-        ({"signature": {"scheme": "sha1"}}, "signature.scheme"),
-        ({"signature": {"scheme": "hmac-sha256", "secret": ""}}, None),
-        ({"signature": {"scheme": "hmac-sha256", "header": "Bad Header"}}, None),
-        ({"signature": []}, "signature"),
-        ({"forward_url": "file:///etc/passwd"}, None),
-        ({"forward_url": "https://" + "a" * 2000}, None),
-        ({"private": 1}, "private"),
-        ({"strict_validation": "yes"}, None),
-        ({"label": 5}, "label"),
-        ({"provider": 5}, "provider"),
-        ({"event": "e" * 129}, "event"),
-        ({"colour": "red"}, None),
+        ("file:///etc/passwd", "is not an http:// or https:// URL"),
+        ("http://[::1", "has no ] to close its IPv6 host"),
+        ("http://[zz]/x", "has a host that is not an IPv6 address: [zz]"),
+        ("https://[::1]:99999/", "has a port that is not a number from 1 to 65535: '99999'"),
     ],
-    ids=lambda value: repr(value)[:50] if isinstance(value, dict) else None,
 )
-def test_invalid_settings_are_refused_naming_the_rule(changes, field):
+def test_a_forward_url_that_cannot_be_used_is_refused_saying_why(url, words):
+    """What the document's pattern cannot say alone: the one URL rule (``url_problem``)."""
     found = create()
     with pytest.raises(bins.BinError) as raised:
-        bins.apply_settings(found, changes, max_delay_ms=1000)
-    assert raised.value.code == "invalid_settings"
-    assert raised.value.message
-    if field is not None:
-        assert raised.value.field == field
+        bins.apply_settings(found, {"forward_url": url})
+    assert (raised.value.code, raised.value.field) == ("invalid_settings", "forward_url")
+    assert raised.value.message == f"forward_url {words}"
+    assert found.forward_url is None
+
+
+def test_a_response_script_over_its_size_in_all_is_refused():
+    found = create()
+    step = {"body": "x" * (bins.SCRIPT_BYTES_MAX // 10)}
+    with pytest.raises(bins.BinError) as raised:
+        bins.apply_settings(found, {"response_script": [step] * 11})
+    assert raised.value.field == "response_script"
+    assert "KiB of JSON in all" in raised.value.message
+    bins.apply_settings(found, {"response_script": [step] * 9})
+    assert len(found.response_script) == 9
 
 
 def test_every_signature_scheme_of_the_contract_is_accepted():
     found = create()
     for scheme in ("standard-webhooks", "hmac-sha256", "stripe", "qovery", "apitree"):
-        bins.apply_settings(found, {"signature": {"scheme": scheme}}, max_delay_ms=0)
+        bins.apply_settings(found, {"signature": {"scheme": scheme}})
         assert found.signature_scheme == scheme
 
 

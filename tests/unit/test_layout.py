@@ -149,6 +149,33 @@ def test_concepts_import_each_other_without_cycles():
             visit(node, [node])
 
 
+def test_modules_import_each_other_without_cycles():
+    """Not even through an import inside a function (validation and its worker process were
+    such a circle)."""
+    arrows = {
+        name: {
+            module
+            for target in imports(name)
+            if (module := imported_module(target)) in MODULES and module != name
+        }
+        for name in CORE
+    }
+    state: dict[str, str] = {}
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = "open"
+        for target in sorted(arrows.get(node, ())):
+            if state.get(target) == "open":
+                pytest.fail(f"cycle between modules: {' -> '.join([*path, target])}")
+            if target not in state:
+                visit(target, [*path, target])
+        state[node] = "done"
+
+    for node in sorted(arrows):
+        if node not in state:
+            visit(node, [node])
+
+
 def test_the_checker_sees_request_context_imports():
     tree = ast.parse(
         "import flask\nfrom flask import current_app, Response\n"

@@ -214,8 +214,10 @@ def test_components_and_enums_match_the_code(doc: dict[str, Any]) -> None:
     settings = schemas["BinSettings"]["properties"]
     scheme = settings["signature"]["anyOf"][0]["properties"]["scheme"]["anyOf"][0]
     assert tuple(scheme["enum"]) == SCHEME_NAMES
-    assert set(settings["response"]["properties"]) == {"status", "headers", "body", "delay_ms"}
-    assert settings["response"]["properties"]["delay_ms"]["maximum"] == MAX_DELAY_MS
+    assert settings["response"] == {"$ref": "#/components/schemas/BinAnswer"}
+    answer = schemas["BinAnswer"]["properties"]
+    assert set(answer) == {"status", "headers", "body", "delay_ms"}
+    assert answer["delay_ms"]["maximum"] == MAX_DELAY_MS
     shown = schemas["Bin"]["properties"]["signature"]["properties"]["scheme"]["anyOf"][0]
     assert tuple(shown["enum"]) == SCHEME_NAMES
     verdict = schemas["ValidationResult"]["properties"]["status"]
@@ -300,8 +302,8 @@ def test_each_build_gets_its_own_copy_of_the_stored_document() -> None:
     second = build_openapi(load_catalog(), max_delay_ms=20)
     assert second["components"]["schemas"]["Bin"]["properties"]
     assert "/api/bins" in second["paths"]
-    delay = second["components"]["schemas"]["BinSettings"]["properties"]["response"]
-    assert delay["properties"]["delay_ms"]["maximum"] == 20
+    delay = second["components"]["schemas"]["BinAnswer"]["properties"]["delay_ms"]
+    assert delay["maximum"] == 20
     assert api_document() is api_document()
     assert FILL in json.dumps(api_document())
 

@@ -197,7 +197,7 @@ def test_a_bin_deleted_while_its_settings_change_is_404_not_500(app, bins, clien
         ("PATCH", "/api/bins/{bin}", {"label": "a\x00b"}),
         ("PATCH", "/api/bins/{bin}", {"provider": "a\x00b"}),
         ("PATCH", "/api/bins/{bin}", {"response": {"body": "a\x00b"}}),
-        ("PATCH", "/api/bins/{bin}", {"forward_url": "http://a/\x00"}),
+        ("PATCH", "/api/bins/{bin}", {"signature": {"secret": "a\x00b"}}),
         ("GET", "/api/bins/{bin}/requests?event=a%00", None),
         ("GET", "/api/bins/{bin}/requests?q=a%00", None),
         ("PUT", "/api/catalog/acme", {"name": "a\x00"}),
@@ -237,3 +237,12 @@ def test_a_user_schema_deleted_while_it_is_replaced_is_written_again(app, client
     monkeypatch.undo()
     assert failed and response.status_code == 200, response.get_json()
     assert client.get("/api/catalog/acme/thing").get_json()["schema"]["title"] == "T"
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/bins/a%00b", "/api/bins/a%00b/requests", "/bins/a%00b", "/api/bins/a%00b/feed"]
+)
+def test_a_bin_id_with_a_nul_is_an_unknown_bin_on_both_databases(client, path):
+    """The document takes any text as a bin id: one no database can hold is a 404, as any
+    unknown bin (PostgreSQL would refuse the lookup itself)."""
+    assert client.get(path).status_code == 404

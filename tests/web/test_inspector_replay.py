@@ -212,7 +212,7 @@ def test_without_append_path_the_url_is_used_as_given(bins, client, target):
 @pytest.mark.parametrize(
     ("form", "message"),
     [
-        ({"url": "ftp://example.com/x"}, "must be http:// or https://"),
+        ({"url": "ftp://example.com/x"}, "is not an http:// or https:// URL"),
         ({"url": ""}, "the target URL is empty"),
         ({"url": "http://127.0.0.1:9/", "headers": "no colon"}, "needs a colon"),
         ({"url": "http://127.0.0.1:9/", "method": "BAD METHOD"}, "is not an HTTP token"),

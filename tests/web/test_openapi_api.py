@@ -113,8 +113,8 @@ def test_the_served_document_is_valid_and_carries_the_apps_delay_cap(make_app: A
     client = app.test_client()
     doc = client.get("/api/openapi.json").get_json()
     validate(doc, cls=OpenAPIV31SpecValidator)
-    settings = doc["components"]["schemas"]["BinSettings"]["properties"]["response"]
-    assert settings["properties"]["delay_ms"]["maximum"] == 1234
+    answer = doc["components"]["schemas"]["BinAnswer"]["properties"]
+    assert answer["delay_ms"]["maximum"] == 1234
     bin_id = client.post("/api/bins", json={}).get_json()["id"]
     at_cap = client.patch(f"/api/bins/{bin_id}", json={"response": {"delay_ms": 1234}})
     assert at_cap.status_code == 200

@@ -318,7 +318,7 @@ def test_resigning_uses_the_bins_secret_and_never_shows_it(app, client, bins, ta
     [
         ({}, "invalid_scenario"),
         ({"url": 5}, "invalid_scenario"),
-        ({"url": "ftp://example.com/"}, "invalid_url"),
+        ({"url": "ftp://example.com/"}, "invalid_scenario"),
         ({"url": "http://x/", "timing": {"mode": "warp"}}, "invalid_scenario"),
         ({"url": "http://x/", "timing": {"mode": "original", "speed": 0}}, "invalid_scenario"),
         ({"url": "http://x/", "timing": {"mode": "original", "speed": True}}, "invalid_scenario"),

@@ -54,7 +54,10 @@ def test_a_bad_script_is_refused_in_the_panel_and_changes_nothing(client, bins):
     bin_id = bins.create()["id"]
     for fields, words in (
         ({"preset": "custom", "steps": "[{"}, "the steps are a JSON list of answers"),
-        ({"preset": "custom", "steps": '[{"status": 99}]'}, "response_script[0].status is 200-599"),
+        (
+            {"preset": "custom", "steps": '[{"status": 99}]'},
+            "response_script[0].status must be from 200 to 599",
+        ),
         ({"preset": "fail_then_succeed", "failures": "99"}, "fail 1 to 20 times"),
     ):
         answer = script_form(client, bin_id, **fields)

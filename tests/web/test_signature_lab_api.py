@@ -73,5 +73,6 @@ def test_too_many_previous_secrets_are_refused_in_words(client, bins):
     )
     assert answer.status_code == 400
     assert (
-        "previous_secrets is a list of at most 5 secrets" in answer.get_json()["error"]["message"]
+        "signature.previous_secrets must hold at most 5 items"
+        in answer.get_json()["error"]["message"]
     )

@@ -85,7 +85,7 @@ def test_detection_rules_that_are_not_rules_are_refused_in_words(client):
     for detection, words in (
         ({"event_header": "X Bad"}, "event_header must be an HTTP header name"),
         ({"event_pointer": "type"}, "event_pointer must be a JSON Pointer"),
-        ({"colour": "red"}, "unknown detection keys: colour"),
+        ({"colour": "red"}, "unknown field in detection: 'colour'"),
     ):
         answer = client.put("/api/catalog/acme", json={"detection": detection})
         assert answer.status_code == 400

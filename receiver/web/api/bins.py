@@ -5,6 +5,8 @@ with 403 before these views run: see ``web.access``)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Response
 from flask import current_app
 from flask import jsonify
@@ -12,6 +14,7 @@ from flask import url_for
 
 from receiver.bins import lifecycle
 from receiver.bins.tokens import OWNER
+from receiver.exports.request_bodies import check_body
 from receiver.storage.db import db
 from receiver.storage.models import Bin
 from receiver.storage.models import utcnow
@@ -23,14 +26,27 @@ from receiver.web.api.common import json_body
 from receiver.web.shapes import bin_json
 
 
+def apply_checked_settings(found: Bin, changes: dict[str, Any]) -> None:
+    """Check ``changes`` against the API document's ``BinSettings`` schema, then apply them
+    (the inspector's settings and script forms build the body ``PATCH`` takes).
+
+    :raise BodyError: the document refuses a field.
+    :raise lifecycle.BinError: what the schema cannot say (see ``apply_settings``).
+    """
+    max_delay_ms = current_app.config["RECEIVER_MAX_RESPONSE_DELAY_MS"]
+    check_body("BinSettings", changes, max_delay_ms=max_delay_ms)
+    lifecycle.apply_settings(found, changes)
+
+
 @bp.post("/bins")
 def bin_create() -> tuple[Response, int, dict[str, str]]:
     """Create a bin: ``{id?}`` plus any of the settings ``PATCH`` takes.
 
-    The bin is created and the settings are applied by the same code as ``PATCH``, in one
-    transaction: a setting that is refused creates nothing.
+    The body is checked against the API document's ``BinCreate`` schema; the bin is created
+    and the settings are applied by the same code as ``PATCH``, in one transaction: a setting
+    that is refused creates nothing.
     """
-    body = json_body(required=False)
+    body = json_body("invalid_settings", required=False)
     settings = {key: value for key, value in body.items() if key != "id"}
     try:
         created = lifecycle.create_bin(
@@ -39,9 +55,7 @@ def bin_create() -> tuple[Response, int, dict[str, str]]:
             ttl_days=current_app.config["RECEIVER_BIN_TTL_DAYS"],
             bin_id=body.get("id"),
         )
-        lifecycle.apply_settings(
-            created, settings, max_delay_ms=current_app.config["RECEIVER_MAX_RESPONSE_DELAY_MS"]
-        )
+        lifecycle.apply_settings(created, settings)
     except lifecycle.BinError:
         db.session.rollback()
         raise
@@ -61,9 +75,7 @@ def bin_show(bin_id: str) -> Response:
 def bin_update(bin_id: str) -> Response:
     """Change any subset of the settings."""
     found = load_bin(bin_id)
-    lifecycle.apply_settings(
-        found, json_body(), max_delay_ms=current_app.config["RECEIVER_MAX_RESPONSE_DELAY_MS"]
-    )
+    lifecycle.apply_settings(found, json_body("invalid_settings"))
     db.session.commit()
     # a bin made private here answers with its token: whoever did it must be able to open it
     # (only the owner gets here: a share link's holder is refused before, see web.access)

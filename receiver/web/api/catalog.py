@@ -124,7 +124,7 @@ def catalog_list() -> Response:
 def catalog_provider_put(provider: str) -> tuple[Response, int]:
     """Add or change a user provider: ``{name?, detection?: {event_header?, headers?,
     event_pointer?}}``."""
-    body = json_body()
+    body = json_body("invalid_schema")
     catalog = current_catalog()
     existed = catalog.provider(provider) is not None
     _commit_write(lambda: save_user_provider(db.session, catalog, provider, body))
@@ -167,9 +167,7 @@ def catalog_event_show(provider: str, event: str) -> Response:
 def catalog_event_put(provider: str, event: str) -> tuple[Response, int]:
     """Add or replace a user schema (a schema, or ``{schema, example?, description?}``); over a
     shipped event it is an override, stored beside the shipped schema."""
-    body = request.get_json(silent=True)
-    if body is None:
-        raise ApiError(400, "invalid_json", "the request body must be a JSON object")
+    body = json_body("invalid_schema")
     found = current_catalog().get(provider, event)
     existed = found is not None and found.origin != "shipped"
     _commit_write(lambda: save_user_schema(db.session, provider, event, body))
@@ -193,6 +191,7 @@ def catalog_event_delete(provider: str, event: str) -> Response:
 @bp.delete("/catalog/<provider>/<event>/example")
 def catalog_example_delete(provider: str, event: str) -> Response:
     """Revert a user example (a promoted capture): the schema's own example returns."""
+    check_ids(provider, event)
     revert_example(provider, event)
     return catalog_event_show(provider, event)
 
@@ -214,9 +213,6 @@ def request_promote(bin_id: str, request_id: int) -> Response:
     when the capture names several candidates or none)."""
     body = json_body(required=False)
     provider, event = body.get("provider"), body.get("event")
-    for name, value in (("provider", provider), ("event", event)):
-        if value is not None and not isinstance(value, str):
-            raise ApiError(400, "invalid_request", f"{name} must be a string")
     promoted = promote_capture(load_request(bin_id, request_id), provider, event)
     return jsonify(event_json(promoted))
 
@@ -253,10 +249,7 @@ def bin_send(bin_id: str) -> tuple[Response, int]:
     """Deliver a catalog example into the bin as the provider would (signed if configured)."""
     load_bin(bin_id)
     body = json_body()
-    provider, event = body.get("provider"), body.get("event")
-    if not isinstance(provider, str) or not isinstance(event, str):
-        raise ApiError(400, "invalid_request", "send needs {provider, event} as strings")
-    request_id = deliver_sample(load_event(provider, event), bin_id)
+    request_id = deliver_sample(load_event(body["provider"], body["event"]), bin_id)
     return jsonify(request_json(load_request(bin_id, request_id), with_body=True)), 201
 
 

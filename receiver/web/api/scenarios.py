@@ -56,7 +56,8 @@ def scenario_json(scenario: Scenario, *, with_attempts: bool = False) -> dict[st
 
 
 def start_scenario(bin_id: str, body: dict[str, Any]) -> Scenario:
-    """Plan and queue a scenario of a visible bin, and wake this process's runner.
+    """Plan and queue a scenario of a visible bin, and wake this process's runner (``body`` is
+    checked against the API document's ``ScenarioCreate`` schema).
 
     :raise ScenarioError: a spec that cannot be planned.
     :raise OutgoingError: a target URL that cannot be used.
@@ -87,7 +88,7 @@ def load_scenario(bin_id: str, scenario_id: int) -> Scenario:
 def scenario_create(bin_id: str) -> tuple[Response, int, dict[str, str]]:
     """Queue a scenario: ``{url, request_ids? | filter?, timing?, duplicates?, shuffle_window?,
     seed?, resign?, append_path?}``."""
-    scenario = start_scenario(bin_id, json_body())
+    scenario = start_scenario(bin_id, json_body("invalid_scenario"))
     location = url_for("api.scenario_show", bin_id=bin_id, scenario_id=scenario.id)
     return jsonify(scenario_json(scenario)), 202, {"Location": location}
 

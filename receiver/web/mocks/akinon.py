@@ -13,7 +13,7 @@ from receiver.simulators.registry import AKINON
 from receiver.storage.db import db
 from receiver.storage.models import MockWebhook
 from receiver.storage.models import utcnow
-from receiver.web.api.common import json_body
+from receiver.web.api.common import json_object
 from receiver.web.mocks.common import mock_blueprint
 from receiver.web.mocks.common import require_tenant
 from receiver.web.team import outside_team_gate
@@ -69,7 +69,7 @@ def webhook_create(organization_id: str, project_id: str) -> ResponseReturnValue
     """Create a organization project webhook."""
     tenant, project = project_scope(organization_id, project_id)
     now = utcnow()
-    columns = SIMULATOR.new_columns(json_body(), project_id=project, now=now)
+    columns = SIMULATOR.new_columns(json_object(), project_id=project, now=now)
     row = state.add_webhook(db.session, SIMULATOR.id, tenant.id, columns, now=now)
     db.session.commit()
     return jsonify(SIMULATOR.webhook_json(row)), 201
@@ -87,7 +87,7 @@ def webhook_show(organization_id: str, project_id: str, webhook_id: str) -> Resp
 def webhook_update(organization_id: str, project_id: str, webhook_id: str) -> ResponseReturnValue:
     """Update a project webhook: the fields given."""
     row = load_webhook(organization_id, project_id, webhook_id)
-    SIMULATOR.update(row, json_body(), utcnow())
+    SIMULATOR.update(row, json_object(), utcnow())
     db.session.commit()
     return jsonify(SIMULATOR.webhook_json(row))
 

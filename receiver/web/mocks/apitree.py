@@ -16,7 +16,7 @@ from receiver.simulators.registry import APITREE
 from receiver.storage.db import db
 from receiver.storage.models import MockWebhook
 from receiver.storage.models import utcnow
-from receiver.web.api.common import json_body
+from receiver.web.api.common import json_object
 from receiver.web.mocks.common import catalog_events
 from receiver.web.mocks.common import mock_blueprint
 from receiver.web.mocks.common import require_tenant
@@ -77,7 +77,7 @@ def webhook_create() -> ResponseReturnValue:
     SIMULATOR.require_write(tenant)
     now = utcnow()
     columns = SIMULATOR.new_columns(
-        json_body(), owner=tenant.id, events=catalog_events(SIMULATOR), now=now
+        json_object(), owner=tenant.id, events=catalog_events(SIMULATOR), now=now
     )
     row = state.add_webhook(
         db.session,
@@ -105,7 +105,7 @@ def webhook_update(webhook_id: str) -> ResponseReturnValue:
     """Updates a webhook: PUT sets every writable field as given, PATCH the fields given."""
     row = load_webhook(webhook_id, write=True)
     change = SIMULATOR.replace if request.method == "PUT" else SIMULATOR.update
-    change(row, json_body(), catalog_events(SIMULATOR), utcnow())
+    change(row, json_object(), catalog_events(SIMULATOR), utcnow())
     db.session.commit()
     return jsonify(SIMULATOR.webhook_json(row))
 

@@ -33,7 +33,7 @@ from receiver.storage.db import db
 from receiver.storage.models import MockDelivery
 from receiver.storage.models import utcnow
 from receiver.web.api.common import ApiError
-from receiver.web.api.common import json_body
+from receiver.web.api.common import json_object
 from receiver.web.errors import json_error
 from receiver.web.services import services
 from receiver.web.shapes import iso
@@ -193,12 +193,12 @@ def add_simulator_routes(bp: Blueprint, simulator: Simulator) -> None:
     @bp.post("/tokens", endpoint="token_create")
     def token_create() -> ResponseReturnValue:
         """Issue a token (the body names its tenant, or a new one is made)."""
-        return jsonify(token_answer(simulator, json_body(required=False))), 201
+        return jsonify(token_answer(simulator, json_object(required=False))), 201
 
     @bp.post("/events", endpoint="event_trigger")
     def event_trigger() -> ResponseReturnValue:
         """This event happened: deliver it to every matching webhook."""
-        return jsonify(trigger_event(simulator, json_body()))
+        return jsonify(trigger_event(simulator, json_object()))
 
     @bp.get("/settings", endpoint="settings_show")
     @outside_team_gate
@@ -212,7 +212,7 @@ def add_simulator_routes(bp: Blueprint, simulator: Simulator) -> None:
     def settings_change() -> ResponseReturnValue:
         """Change the token's tenant's settings."""
         tenant = require_tenant(simulator)
-        body = json_body()
+        body = json_object()
         documents.check_body(simulator, catalog_events(simulator), "SettingsChange", body)
         values = state.change_settings(db.session, simulator, tenant.id, body, utcnow())
         db.session.commit()

@@ -12,7 +12,7 @@ from receiver.simulators.registry import QOVERY
 from receiver.storage.db import db
 from receiver.storage.models import MockWebhook
 from receiver.storage.models import utcnow
-from receiver.web.api.common import json_body
+from receiver.web.api.common import json_object
 from receiver.web.mocks.common import mock_blueprint
 from receiver.web.mocks.common import require_tenant
 from receiver.web.team import outside_team_gate
@@ -59,7 +59,7 @@ def webhook_create(organization_id: str) -> ResponseReturnValue:
     """Create an organization webhook."""
     tenant = organization_scope(organization_id)
     now = utcnow()
-    columns = SIMULATOR.new_columns(json_body())
+    columns = SIMULATOR.new_columns(json_object())
     row = state.add_webhook(db.session, SIMULATOR.id, tenant.id, columns, now=now)
     db.session.commit()
     return jsonify(SIMULATOR.webhook_json(row)), 201
@@ -77,7 +77,7 @@ def webhook_show(organization_id: str, webhook_id: str) -> ResponseReturnValue:
 def webhook_edit(organization_id: str, webhook_id: str) -> ResponseReturnValue:
     """Edit an organization webhook (the create body, every field as given)."""
     row = load_webhook(organization_id, webhook_id)
-    SIMULATOR.replace(row, json_body(), utcnow())
+    SIMULATOR.replace(row, json_object(), utcnow())
     db.session.commit()
     return jsonify(SIMULATOR.webhook_json(row))
 
