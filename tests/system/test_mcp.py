@@ -467,7 +467,7 @@ def test_errors_come_back_as_tool_errors_in_words_and_the_server_outlives_them(
             no_event = await refused(mcp, "catalog", provider=PROVIDER, event="NOPE")
             assert "404" in no_event or "no event" in no_event
             bad_status = await refused(mcp, "create_bin", response={"status": 99})
-            assert "status" in bad_status and "200-599" in bad_status
+            assert "status" in bad_status and "599" in bad_status
 
             # still serving after all of that
             assert (await call(mcp, "list_requests", bin=bin_id))["requests"] == []
