@@ -37,6 +37,7 @@ BASE_URI = "https://receiver.local/schema.json"
 # subschema validators kept per schema
 MAX_SUBS = 4096
 _SCHEMA_ERRORS = (jsonschema_rs.ValidationError, jsonschema_rs.ReferencingError, ValueError)
+_UNSEEN = object()
 
 
 def _refuse_retrieval(uri: str) -> Any:
@@ -60,6 +61,11 @@ class Compiled:
         self.problem: str | None = None
         self.weight = expanded_weight(schema, RISKY_WEIGHT + 1)
         self._subs: dict[str, jsonschema_rs.Validator | None] = {}
+        self._nodes: dict[str, Any] = {}
+        self._refs: dict[str, str | None] = {}
+        # what the undocumented-field walk worked out about this schema (undocumented.py): its
+        # keys are made of the schema's own pointers, so it is bounded by the schema's size
+        self.walk_memory: dict[Any, Any] = {}
         self._registry: jsonschema_rs.Registry | None = None
         self._lock = threading.Lock()
         try:
@@ -71,7 +77,21 @@ class Compiled:
 
     def node(self, pointer: str) -> Any:
         """The schema node at a JSON Pointer into the document (``MISSING`` if none)."""
-        return resolve_pointer(self.schema, pointer)
+        found = self._nodes.get(pointer, _UNSEEN)
+        if found is _UNSEEN:
+            found = resolve_pointer(self.schema, pointer)
+            if len(self._nodes) > MAX_SUBS:
+                self._nodes.clear()
+            self._nodes[pointer] = found
+        return found
+
+    def ref_target(self, ref: str) -> str | None:
+        """The pointer a ``$ref`` of this schema names inside it (see `local_ref`)."""
+        if ref not in self._refs:
+            if len(self._refs) > MAX_SUBS:
+                self._refs.clear()
+            self._refs[ref] = local_ref(self.schema, ref)
+        return self._refs[ref]
 
     def sub(self, pointer: str) -> jsonschema_rs.Validator | None:
         """A validator for the subschema at ``pointer`` (in the document's own context)."""

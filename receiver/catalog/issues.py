@@ -57,10 +57,14 @@ class Deadline:
         self.clock = clock
         self.steps = 0
 
+    def passed(self) -> bool:
+        """Count a step; True once the deadline has passed (the clock is read every few)."""
+        self.steps += 1
+        return self.steps % TICKS_PER_READ == 0 and self.clock() > self.at
+
     def tick(self, where: str) -> None:
         """:raise BudgetExceeded: the deadline has passed (``where`` is the payload path)."""
-        self.steps += 1
-        if self.steps % TICKS_PER_READ == 0 and self.clock() > self.at:
+        if self.passed():
             raise BudgetExceeded(Issue(where, "the check ran past its time budget", "budget"))
 
 
