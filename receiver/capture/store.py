@@ -56,6 +56,8 @@ from receiver.storage.writelock import WriteLock
 MAX_BATCH = 256
 # the longest a leader waits for captures still being analysed, to commit them in its batch
 GATHER_SECONDS = 0.002
+# other threads that queued a row this recently make a leader gather (senders in parallel)
+BUSY_SECONDS = 0.005
 # bins whose settings a process keeps in memory (a bin is a few hundred bytes)
 CACHED_BINS = 4096
 
@@ -200,6 +202,8 @@ class CaptureStore:
         # captures of this process between their analysis and their place in the queue: a
         # leader waits for them a moment (``GATHER_SECONDS`` at most) to commit them together
         self._coming = 0
+        # when each request thread last queued a row (bounded by the server's threads)
+        self._queued_at: dict[int, float] = {}
         self._writer: tuple[int, Any] | None = None
 
     # -- connections ---------------------------------------------------------------------------
@@ -355,15 +359,25 @@ class CaptureStore:
 
     def _gather(self) -> None:
         """As the leader (holding ``_group``): wait until the announced captures are queued,
-        ``GATHER_SECONDS`` at most. With nobody on the way there is no wait at all."""
-        if self._coming <= 0 or len(self._pending) >= MAX_BATCH:
+        ``GATHER_SECONDS`` at most; while other threads of this process captured a moment ago
+        (senders on several connections), wait that long for their next rows anyway. A lone
+        sender, however fast, never waits."""
+        busy = self._others_busy(time.monotonic())
+        if (self._coming <= 0 and not busy) or len(self._pending) >= MAX_BATCH:
             return
         deadline = time.monotonic() + GATHER_SECONDS
-        while self._coming > 0 and len(self._pending) < MAX_BATCH:
+        while (self._coming > 0 or busy) and len(self._pending) < MAX_BATCH:
             left = deadline - time.monotonic()
             if left <= 0:
                 return
             self._arrivals.wait(left)
+
+    def _others_busy(self, now: float) -> bool:
+        """Whether another thread of this process queued a row within ``BUSY_SECONDS``."""
+        me = threading.get_ident()
+        return any(
+            now - at < BUSY_SECONDS for thread, at in self._queued_at.items() if thread != me
+        )
 
     def store(
         self,
@@ -395,6 +409,12 @@ class CaptureStore:
         entry = _Pending(row, settings_version, catalog_version)
         with self._group:
             self._pending.append(entry)
+            now = time.monotonic()
+            if len(self._queued_at) > MAX_BATCH:  # a thread per connection (a dev server)
+                self._queued_at = {
+                    thread: at for thread, at in self._queued_at.items() if now - at < BUSY_SECONDS
+                }
+            self._queued_at[threading.get_ident()] = now
             if announced is not None and not announced.queued:
                 announced.queued = True
                 self._coming -= 1

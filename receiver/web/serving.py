@@ -139,11 +139,24 @@ class CaseKeepingWorker(ThreadWorker):
         super().init_process()
 
     def handle(self, conn: Any) -> Any:
-        """Serve requests of ``conn`` while the next one arrives within the linger time."""
+        """Serve requests of ``conn`` while the next one arrives within the linger time, and no
+        other connection waits for a thread (then this one goes back to the main thread too,
+        so that a few busy senders cannot keep the others waiting)."""
         keep = super().handle(conn)
-        while keep is True and self.alive and not conn.is_http2 and _next_request_soon(conn):
+        while (
+            keep is True
+            and self.alive
+            and not conn.is_http2
+            and not self._others_wait()
+            and _next_request_soon(conn)
+        ):
             keep = super().handle(conn)
         return keep
+
+    def _others_wait(self) -> bool:
+        """Whether connections are queued for a thread of the pool."""
+        queue = getattr(self.tpool, "_work_queue", None)
+        return queue is not None and queue.qsize() > 0
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         """A transfer coding gunicorn does not know is the sender's error: 400, not gunicorn's

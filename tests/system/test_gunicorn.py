@@ -111,3 +111,43 @@ def test_answered_requests_survive_killing_every_process(database_url, tmp_path)
         assert sorted(item["id"] for item in page["requests"]) == sorted(answered)
     finally:
         second.stop()
+
+
+def test_a_busy_kept_alive_connection_does_not_keep_another_waiting(tmp_path: Path, database_url):
+    """A thread serves its connection's next request itself when it comes at once (saving a
+    trip through gunicorn's main thread), but not while another connection waits for a thread:
+    with one thread, a sender that never pauses must not starve a second one."""
+    import http.client
+    import threading
+
+    env = {"RECEIVER_THREADS": "1", "RECEIVER_FEED_WAITERS": "0"}
+    server = serve_receiver(tmp_path / "one.log", workers=1, database_url=database_url, env=env)
+    try:
+        bin_id = server.api("POST", "/api/bins", {})["id"]
+        answered = threading.Event()
+        sent_while_waiting: list[int] = []
+
+        def busy_sender() -> None:
+            connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+            count = 0
+            while not answered.is_set() and count < 100_000:
+                connection.request("POST", f"/b/{bin_id}/busy", body=b"{}")
+                assert connection.getresponse().read()
+                count += 1
+            sent_while_waiting.append(count)
+            connection.close()
+
+        sender = threading.Thread(target=busy_sender)
+        sender.start()
+        other = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+        other.request("POST", f"/b/{bin_id}/other", body=b"{}")
+        status = other.getresponse().status
+        answered.set()
+        sender.join(60)
+        other.close()
+
+        assert status == 200
+        # answered while the busy sender was still sending (it stops only once this is set)
+        assert sent_while_waiting and sent_while_waiting[0] < 100_000
+    finally:
+        server.stop()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import socket
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import gunicorn
@@ -74,6 +75,24 @@ def test_the_classes_and_signatures_receiver_subclasses_are_where_it_expects_the
             (
                 parameters(ThreadWorker, "init_process") == ["self"],
                 "ThreadWorker.init_process()",
+            ),
+            (
+                parameters(ThreadWorker, "handle") == ["self", "conn"],
+                "ThreadWorker.handle(conn), run in a pool thread, True to keep the connection",
+            ),
+            (
+                parameters(ThreadWorker, "get_thread_pool") == ["self"],
+                "ThreadWorker.get_thread_pool() (a ThreadPoolExecutor, whose _work_queue says "
+                "whether connections wait for a thread)",
+            ),
+            (
+                "_work_queue" in inspect.getsource(ThreadPoolExecutor.__init__),
+                "concurrent.futures.ThreadPoolExecutor._work_queue",
+            ),
+            (
+                (parameters(Request, "parse_headers") or [])[:3]
+                == ["self", "data", "from_trailer"],
+                "Request.parse_headers(data, from_trailer) gets the head's header block",
             ),
             (
                 (parameters(errors, "InvalidHeader") or [])[:1] == ["hdr"],
