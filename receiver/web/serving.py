@@ -23,10 +23,14 @@ from __future__ import annotations
 
 import select
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
+from gunicorn import util as gunicorn_util
 from gunicorn.app.base import BaseApplication
+from gunicorn.config import Config
 from gunicorn.http.errors import InvalidHeader
 from gunicorn.http.errors import UnsupportedTransferCoding
 from gunicorn.http.message import Request
@@ -79,6 +83,56 @@ class CaseKeepingRequest(Request):
             self._header_block = data
         headers: list[tuple[str, str]] = super().parse_headers(data, from_trailer)
         return headers
+
+    def _peer_is_trusted_proxy(self) -> bool:
+        """gunicorn's answer (the peer in ``forwarded_allow_ips``), once per peer address: it
+        parses the address and walks the networks for every request otherwise."""
+        peer = self.peer_addr
+        if not isinstance(peer, tuple):
+            return True
+        trusted = _trusted_peers.get(peer[0])
+        if trusted is None:
+            trusted = bool(super()._peer_is_trusted_proxy())
+            if len(_trusted_peers) >= TRUSTED_PEERS_KEPT:
+                _trusted_peers.clear()
+            _trusted_peers[peer[0]] = trusted
+        return trusted
+
+
+# forwarded_allow_ips is fixed for a worker's life: each peer address is judged once
+TRUSTED_PEERS_KEPT = 4096
+_trusted_peers: dict[str, bool] = {}
+
+
+class SettledConfig(Config):
+    """gunicorn's settings in a worker, where they no longer change: each one is looked up
+    through ``Config.__getattr__`` once and then kept as a plain attribute (gunicorn reads a
+    few dozen settings per request, each through that method otherwise)."""
+
+    def __getattr__(self, name: str) -> Any:
+        value = super().__getattr__(name)
+        self.__dict__[name] = value  # past Config.__setattr__, which refuses setting names
+        return value
+
+
+class _SecondDate:
+    """gunicorn's ``util.http_date`` for the answers of this process, worked out once a second
+    (email.utils.formatdate for every answer is a few percent of a request)."""
+
+    def __init__(self, stock: Any, clock: Callable[[], float] = time.time) -> None:
+        self.stock = stock
+        self.clock = clock
+        self.last: tuple[int, str] = (-1, "")
+
+    def __call__(self, timestamp: float | None = None) -> str:
+        if timestamp is not None:
+            return str(self.stock(timestamp))
+        now = int(self.clock())
+        second, text = self.last
+        if second != now:
+            text = str(self.stock(now))
+            self.last = (now, text)
+        return text
 
 
 def raw_header_names(block: bytes) -> list[str]:
@@ -136,6 +190,10 @@ class CaseKeepingWorker(ThreadWorker):
 
     def init_process(self) -> None:
         RequestParser.mesg_class = _CaseKeepingParser.mesg_class
+        if not isinstance(gunicorn_util.http_date, _SecondDate):
+            gunicorn_util.http_date = _SecondDate(gunicorn_util.http_date)
+        if type(self.cfg) is Config:
+            self.cfg.__class__ = SettledConfig
         super().init_process()
 
     def handle(self, conn: Any) -> Any:

@@ -14,6 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import gunicorn
+import gunicorn.http.wsgi
+import gunicorn.util
 import pytest
 from gunicorn import http
 from gunicorn.config import Config
@@ -88,6 +90,15 @@ def test_the_classes_and_signatures_receiver_subclasses_are_where_it_expects_the
             (
                 "_work_queue" in inspect.getsource(ThreadPoolExecutor.__init__),
                 "concurrent.futures.ThreadPoolExecutor._work_queue",
+            ),
+            (
+                parameters(gunicorn.util, "http_date") == ["timestamp"]
+                and "util.http_date()" in inspect.getsource(gunicorn.http.wsgi),
+                "gunicorn.util.http_date(timestamp=None), called by the WSGI response for Date",
+            ),
+            (
+                parameters(Request, "_peer_is_trusted_proxy") == ["self"],
+                "Request._peer_is_trusted_proxy() judges the peer by forwarded_allow_ips",
             ),
             (
                 (parameters(Request, "parse_headers") or [])[:3]
@@ -203,3 +214,59 @@ def test_gunicorn_takes_every_setting_and_hook_receiver_serve_gives_it() -> None
             )
         ]
     )
+
+
+def test_the_date_of_answers_is_worked_out_once_a_second_and_stays_gunicorns() -> None:
+    now = [1_700_000_000.25]
+    calls: list[float | None] = []
+
+    def stock(timestamp: float | None = None) -> str:
+        calls.append(timestamp)
+        return gunicorn.util.http_date(timestamp)
+
+    date = serving._SecondDate(stock, clock=lambda: now[0])
+
+    first = date()
+    now[0] += 0.5  # the same second
+    assert date() == first
+    assert calls == [1_700_000_000]
+    now[0] += 1  # the next second
+    assert date() == gunicorn.util.http_date(1_700_000_001)
+    assert first == "Tue, 14 Nov 2023 22:13:20 GMT"
+    assert date(0) == "Thu, 01 Jan 1970 00:00:00 GMT"  # an explicit time is passed through
+    assert len(calls) == 3
+
+
+def test_a_peer_is_judged_by_forwarded_allow_ips_once_with_gunicorns_answer() -> None:
+    cfg = Config()
+    cfg.set("forwarded_allow_ips", "10.0.0.0/8,127.0.0.1")
+    head = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"
+    serving._trusted_peers.clear()
+
+    def judged(peer: Any) -> tuple[bool, bool]:
+        request = serving.CaseKeepingRequest(cfg, http.unreader.IterUnreader([head]), peer)
+        return request._peer_is_trusted_proxy(), Request._peer_is_trusted_proxy(request)
+
+    try:
+        assert judged(("10.1.2.3", 4000)) == (True, True)
+        assert judged(("192.0.2.7", 4000)) == (False, False)
+        assert judged(("127.0.0.1", 4000)) == (True, True)
+        assert serving._trusted_peers == {"10.1.2.3": True, "192.0.2.7": False, "127.0.0.1": True}
+        assert judged(("192.0.2.7", 5000)) == (False, False)  # kept, by address not port
+        assert judged("/run/receiver.sock") == (True, True)  # a UNIX socket is always trusted
+    finally:
+        serving._trusted_peers.clear()
+
+
+def test_a_settled_config_answers_as_gunicorns_config_and_keeps_each_answer() -> None:
+    stock = Config()
+    stock.set("keepalive", 7)
+    settled = Config()
+    settled.set("keepalive", 7)
+    settled.__class__ = serving.SettledConfig  # as the worker does
+
+    for name in ("keepalive", "limit_request_line", "secure_scheme_headers", "forwarded_allow_ips"):
+        assert getattr(settled, name) == getattr(stock, name), name
+        assert name in vars(settled), name
+    with pytest.raises(AttributeError):
+        settled.no_such_setting  # noqa: B018
