@@ -18,7 +18,6 @@ from receiver.capture.analysis import Analysis
 from receiver.capture.analysis import analyze
 from receiver.capture.request import RawRequest
 from receiver.capture.request import build_row
-from receiver.capture.store import Announced
 from receiver.capture.store import BinGone
 from receiver.capture.store import CaptureStore
 from receiver.capture.store import IngestTarget
@@ -54,38 +53,19 @@ def record(
     now: datetime,
     catalog_for: Callable[[Any], Catalog],
     base_url: Callable[[], str],
-    announced: Announced | None = None,
 ) -> Recorded:
     """Analyse and commit one capture; returns once the row is durable.
 
     ``catalog_for`` gives the merged catalog for a user-catalog change marker;
     ``base_url`` the public base the sender used (ApiTree's inferred signature covers the URL,
-    so it is asked for only then); ``announced``, when the caller announced the capture to the
-    store itself (`CaptureStore.capturing`) earlier. The target may come from the store's
-    memory: when the commit finds the bin's settings or the user catalog changed since, the
-    capture is analysed again with fresh ones (a few times at most; then it is stored with the
-    last analysis).
+    so it is asked for only then). The target may come from the store's memory: when the commit
+    finds the bin's settings or the user catalog changed since, the capture is analysed again
+    with fresh ones (a few times at most; then it is stored with the last analysis).
 
     :raise BinGone: the bin disappeared before the commit; nothing was stored.
     :raise DatabaseUnavailable: the database could not be reached or written; nothing was stored.
     """
     base = build_row(raw, target.id, now)
-    if announced is not None:
-        return _record(store, target, raw, base, now, catalog_for, base_url, announced)
-    with store.capturing() as announcing:
-        return _record(store, target, raw, base, now, catalog_for, base_url, announcing)
-
-
-def _record(
-    store: CaptureStore,
-    target: IngestTarget,
-    raw: RawRequest,
-    base: dict[str, Any],
-    now: datetime,
-    catalog_for: Callable[[Any], Catalog],
-    base_url: Callable[[], str],
-    announced: Announced,
-) -> Recorded:
     for attempt in range(1, ANALYSES + 1):
         catalog_version = store.known_catalog_version()
         url = (
@@ -104,7 +84,6 @@ def _record(
                 row,
                 settings_version=target.settings_version if checked else -1,
                 catalog_version=catalog_version if checked else None,
-                announced=announced,
             )
         except StaleAnalysis:
             fresh = store.refresh(target.id, now)

@@ -35,8 +35,6 @@ import time
 import weakref
 from collections import defaultdict
 from collections.abc import Callable
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
@@ -54,8 +52,8 @@ from receiver.capture.statements import processed
 from receiver.storage.writelock import WriteLock
 
 MAX_BATCH = 256
-# the longest a leader waits for captures still being analysed, to commit them in its batch
-GATHER_SECONDS = 0.002
+# the longest a leader waits for more rows, to commit them in its batch
+GATHER_SECONDS = 0.001
 # other threads that queued a row this recently make a leader gather (senders in parallel)
 BUSY_SECONDS = 0.005
 # bins whose settings a process keeps in memory (a bin is a few hundred bytes)
@@ -114,19 +112,11 @@ class Stored:
     answer: BinResponse
 
 
-class Announced:
-    """A capture on its way to the queue (see `CaptureStore.capturing`)."""
-
-    __slots__ = ("queued",)
-
-    def __init__(self) -> None:
-        self.queued = False
-
-
 class _Pending:
-    """A row waiting for a group commit, and its outcome."""
+    """A row waiting for a group commit, and its outcome; ``wake`` is held until its thread
+    has something to do (its row's outcome, or the lead)."""
 
-    __slots__ = ("row", "settings_version", "catalog_version", "result", "error", "done")
+    __slots__ = ("row", "settings_version", "catalog_version", "result", "error", "done", "wake")
 
     def __init__(self, row: dict[str, Any], settings_version: int, catalog_version: Any) -> None:
         self.row = row
@@ -135,6 +125,8 @@ class _Pending:
         self.result: Stored | None = None
         self.error: Exception | None = None
         self.done = False
+        self.wake = threading.Lock()
+        self.wake.acquire()
 
     def succeed(self, result: Stored) -> None:
         self.result, self.done = result, True
@@ -192,16 +184,14 @@ class CaptureStore:
         self._readers: list[tuple[weakref.ref[threading.Thread], int, Any]] = []
         self._connections_lock = threading.Lock()
         self._closed = False
-        # one lock, two conditions: followers wait in _group for their batch to be committed,
-        # a gathering leader waits in _arrivals for the captures announced to it
+        # one lock, two conditions: store_batch and close wait in _group for no one to lead, a
+        # gathering leader waits in _arrivals for rows; a queued row's thread waits on its own
+        # _Pending.wake
         queue_lock = threading.Lock()
         self._group = threading.Condition(queue_lock)
         self._arrivals = threading.Condition(queue_lock)
         self._pending: list[_Pending] = []
         self._leading = False
-        # captures of this process between their analysis and their place in the queue: a
-        # leader waits for them a moment (``GATHER_SECONDS`` at most) to commit them together
-        self._coming = 0
         # when each request thread last queued a row (bounded by the server's threads)
         self._queued_at: dict[int, float] = {}
         self._writer: tuple[int, Any] | None = None
@@ -341,32 +331,15 @@ class CaptureStore:
 
     # -- group commit --------------------------------------------------------------------------
 
-    @contextmanager
-    def capturing(self) -> Iterator[Announced]:
-        """Around a capture's analysis and `store`: tells a leader that one more row is on its
-        way, so the rows of captures analysed at the same moment share one transaction."""
-        announced = Announced()
-        with self._group:
-            self._coming += 1
-        try:
-            yield announced
-        finally:
-            if not announced.queued:
-                with self._group:
-                    announced.queued = True
-                    self._coming -= 1
-                    self._arrivals.notify()
-
     def _gather(self) -> None:
-        """As the leader (holding ``_group``): wait until the announced captures are queued,
-        ``GATHER_SECONDS`` at most; while other threads of this process captured a moment ago
-        (senders on several connections), wait that long for their next rows anyway. A lone
-        sender, however fast, never waits."""
-        busy = self._others_busy(time.monotonic())
-        if (self._coming <= 0 and not busy) or len(self._pending) >= MAX_BATCH:
+        """As the leader (holding ``_group``): while other threads of this process queued a row
+        a moment ago (senders on several connections), wait up to ``GATHER_SECONDS`` for their
+        next rows, to commit them in one transaction. A lone sender, however fast, never
+        waits."""
+        if len(self._pending) >= MAX_BATCH or not self._others_busy(time.monotonic()):
             return
         deadline = time.monotonic() + GATHER_SECONDS
-        while (self._coming > 0 or busy) and len(self._pending) < MAX_BATCH:
+        while len(self._pending) < MAX_BATCH:
             left = deadline - time.monotonic()
             if left <= 0:
                 return
@@ -385,7 +358,6 @@ class CaptureStore:
         *,
         settings_version: int = -1,
         catalog_version: Any = None,
-        announced: Announced | None = None,
     ) -> Stored:
         """Commit ``row`` and return its id, number and answer once it is durable.
 
@@ -398,8 +370,8 @@ class CaptureStore:
         becomes the leader and commits every row queued so far (its own included) in one
         transaction; the others wait, and those whose rows were not in that batch elect the next
         leader when it is done. A leader commits one batch, so no request waits on others' rows
-        for more than one transaction. A leader first waits a moment for the captures that
-        were announced (`capturing`, ``announced``) and are still being analysed.
+        for more than one transaction. A leader first waits a moment for more rows when other
+        threads are queueing rows too (`_gather`).
 
         :raise BinGone: the bin no longer exists.
         :raise StaleAnalysis: the bin's settings or the user catalog changed since the analysis.
@@ -415,31 +387,43 @@ class CaptureStore:
                     thread: at for thread, at in self._queued_at.items() if now - at < BUSY_SECONDS
                 }
             self._queued_at[threading.get_ident()] = now
-            if announced is not None and not announced.queued:
-                announced.queued = True
-                self._coming -= 1
-                self._arrivals.notify()
-            while not entry.done:
-                if self._leading:
-                    self._group.wait()
-                    continue
-                self._leading = True
-                self._gather()
-                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-                self._group.release()
-                try:
-                    self._commit_batch(batch)
-                finally:
-                    for waiting in batch:  # an interrupted leader must not strand its batch
-                        if not waiting.done:
-                            waiting.fail(RuntimeError("the commit was interrupted"))
-                    self._group.acquire()
-                    self._leading = False
-                    self._group.notify_all()
+            self._arrivals.notify()
+            leads = not self._leading
+            self._leading = True
+        while not entry.done:
+            if not leads:
+                entry.wake.acquire()  # its batch was committed, or the lead was handed to it
+                if entry.done:
+                    break
+            self._lead()
+            leads = False
         if entry.error is not None:
             raise entry.error
         assert entry.result is not None
         return entry.result
+
+    def _lead(self) -> None:
+        """Commit one batch as the leader, wake its rows' threads, and hand the lead to the
+        thread of the oldest row still queued (or give it up). Each waiting thread is woken
+        once, when there is something for it: no thread wakes only to wait again."""
+        with self._group:
+            self._gather()
+            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+        try:
+            self._commit_batch(batch)
+        finally:
+            for waiting in batch:  # an interrupted leader must not strand its batch
+                if not waiting.done:
+                    waiting.fail(RuntimeError("the commit was interrupted"))
+            with self._group:
+                successor = self._pending[0] if self._pending else None
+                if successor is None:
+                    self._leading = False
+                    self._group.notify_all()  # store_batch and close wait for that
+            for waiting in batch:
+                waiting.wake.release()
+            if successor is not None:
+                successor.wake.release()
 
     def store_batch(self, rows: list[dict[str, Any]]) -> list[Stored]:
         """Commit ``rows`` in one transaction of their own, unchecked (filling a bin for a
