@@ -207,6 +207,9 @@ class _Rule:
     events: tuple[str, ...]
     event_from: str | None
     fallback: bool = False
+    # the top-level fields the rule cannot match without (of its present and equals pointers):
+    # most rules of most providers fail on one of them, with one look into the payload
+    needs: tuple[str, ...] = ()
 
 
 def _split(pointer: str) -> tuple[str, ...]:
@@ -227,17 +230,7 @@ def _rules_of(provider: Provider) -> tuple[_Rule, ...]:
     entry = _compiled_rules.get(id(detection))
     if entry is not None and entry[0] is detection:
         return entry[1]
-    rules = tuple(
-        _Rule(
-            present=tuple(_split(p) for p in rule.get("present", ())),
-            any_present=tuple(_split(p) for p in rule.get("any_present", ())),
-            equals=tuple((_split(p), v) for p, v in rule.get("equals", {}).items()),
-            events=tuple(rule.get("events", ())),
-            event_from=rule.get("event_from"),
-            fallback=bool(rule.get("fallback", False)),
-        )
-        for rule in detection.get("rules", ())
-    )
+    rules = tuple(_rule(rule) for rule in detection.get("rules", ()))
     if len(_compiled_rules) >= 256:
         _compiled_rules.clear()
     _compiled_rules[id(detection)] = (detection, rules)
@@ -284,7 +277,26 @@ def _rule_events(
     return [], (shown, rule.event_from)
 
 
+def _rule(rule: dict[str, Any]) -> _Rule:
+    present = tuple(_split(p) for p in rule.get("present", ()))
+    equals = tuple((_split(p), v) for p, v in rule.get("equals", {}).items())
+    firsts = [parts[0] for parts in present if parts] + [parts[0] for parts, _ in equals if parts]
+    return _Rule(
+        present=present,
+        any_present=tuple(_split(p) for p in rule.get("any_present", ())),
+        equals=equals,
+        events=tuple(rule.get("events", ())),
+        event_from=rule.get("event_from"),
+        fallback=bool(rule.get("fallback", False)),
+        needs=tuple(dict.fromkeys(firsts)),
+    )
+
+
 def _rule_matches(rule: _Rule, payload: Any) -> bool:
+    if isinstance(payload, dict):
+        for name in rule.needs:
+            if name not in payload:
+                return False
     for parts in rule.present:
         if resolve_parts(payload, parts) is MISSING:
             return False

@@ -30,7 +30,6 @@ from werkzeug.wsgi import get_input_stream
 from receiver.capture.record import Recorded
 from receiver.capture.record import record
 from receiver.capture.request import RawRequest
-from receiver.capture.store import Announced
 from receiver.capture.store import BinGone
 from receiver.capture.store import DatabaseUnavailable
 from receiver.capture.store import IngestTarget
@@ -54,6 +53,20 @@ COMMON_HEADERS = [
     ("X-Content-Type-Options", "nosniff"),
 ]
 _REPLACED = {"content-length", "content-security-policy"}
+
+
+class _Framed(list[tuple[str, str]]):
+    """Answer headers that are final as they are (the default answer's)."""
+
+
+# the default answer: its length and its request id are filled in per capture
+DEFAULT_STATUS = "200 OK"
+DEFAULT_HEADERS = [
+    ("Content-Length", ""),
+    ("Content-Type", "application/json"),
+    ("X-Receiver-Request-Id", ""),
+    *COMMON_HEADERS,
+]
 StartResponse = Callable[..., Any]
 Answer = tuple[int, list[tuple[str, str]], bytes]
 
@@ -254,18 +267,10 @@ class Ingest:
             wait = rates.take("bin:" + target.id, self.rate_per_bin)
             if wait:
                 return (*rate_limited("this bin", wait), False)
-        # from here to its commit, this capture is one the store may wait for to commit together
-        with store.capturing() as announced:
-            return self.capture_announced(environ, bin_id, rest, target, now, announced)
+        return self.capture_found(environ, bin_id, rest, target, now)
 
-    def capture_announced(
-        self,
-        environ: dict[str, Any],
-        bin_id: str,
-        rest: str,
-        target: IngestTarget,
-        now: datetime,
-        announced: Announced,
+    def capture_found(
+        self, environ: dict[str, Any], bin_id: str, rest: str, target: IngestTarget, now: datetime
     ) -> tuple[int, list[tuple[str, str]], bytes, bool]:
         """Read the body, record the capture and decide the answer (`capture`'s second half)."""
         store = self.services.capture
@@ -297,7 +302,6 @@ class Ingest:
                 now=now,
                 catalog_for=self.services.catalog_for,
                 base_url=lambda: self.public_base(environ),
-                announced=announced,
             )
         except BinGone:
             return (*NOT_FOUND, False)
@@ -323,6 +327,11 @@ class Ingest:
                 request_id,
             ]
             return 204, preflight, b""
+        if answer.default:  # the most common answer, framed here at once
+            final = _Framed(DEFAULT_HEADERS)
+            final[0] = ("Content-Length", str(len(answer.body)))
+            final[2] = request_id
+            return 200, final, answer.body
         return answer.status, [*answer.headers, request_id], answer.body
 
     def public_base(self, environ: dict[str, Any]) -> str:
@@ -339,6 +348,9 @@ class Ingest:
         close: bool,
     ) -> Iterable[bytes]:
         """Start the WSGI response: framing as Werkzeug would do it, then the common headers."""
+        if isinstance(headers, _Framed) and not close:
+            start_response(DEFAULT_STATUS, headers)
+            return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
         bodiless = status < 200 or status in (204, 304)
         # the server frames the answer, and the sandbox policy is always ours
         headers = [pair for pair in headers if pair[0].lower() not in _REPLACED]
