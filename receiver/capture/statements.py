@@ -2,10 +2,11 @@
 rows turned into driver parameters without a per-column processor call.
 
 The statements come from SQLAlchemy (so the SQL is the ORM's own for each dialect); only the
-values are converted here, the way the column types would convert them: on SQLite a timestamp
-is the text SQLAlchemy writes and JSON is ``json.dumps``; on PostgreSQL psycopg takes the
-datetime as it is and JSON wrapped in its ``Json``. ``tests/unit/test_store.py`` checks these
-against SQLAlchemy's own processors, so the two cannot drift.
+values are converted here, as the column types would convert them: on SQLite a timestamp is the
+text SQLAlchemy writes, on PostgreSQL psycopg takes the datetime as it is; JSON is text on both
+(psycopg sends a ``str`` untyped, and PostgreSQL reads it into the JSON column).
+``tests/unit/test_store.py`` checks the values against SQLAlchemy's own processors (JSON by the
+value it holds), so the two cannot drift.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from operator import itemgetter
 from typing import Any
 from typing import cast
 
+import orjson
 from sqlalchemy import JSON
 from sqlalchemy import Table
 from sqlalchemy import bindparam
@@ -112,10 +114,13 @@ def sqlite_datetime(value: datetime) -> str:
     )
 
 
-def _postgresql_json() -> Callable[[Any], Any]:
-    from psycopg.types.json import Json
-
-    return Json
+def json_text(value: Any) -> str:
+    """A JSON column's value as text, which both drivers pass to a JSON column as it is (orjson:
+    the capture path writes three of them per row, ten times faster than ``json.dumps``)."""
+    try:
+        return orjson.dumps(value).decode("utf-8")
+    except TypeError:  # what orjson refuses (an integer past 64 bits, say) json takes
+        return json.dumps(value)
 
 
 class Compiled:
@@ -151,7 +156,7 @@ class Statements:
         self.to_datetime: Callable[[datetime], Any] = (
             sqlite_datetime if self.is_sqlite else _unchanged
         )
-        self.to_json: Callable[[Any], Any] = json.dumps if self.is_sqlite else _postgresql_json()
+        self.to_json: Callable[[Any], Any] = json_text
         target_columns = [bins_table.c[name] for name in TARGET_NAMES]
         self.lookup = Compiled(
             dialect, select(*target_columns).where(bins_table.c.id == bindparam("bin_id"))
