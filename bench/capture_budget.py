@@ -33,6 +33,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from capture_throughput import own_schema
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
@@ -99,11 +101,17 @@ def main() -> int:
     parser.add_argument("--database-url", help="default: a SQLite file in a temporary folder")
     parser.add_argument("-n", type=int, default=2000, help="calls per run of each part")
     args = parser.parse_args()
+    with own_schema(args.database_url, "receiver_budget") as database_url:
+        return measure(database_url, args.n)
+
+
+def measure(database_url: str | None, n: int) -> int:
+    """Run each part ``n`` times on a database (SQLite in a temporary folder by default)."""
     work = tempfile.mkdtemp(prefix="receiver-budget-")
     os.environ.update(
         SECRET_KEY="bench",
         RECEIVER_INSTANCE_PATH=work,
-        DATABASE_URL=args.database_url or f"sqlite:///{work}/budget.db",
+        DATABASE_URL=database_url or f"sqlite:///{work}/budget.db",
         RECEIVER_MAX_REQUESTS_PER_BIN="1000000",
         RECEIVER_MAX_BYTES_PER_BIN=str(64 * 1024**3),
     )
@@ -156,7 +164,6 @@ def main() -> int:
         b"".join(answer)
         getattr(answer, "close", lambda: None)()
 
-    n = args.n
     parts: dict[str, float] = {}
     parts["HTTP parse (gunicorn)"] = cpu_us(lambda: parse(StockParser), n)
     parts["header names as sent"] = (

@@ -34,6 +34,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
@@ -61,6 +63,28 @@ def wait_for(url: str) -> None:
     raise RuntimeError(f"server at {url} did not start")
 
 
+@contextmanager
+def own_schema(url: str | None, name: str) -> Iterator[str | None]:
+    """A PostgreSQL URL whose tables live in a schema of the benchmark's own, dropped at the end
+    (the database may be shared, and a benchmark leaves hundreds of thousands of rows); a
+    SQLite run (``None``) passes through."""
+    if not url:
+        yield url
+        return
+    import psycopg
+
+    schema = f"{name}_{os.getpid()}"
+    conninfo = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(conninfo, autocommit=True) as connection:
+        connection.execute(f'CREATE SCHEMA "{schema}"')
+    separator = "&" if "?" in url else "?"
+    try:
+        yield f"{url}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as connection:
+            connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
 def cpu_seconds(session: int) -> float:
     """User plus system CPU time of every process in a session (a gunicorn master and workers)."""
     total = 0
@@ -74,6 +98,23 @@ def cpu_seconds(session: int) -> float:
         # after the command: state ppid pgrp session ... utime(12) stime(13) (0-based from state)
         if int(fields[3]) == session:
             total += int(fields[11]) + int(fields[12])
+    return total / TICKS
+
+
+def postgres_cpu_seconds() -> float:
+    """User plus system CPU time of every PostgreSQL server process on this machine (the
+    database a receiver on PostgreSQL commits to runs on the same cores)."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if (Path("/proc") / entry / "comm").read_text().strip() != "postgres":
+                continue
+            fields = (Path("/proc") / entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
     return total / TICKS
 
 

@@ -14,8 +14,11 @@ body with every request (``payload_varied.lua``: an Appery build event, 470 byte
   on the first run, with a redis-server of its own on a free loopback port; it answers before
   storing and validates nothing.
 
-Printed per server: req/s, p50 and p99 latency, and the CPU time per request of its processes
-(redis-server's included for mockbin). Needs wrk, node/npm and redis-server (Debian packages).
+Printed per server: req/s, p50 and p99 latency, the CPU time per request of its processes
+(redis-server's included for mockbin), and how much of the machine's CPU stayed idle while it
+was loaded (a server that waits rather than computes leaves some); on PostgreSQL, also the CPU
+time of the database's own processes per receiver request (they share the cores).
+Needs wrk, node/npm and redis-server (Debian packages).
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ from capture_throughput import ROOT
 from capture_throughput import Server
 from capture_throughput import cpu_seconds
 from capture_throughput import free_port
+from capture_throughput import own_schema
+from capture_throughput import postgres_cpu_seconds
 from capture_throughput import run_wrk
 from capture_throughput import start
 from capture_throughput import stop
@@ -109,7 +114,11 @@ def start_mockbin(work: Path) -> tuple[list[subprocess.Popen[bytes]], str]:
     return [redis, mockbin], f"{base}/bin/{bin_id}"
 
 
-def start_receiver(work: Path, database_url: str | None) -> tuple[Server, Path | None]:
+def start_receiver(
+    work: Path, database_url: str | None, checkout: Path = ROOT
+) -> tuple[Server, Path | None]:
+    """``receiver serve --workers 2 --threads 4`` of a checkout (with its own ``.venv``) and a
+    bin of its own; the database file on SQLite."""
     database = None if database_url else work / "receiver.db"
     env = {
         key: value
@@ -119,14 +128,14 @@ def start_receiver(work: Path, database_url: str | None) -> tuple[Server, Path |
     env.update(
         DATABASE_URL=database_url or f"sqlite:///{database}",
         SECRET_KEY="bench",
-        RECEIVER_MAX_REQUESTS_PER_BIN="10000000",
+        RECEIVER_MAX_REQUESTS_PER_BIN="1000000",
         RECEIVER_MAX_BYTES_PER_BIN=str(64 * 1024**3),
         RECEIVER_INSTANCE_PATH=str(work / "receiver-instance"),
     )
     port = free_port()
-    receiver = str(ROOT / ".venv" / "bin" / "receiver")
+    receiver = str(checkout / ".venv" / "bin" / "receiver")
     argv = [receiver, "serve", "--workers", "2", "--threads", "4", "--bind", f"127.0.0.1:{port}"]
-    process = start(argv, env, work / "receiver.log", work)
+    process = start(argv, env, work / "receiver.log", checkout)
     wait_for(f"http://127.0.0.1:{port}/")
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/api/bins",
@@ -137,6 +146,12 @@ def start_receiver(work: Path, database_url: str | None) -> tuple[Server, Path |
     bin_id = json.loads(urllib.request.urlopen(request).read())["id"]
     url = f"http://127.0.0.1:{port}/b/{bin_id}"
     return Server("receiver", process, url, SCRIPT), database
+
+
+def idle_ticks() -> tuple[int, int]:
+    """The machine's idle (and I/O wait) ticks and all its ticks so far (``/proc/stat``)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    return fields[3] + fields[4], sum(fields)
 
 
 def main() -> int:
@@ -153,6 +168,8 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="receiver-peers-"))
     servers: list[Server] = []
     extra: dict[str, list[subprocess.Popen[bytes]]] = {}
+    schema = own_schema(args.database_url, "receiver_peers")
+    database_url = schema.__enter__()
     try:
         port = free_port()
         gunicorn = str(ROOT / ".venv" / "bin" / "gunicorn")
@@ -165,7 +182,7 @@ def main() -> int:
         )
         servers.append(Server("bare flask", bare, f"http://127.0.0.1:{port}/b/bench", SCRIPT))
         wait_for(f"http://127.0.0.1:{port}/")
-        receiver, database = start_receiver(work, args.database_url)
+        receiver, database = start_receiver(work, database_url)
         servers.append(receiver)
         mock_processes, mock_url = start_mockbin(work)
         servers.append(Server("mockbin 1.6.3", mock_processes[1], mock_url, SCRIPT))
@@ -176,9 +193,15 @@ def main() -> int:
             for server in servers:
                 helpers = extra.get(server.name, [])
                 before = cpu_seconds(server.process.pid) + sum(cpu_seconds(p.pid) for p in helpers)
+                database_before, idle_before = postgres_cpu_seconds(), idle_ticks()
                 result = run_wrk(server.url, args.seconds, args.connections, server.script)
                 after = cpu_seconds(server.process.pid) + sum(cpu_seconds(p.pid) for p in helpers)
+                idle_after = idle_ticks()
                 result["cpu_ms"] = (after - before) * 1000
+                result["database_cpu_ms"] = (postgres_cpu_seconds() - database_before) * 1000
+                result["idle"] = (idle_after[0] - idle_before[0]) / max(
+                    idle_after[1] - idle_before[1], 1
+                )
                 server.rounds.append(result)
         time.sleep(0.5)
     finally:
@@ -187,6 +210,7 @@ def main() -> int:
         for helpers in extra.values():
             for process in helpers:
                 stop(process)
+        schema.__exit__(None, None, None)
     answered = sum(r["requests"] - r["non2xx"] for r in receiver.rounds)
     print(
         f"wrk -t2 -c{args.connections}, {args.rounds} interleaved rounds of {args.seconds} s, a "
@@ -194,13 +218,21 @@ def main() -> int:
         f"{'PostgreSQL' if args.database_url else 'SQLite'} (medians; CPU per request)"
     )
     bare_rps = statistics.median(r["rps"] for r in servers[0].rounds)
-    print(f"{'':16} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>11} {'vs bare':>8}")
+    print(
+        f"{'':16} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>11} {'vs bare':>8}"
+        f" {'idle':>6}"
+    )
     for server in servers:
         rps = server.median("rps")
         print(
             f"{server.name:16} {rps:8.0f} {server.median('p50'):8.2f} {server.median('p99'):8.2f} "
-            f"{server.cpu_us_per_request():11.0f} {rps / bare_rps:8.2f}"
+            f"{server.cpu_us_per_request():11.0f} {rps / bare_rps:8.2f} "
+            f"{server.median('idle'):6.1%}"
         )
+    if args.database_url:
+        requests = sum(r["requests"] for r in receiver.rounds)
+        database_us = sum(r["database_cpu_ms"] for r in receiver.rounds) * 1000 / max(requests, 1)
+        print(f"PostgreSQL's own processes (same cores): {database_us:.0f} us per receiver request")
     if database is not None:
         with sqlite3.connect(database) as connection:
             stored = connection.execute("select count(*) from captured_request").fetchone()[0]

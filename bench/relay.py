@@ -48,6 +48,7 @@ from typing import Any
 
 from capture_throughput import cpu_seconds
 from capture_throughput import free_port
+from capture_throughput import postgres_cpu_seconds
 from capture_throughput import run_wrk
 from capture_throughput import wait_for
 
@@ -272,9 +273,13 @@ def main() -> int:
 
         def measure(connected: int) -> None:
             before = cpu_seconds(server.pid), sum(cpu_seconds(p.pid) for p in group)
+            database_before = postgres_cpu_seconds()
             result = run_wrk(url, args.seconds, args.connections)
             result["server_cpu_us"] = (
                 (cpu_seconds(server.pid) - before[0]) * 1e6 / result["requests"]
+            )
+            result["database_cpu_us"] = (
+                (postgres_cpu_seconds() - database_before) * 1e6 / result["requests"]
             )
             result["listeners_cpu_s"] = sum(cpu_seconds(p.pid) for p in group) - before[1]
             if connected:  # still held: every listener polled within the last seconds
@@ -318,7 +323,8 @@ def main() -> int:
             f"  {connected:2d} listeners: {result['rps']:8.0f} req/s  p50 {result['p50']:6.2f} ms"
             f"  p99 {result['p99']:7.2f} ms  non-2xx {result['non2xx'] + result['socket_errors']}"
             f"  server CPU {result['server_cpu_us']:.0f} us/req"
-            f"  listeners CPU {result['listeners_cpu_s']:.2f} s"
+            + (f" (PostgreSQL {result['database_cpu_us']:.0f})" if args.database_url else "")
+            + f"  listeners CPU {result['listeners_cpu_s']:.2f} s"
         )
     without = statistics.mean(r["rps"] for c, r in rounds if c == 0)
     with_them = statistics.mean(r["rps"] for c, r in rounds if c)

@@ -1,6 +1,6 @@
 """Validation: a request body -> detected event -> JSON Schema verdict with JSON Pointer paths.
 
-The verdict (``ValidationResult``) has the shape PRODUCT.md promises::
+The verdict (``ValidationResult``) has the shape of the API document's ``ValidationResult``::
 
     {status: valid|invalid|timed_out|unknown_event|not_json|no_body, provider, event, candidates,
      errors: [{path, message, keyword}], warnings: [{path, message, keyword}]}
@@ -67,7 +67,7 @@ class ValidationResult:
     warnings: list[Issue] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the PRODUCT.md shape of the result."""
+        """The result as the JSON API answers it."""
         return {
             "status": self.status,
             "provider": self.provider,
