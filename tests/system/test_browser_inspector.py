@@ -506,3 +506,62 @@ def test_script_steps_and_a_large_body_as_the_page_shows_them(
     drawer = page.locator("#settings-drawer")
     shoot_schemes(page, shots_dir, f"script-{viewport['width']}", target=drawer, full_page=False)
     assert_clean(log)
+
+
+# the bin page's panels on a phone --------------------------------------------------------------
+
+# each word of an element's text, and how many lines it is drawn on
+WORD_LINES = """
+(selector) => {
+  const text = document.querySelector(selector).firstChild;
+  let start = 0;
+  return text.textContent.split(" ").map((word) => {
+    const range = document.createRange();
+    range.setStart(text, start);
+    range.setEnd(text, start + word.length);
+    start += word.length + 1;
+    return [word, new Set([...range.getClientRects()].map((box) => Math.round(box.top))).size];
+  });
+}
+"""
+
+
+def test_listeners_and_schema_drift_fit_a_phone(
+    live_server: str, new_page: Any, shots_dir: Path
+) -> None:
+    bin_id = create_bin(live_server, label="phone panels")
+    example = httpx.get(f"{live_server}/api/catalog/appery/PROJECT_BUILD_IOS_FAIL", timeout=10)
+    for _ in range(2):
+        send(
+            live_server,
+            bin_id,
+            headers=[("Content-Type", "application/json")],
+            body=json.dumps(example.json()["example"]).encode(),
+        )
+    # an Android build event that fits several events: the selector's longest option
+    android = {"project": {"guid": 5}, "build": {"platform": "android"}}
+    send(
+        live_server,
+        bin_id,
+        headers=[("Content-Type", "application/json")],
+        body=json.dumps(android).encode(),
+    )
+    opened = httpx.put(f"{live_server}/api/bins/{bin_id}/listeners/laptop", json={}, timeout=10)
+    assert opened.status_code in (200, 201), opened.text
+    page, log = new_page(viewport=PHONE, is_mobile=True, has_touch=True)
+    page.goto(f"{live_server}/bins/{bin_id}")
+    expect(page.locator("#drift-event")).to_be_visible()
+    expect(page.locator(".listener-row")).to_have_count(1)
+    page.wait_for_function(SETTLED)
+    shoot(page, shots_dir, "panels-390")
+    # the drift selector (an event's long name) stays inside its card and the page
+    select = page.locator("#drift-event").bounding_box()
+    card = page.locator("#drift").bounding_box()
+    assert select is not None and card is not None
+    assert select["x"] + select["width"] <= card["x"] + card["width"] + 0.5, (select, card)
+    assert page.evaluate(SCROLL_WIDTH) <= PHONE["width"] + 1
+    # the listener's last answer wraps between words, never inside one
+    words = page.evaluate(WORD_LINES, ".listener-row td:last-child .muted")
+    assert [word for word, _ in words] == ["nothing", "delivered", "yet"]
+    assert all(lines == 1 for _, lines in words), words
+    assert_clean(log)
