@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
 NAME = "receiver"
 
+log = logging.getLogger(__name__)
+
 
 def build_server(api: ReceiverAPI) -> MCPServer:
     """An MCP server whose tools call ``api``'s receiver server."""
@@ -60,8 +62,15 @@ def build_server(api: ReceiverAPI) -> MCPServer:
     server: MCPServer = MCPServer(
         NAME, instructions=INSTRUCTIONS, version=package_version("receiver"), log_level="WARNING"
     )
-    # the SDK's own INFO lines are one per request; receiver's say what became of a wait
-    logging.getLogger("receiver.mcp").setLevel(logging.INFO)
+    # the SDK's own INFO lines are one per request; receiver's say what became of a wait, on
+    # stderr (stdout carries the protocol), one line each: the SDK's handler wraps at 80 columns
+    own = logging.getLogger("receiver.mcp")
+    own.setLevel(logging.INFO)
+    if not own.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        own.addHandler(handler)
+        own.propagate = False
     for name, read_only in ReceiverTools.NAMES:
         server.add_tool(
             _reporting(getattr(tools, name), ToolError, answer),
@@ -97,6 +106,7 @@ def _reporting(
             raise error(str(failure)) from None
         except anyio.get_cancelled_exc_class():
             cancelled.set()
+            log.info("the client gave up on a call to %s", tool.__name__)
             raise
         return answer(result)
 

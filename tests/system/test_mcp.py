@@ -300,6 +300,9 @@ def test_two_captures_between_two_waits_come_back_both_in_order(
                 await mcp.call_tool(
                     "wait_for_request", {"bin": bin_id, "timeout": WAIT}, read_timeout_seconds=1
                 )
+            # the capture comes once the server knows: were it sent before the cancellation
+            # reached the server, the wait would find it first and answer (into the void)
+            await wait_for_line(log, "the client gave up on a call to wait_for_request")
             curl(f"{ingest}/late", b'{"n": 3}', tmp_path)
             await wait_for_line(log, "found capture #4: it stays for the next call")
             late = await call(mcp, "wait_for_request", bin=bin_id, timeout=WAIT)
