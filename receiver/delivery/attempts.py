@@ -23,6 +23,10 @@ from receiver.storage.models import Replay
 HISTORY_LIMIT = 50
 
 
+class CaptureGone(Exception):
+    """The capture was deleted while it was being replayed: it was sent, nothing is recorded."""
+
+
 def replay_request(
     session: AnySession,
     captured: CapturedRequest,
@@ -43,6 +47,8 @@ def replay_request(
     A refused, timed-out or failed target is still a recorded attempt, with ``error`` in words.
 
     :raise OutgoingError: the URL, method or headers cannot be sent at all (nothing is recorded).
+    :raise CaptureGone: the capture (or its bin) was deleted while it was being sent (the
+        session is rolled back).
     """
     outgoing = prepare_outgoing(
         captured,
@@ -57,7 +63,14 @@ def replay_request(
     outcome = send(outgoing, timeout=timeout, policy=policy)
     record = attempt_record(captured.id, "replay", outgoing, outcome, now)
     session.add(record)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as error:  # the record's capture is no longer there
+        session.rollback()
+        raise CaptureGone(
+            "the request was deleted while it was being replayed: it was sent, but no record is "
+            "kept"
+        ) from error
     return record
 
 
@@ -114,4 +127,4 @@ def history(session: AnySession, request_id: int, limit: int = HISTORY_LIMIT) ->
     return list(session.execute(query).scalars())
 
 
-__all__ = ["OutgoingError", "history", "replay_request"]
+__all__ = ["CaptureGone", "OutgoingError", "history", "replay_request"]

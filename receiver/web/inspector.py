@@ -41,6 +41,7 @@ from receiver.capture.bodies import media_type
 from receiver.capture.bodies import says_xml
 from receiver.capture.bodies import view_body
 from receiver.capture.request import header_value
+from receiver.delivery.attempts import CaptureGone
 from receiver.delivery.attempts import history
 from receiver.delivery.attempts import replay_request
 from receiver.delivery.forwarding import queue_state
@@ -721,6 +722,8 @@ def request_replay(bin_id: str, request_id: int) -> tuple[str, int] | str:
             **options,
         )
         db.session.commit()
+    except CaptureGone as gone:
+        abort(404, description=str(gone))
     except (OutgoingError, ValueError) as failure:
         db.session.rollback()
         error = failure.message if isinstance(failure, OutgoingError) else str(failure)

@@ -25,6 +25,7 @@ from pytest_httpserver import HTTPServer
 from servers import free_port
 from targets import SilentServer
 from werkzeug import Request
+from werkzeug import Response
 
 from receiver.signatures.registry import get_scheme
 from receiver.signatures.registry import sign_headers
@@ -608,6 +609,35 @@ def test_replays_go_when_their_request_is_deleted(bins, client, target):
     assert client.delete(f"/api/bins/{bin_id}/requests/{request_id}").status_code == 204
 
     assert_json_error(client.get(f"/api/bins/{bin_id}/requests/{request_id}/replays"), 404)
+
+
+def test_a_request_deleted_while_it_is_replayed_is_a_404_not_a_500(app, bins, client, target):
+    bin_id = bins.create()["id"]
+    request_id = bins.capture(bin_id, body=b"{}")
+    other = app.test_client()  # another browser, deleting while the target answers
+
+    def delete_then_answer(request: Request) -> Any:
+        deleted = other.delete(f"/api/bins/{bin_id}/requests/{request_id}")
+        assert deleted.status_code == 204
+        return Response("ok")
+
+    target.expect_request("/gone").respond_with_handler(delete_then_answer)
+    answer = replay(client, bin_id, request_id, url=target.url_for("/gone"))
+
+    assert_json_error(answer, 404)
+    assert "deleted while it was being replayed" in answer.get_json()["error"]["message"]
+    assert len(received(target)) == 1  # it was sent
+    # the page's replay form says the same
+    bins.capture(bin_id, body=b"{}")
+    again = bins.capture(bin_id, body=b"{}")
+    target.expect_request("/gone-too").respond_with_handler(
+        lambda request: (other.delete(f"/api/bins/{bin_id}/requests/{again}"), Response("ok"))[1]
+    )
+    page = client.post(
+        f"/bins/{bin_id}/requests/{again}/replay",
+        data={"url": target.url_for("/gone-too"), "append_path": "on"},
+    )
+    assert page.status_code == 404
 
 
 def library_signed_capture(bins: Any, bin_id: str, secret: str, names: str) -> tuple[int, str]:

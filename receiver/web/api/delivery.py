@@ -7,9 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from flask import Response
+from flask import abort
 from flask import current_app
 from flask import jsonify
 
+from receiver.delivery.attempts import CaptureGone
 from receiver.delivery.attempts import history
 from receiver.delivery.attempts import replay_request
 from receiver.delivery.forwarding import catch_up
@@ -72,14 +74,17 @@ def replay_create(bin_id: str, request_id: int) -> tuple[Response, int]:
     found = load_bin(bin_id)
     captured = load_request(bin_id, request_id)
     options = replay_options(json_body(), found)
-    record = replay_request(
-        db.session,
-        captured,
-        now=utcnow(),
-        timeout=float(current_app.config["RECEIVER_REPLAY_TIMEOUT"]),
-        policy=services().outgoing,
-        **options,
-    )
+    try:
+        record = replay_request(
+            db.session,
+            captured,
+            now=utcnow(),
+            timeout=float(current_app.config["RECEIVER_REPLAY_TIMEOUT"]),
+            policy=services().outgoing,
+            **options,
+        )
+    except CaptureGone as gone:
+        abort(404, description=str(gone))
     db.session.commit()
     return jsonify(replay_json(record)), 201
 
