@@ -31,6 +31,7 @@ from sqlalchemy import update
 from sqlalchemy.engine import Dialect
 
 from receiver.catalog.user_schemas import version_query
+from receiver.storage.models import INGEST_SETTINGS
 from receiver.storage.models import Bin
 from receiver.storage.models import CapturedRequest
 from receiver.storage.models import ForwardJob
@@ -43,19 +44,7 @@ forward_table = cast(Table, ForwardJob.__table__)
 search_queue_table = cast(Table, SearchQueue.__table__)
 
 # the bin settings the capture path reads before it commits (see store.IngestTarget)
-TARGET_NAMES = (
-    "id",
-    "expires_at",
-    "provider",
-    "event",
-    "strict_validation",
-    "signature_scheme",
-    "signature_secret",
-    "signature_header",
-    "signature_previous_secrets",
-    "forward_url",
-    "settings_version",
-)
+TARGET_NAMES = ("id", *INGEST_SETTINGS, "settings_version")
 # what a capture brings to its row (the store adds id, seq and response under the lock)
 ROW_COLUMNS = (
     "bin_id",
