@@ -149,15 +149,9 @@ def _reset(simulator: Any, given: dict[str, str]) -> None:
 def _trigger(
     simulator: Any, event: str, given: dict[str, str], assignments: tuple[str, ...]
 ) -> None:
-    from flask import current_app
-
     from receiver.delivery.sending import parse_assignment
-    from receiver.simulators.triggering import fire
-    from receiver.simulators.triggering import parse_trigger
     from receiver.storage.db import db
-    from receiver.web.mocks.common import catalog_events
-    from receiver.web.services import services
-    from receiver.web.state import current_catalog
+    from receiver.web.mocks.common import fire_described
 
     known = {attribute.name for attribute in simulator.attributes}
     foreign = sorted(set(given) - known)
@@ -171,16 +165,7 @@ def _trigger(
     body: dict[str, Any] = {"event": event, **given}
     if overrides:
         body["set"] = overrides
-    trigger = parse_trigger(simulator, catalog_events(simulator), body)
-    deadline = current_app.config["RECEIVER_SIMULATOR_DEADLINE"]
-    fired = fire(
-        db.session,
-        current_catalog(),
-        simulator,
-        trigger,
-        deadline=deadline,
-        policy=services(current_app).outgoing,
-    )
+    fired = fire_described(simulator, body)
     answered: dict[str, bool] = {}
     for delivery in fired.deliveries:
         ok = delivery.error is None and (delivery.status_code or 500) < 400

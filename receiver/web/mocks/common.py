@@ -126,22 +126,29 @@ def fired_json(fired: Fired) -> dict[str, Any]:
     }
 
 
+def fire_described(simulator: Simulator, body: Any) -> Fired:
+    """Fire the trigger ``body`` describes (the page's, the API's and ``receiver simulate``'s),
+    within the app's deadline and outgoing-address policy; its deliveries are not committed.
+
+    :raise MockError: 400 for a body that names no known event or breaks the document.
+    """
+    trigger = parse_trigger(simulator, catalog_events(simulator), body)
+    return fire(
+        db.session,
+        current_catalog(),
+        simulator,
+        trigger,
+        deadline=current_app.config["RECEIVER_SIMULATOR_DEADLINE"],
+        policy=services().outgoing,
+    )
+
+
 def trigger_event(simulator: Simulator, body: Any) -> dict[str, Any]:
     """Fire a trigger described by ``body`` and commit its deliveries; its JSON answer.
 
     :raise MockError: 400 for a body that names no known event or breaks the document.
     """
-    trigger = parse_trigger(simulator, catalog_events(simulator), body)
-    deadline = current_app.config["RECEIVER_SIMULATOR_DEADLINE"]
-    fired = fire(
-        db.session,
-        current_catalog(),
-        simulator,
-        trigger,
-        deadline=deadline,
-        policy=services().outgoing,
-    )
-    answer = fired_json(fired)
+    answer = fired_json(fire_described(simulator, body))
     db.session.commit()
     return answer
 
