@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 from collections.abc import Generator
 from collections.abc import Iterator
@@ -45,6 +46,16 @@ TABLES = (
     "user_provider",
     "bin",
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C reaches the commands the tests start. A shell starts a background job with SIGINT
+    ignored, and every process it starts would inherit that: the tests that stop ``receiver
+    listen`` or ``forward-worker`` with Ctrl-C, as a person does, would wait for nothing. A
+    handler of our own (even Python's default) is not inherited across exec: children start
+    with SIGINT at its default."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def worker_id() -> str:
