@@ -144,7 +144,11 @@
     var active = document.activeElement;
     if (active && active.closest("#request-detail") && typing(active)) { return; }
     var link = row.querySelector("a.request-row");
-    if (link) { link.click(); }
+    if (!link) { return; }
+    // htmx may not have processed a row it has just swapped in (a busy browser settles late):
+    // processing it again is harmless, and the click is then htmx's, never a page load
+    if (window.htmx) { window.htmx.process(link); }
+    link.click();
   }
 
   // the newest arrival is opened once htmx has settled the rows (before that its link is not an

@@ -356,16 +356,14 @@ def test_follow_opens_each_new_request_as_it_arrives_and_is_remembered(
     expect(toggle).not_to_be_checked()  # off until this browser turns it on
 
     quiet = send(live_server, bin_id, path="/quiet")
-    expect(page.locator(f"#row-{quiet.id}")).to_be_attached(timeout=5000)
+    expect(page.locator(f"#row-{quiet.id}")).to_be_attached()
     page.wait_for_timeout(300)
     expect(page.locator("#request-detail.detail-filled")).to_have_count(0)
 
     toggle.check()
     page.evaluate("() => { window.__same_page = true; }")
     first = send(live_server, bin_id, path="/first", body=b'{"n": 1}')
-    expect(page.locator(f"#request-detail[data-request-id='{first.id}']")).to_be_visible(
-        timeout=5000
-    )
+    expect(page.locator(f"#request-detail[data-request-id='{first.id}']")).to_be_visible()
     expect(page).to_have_url(f"{live_server}/bins/{bin_id}?request={first.id}")
     # opened in the page by htmx, not by navigating to the row's address
     assert page.evaluate("() => window.__same_page") is True
@@ -375,13 +373,11 @@ def test_follow_opens_each_new_request_as_it_arrives_and_is_remembered(
     page.goto(f"{live_server}/bins/{bin_id}")
     expect(page.locator("#follow-newest")).to_be_checked()
     second = send(live_server, bin_id, path="/second")
-    expect(page.locator(f"#request-detail[data-request-id='{second.id}']")).to_be_visible(
-        timeout=5000
-    )
+    expect(page.locator(f"#request-detail[data-request-id='{second.id}']")).to_be_visible()
     # typing in the open request's replay form is never interrupted
     page.fill("#replay-panel input[name=url]", "http://127.0.0.1:9/typing")
     third = send(live_server, bin_id, path="/third")
-    expect(page.locator(f"#row-{third.id}")).to_be_attached(timeout=5000)
+    expect(page.locator(f"#row-{third.id}")).to_be_attached()
     page.wait_for_timeout(300)
     expect(page.locator(f"#request-detail[data-request-id='{second.id}']")).to_be_visible()
     page.goto(f"{live_server}/bins/{bin_id}")  # the list (a phone shows the toggle there)
