@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from collections.abc import Iterator
 from datetime import UTC
 from datetime import datetime
 from operator import itemgetter
@@ -38,6 +39,9 @@ from receiver.storage.models import ForwardJob
 from receiver.storage.models import SearchQueue
 
 EVICTION_PAGE = 256
+# the bodies one PostgreSQL statement carries in its array: a value there is at most 1 GiB, a
+# body at most RECEIVER_BODY_LIMIT's 512 MiB (a larger body goes alone)
+ARRAY_BYTES = 64 * 1024 * 1024
 bins_table = cast(Table, Bin.__table__)
 requests_table = cast(Table, CapturedRequest.__table__)
 forward_table = cast(Table, ForwardJob.__table__)
@@ -193,6 +197,7 @@ class Statements:
                 touch_columns, _result_processors(dialect, touch_columns), strict=True
             )
         ]
+        self.insert_queued = _insert_queued(dialect)
         self.enqueue_forward = Compiled(
             dialect,
             insert(forward_table).values(
@@ -203,14 +208,11 @@ class Statements:
                 | {"next_attempt_at": bindparam("now"), "created_at": bindparam("now")}
             ),
         )
-        # the text index's queue, one statement for a whole batch (its rows' ids are known)
-        queued = select(requests_table.c.id, requests_table.c.bin_id)
-        if self.is_sqlite:  # one writer: a batch's ids are a run without gaps
-            queued = queued.where(
-                requests_table.c.id.between(bindparam("first"), bindparam("last"))
-            )
-        else:
-            queued = queued.where(requests_table.c.id == bindparam("ids").any_())
+        # SQLite: the text index's queue, one statement for a whole batch (the only writer: a
+        # batch's ids are a run without gaps); PostgreSQL queues rows as it inserts them
+        queued = select(requests_table.c.id, requests_table.c.bin_id).where(
+            requests_table.c.id.between(bindparam("first"), bindparam("last"))
+        )
         self.enqueue_search = Compiled(
             dialect, insert(search_queue_table).from_select(["request_id", "bin_id"], queued)
         )
@@ -285,10 +287,49 @@ class Statements:
         )
 
     def search_values(self, ids: list[int]) -> Any:
-        """Parameters that queue every capture of a batch for the text index."""
-        if self.is_sqlite:
-            return self.enqueue_search.bind({"first": ids[0], "last": ids[-1]})
-        return self.enqueue_search.bind({"ids": ids})
+        """SQLite: parameters that queue every capture of a batch for the text index."""
+        return self.enqueue_search.bind({"first": ids[0], "last": ids[-1]})
+
+    @staticmethod
+    def column_arrays(values: list[dict[str, Any]]) -> Iterator[dict[str, list[Any]]]:
+        """PostgreSQL: a batch's row values as ``insert_queued`` takes them, one array per
+        column, in as many statements as keep each array of bodies within ``ARRAY_BYTES``."""
+        chunk: list[dict[str, Any]] = []
+        size = 0
+        for value in values:
+            body = len(value["body"] or b"")
+            if chunk and size + body > ARRAY_BYTES:
+                yield {name: [row[name] for row in chunk] for name in INSERT_COLUMNS}
+                chunk, size = [], 0
+            chunk.append(value)
+            size += body
+        if chunk:
+            yield {name: [row[name] for row in chunk] for name in INSERT_COLUMNS}
+
+
+def _insert_queued(dialect: Dialect) -> str:
+    """PostgreSQL: a whole batch inserted and queued for the text index in one statement, its
+    parameters one array per column (``{name: [value of each row]}``).
+
+    A statement per row costs the driver and the server each a parse, a bind and an execution
+    per row, and one multi-row ``VALUES`` list is a different statement text for every batch
+    size, too long for psycopg's cache of converted queries. This text never changes, so
+    psycopg converts it once and PostgreSQL prepares it once. Written out rather than built
+    with Core, which has no form for ``unnest`` of several arrays; the table's names and the
+    columns' types come from the model, compiled for the dialect.
+    """
+    columns = [requests_table.c[name] for name in INSERT_COLUMNS]
+    arrays = ", ".join(
+        f"%({column.name})b::{column.type.compile(dialect=dialect)}[]" for column in columns
+    )
+    queue = search_queue_table
+    return (
+        f"WITH inserted AS (INSERT INTO {requests_table.name} "
+        f"({', '.join(column.name for column in columns)}) SELECT * FROM unnest({arrays}) "
+        f"RETURNING {requests_table.c.id.name}, {requests_table.c.bin_id.name}) "
+        f"INSERT INTO {queue.name} ({queue.c.request_id.name}, {queue.c.bin_id.name}) "
+        f"SELECT {requests_table.c.id.name}, {requests_table.c.bin_id.name} FROM inserted"
+    )
 
 
 def _next_postgresql_ids() -> Any:

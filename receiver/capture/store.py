@@ -602,9 +602,13 @@ class CaptureStore:
                 values[index]["id"] = ids[index]
                 values[index]["seq"] = seq
                 values[index]["response"] = None if kept is None else self.sql.to_json(kept)
-        insert = self.sql.insert
-        cursor.executemany(insert.sql, [insert.bind(value) for value in values])
-        cursor.execute(self.sql.enqueue_search.sql, self.sql.search_values(ids))
+        if self.is_sqlite:  # in-process: a statement per row costs no round trip
+            insert = self.sql.insert
+            cursor.executemany(insert.sql, [insert.bind(value) for value in values])
+            cursor.execute(self.sql.enqueue_search.sql, self.sql.search_values(ids))
+        else:
+            for arrays in self.sql.column_arrays(values):
+                cursor.execute(self.sql.insert_queued, arrays)
         rows = [entry.row for entry in batch]
         forwards = [
             self.sql.forward_values(ids[i], row["bin_id"], row["forward_url"], row["received_at"])

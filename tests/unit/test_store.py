@@ -205,3 +205,48 @@ def test_rows_analysed_with_old_settings_go_back_and_the_others_are_stored(app, 
     assert batch[0].result is not None and batch[2].result is not None
     assert [r["bin_id"] for r in bins.requests(current)["requests"]] == [current, current]
     assert bins.requests(changed)["requests"] == []
+
+
+def test_column_arrays_keep_each_statements_bodies_within_the_bound(monkeypatch):
+    from receiver.capture import statements
+    from receiver.capture.statements import INSERT_COLUMNS
+    from receiver.capture.statements import Statements
+
+    monkeypatch.setattr(statements, "ARRAY_BYTES", 1000)
+    bodies = [b"a" * 600, None, b"b" * 400, b"c" * 2500, b"d" * 10, b"e" * 995]
+    values = [dict.fromkeys(INSERT_COLUMNS, n) | {"body": body} for n, body in enumerate(bodies)]
+
+    arrays = list(Statements.column_arrays(values))
+
+    # 600 + 0 + 400 fit; a body over the bound goes alone; 10 + 995 do not fit together
+    assert [chunk["id"] for chunk in arrays] == [[0, 1, 2], [3], [4], [5]]
+    assert all(set(chunk) == set(INSERT_COLUMNS) for chunk in arrays)
+    assert [body for chunk in arrays for body in chunk["body"]] == bodies
+
+
+def test_a_batch_in_several_statements_is_stored_whole_and_queued_for_the_index(
+    app, bins, monkeypatch
+):
+    from receiver.capture import statements
+    from receiver.capture.request import RawRequest
+    from receiver.capture.request import build_row
+    from receiver.storage.models import SearchQueue
+    from receiver.storage.models import db
+    from receiver.storage.models import utcnow
+
+    monkeypatch.setattr(statements, "ARRAY_BYTES", 1000)
+    bin_id = bins.create()["id"]
+    bodies = [b'{"n": "%s"}' % (b"x" * size) for size in (600, 300, 2500, 10, 990)]
+    rows = [build_row(RawRequest("POST", "/", "", [], body), bin_id, utcnow()) for body in bodies]
+
+    stored = store_of(app).store_batch(rows)
+
+    assert [item.seq for item in stored] == [1, 2, 3, 4, 5]
+    listed = bins.requests(bin_id, limit=10)["requests"]
+    assert sorted(item["size"] for item in listed) == sorted(len(body) for body in bodies)
+    for item in stored:
+        raw = bins.client.get(f"/api/bins/{bin_id}/requests/{item.id}/raw")
+        assert raw.data == bodies[item.seq - 1]
+    with app.app_context():
+        queued = {row.request_id for row in db.session.query(SearchQueue)}
+    assert {item.id for item in stored} <= queued
