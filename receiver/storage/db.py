@@ -56,6 +56,19 @@ def engine_options(database_url: str) -> dict[str, Any]:
     return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10}
 
 
+def autovacuum_is_off(engine: Engine) -> bool:
+    """Whether the engine's PostgreSQL server runs without autovacuum (always False on SQLite).
+
+    Every capture's commit updates its bin's row and queues it for the text index, so without
+    vacuum their dead row versions pile up and each capture costs the database more than the
+    last: ``receiver serve`` says so when it starts.
+    """
+    if engine.dialect.name != "postgresql":
+        return False
+    with engine.connect() as connection:
+        return connection.exec_driver_sql("SHOW autovacuum").scalar() == "off"
+
+
 def init_app(app: Flask) -> Engine:
     """Bind the extension to the app's database and return its engine.
 

@@ -318,14 +318,28 @@ def gunicorn_settings(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+AUTOVACUUM_OFF = (
+    "PostgreSQL runs with autovacuum off: every capture updates its bin's row and queues it "
+    "for the text index, and without vacuum their dead row versions pile up, so each capture "
+    "costs the database more than the last. Turn autovacuum on (PostgreSQL's default), or "
+    "VACUUM the bin, captured_request and search_queue tables often."
+)
+
+
 def on_starting(server: Any) -> None:
-    """gunicorn hook: create or upgrade the tables once, in the master, before any worker."""
+    """gunicorn hook: create or upgrade the tables once, in the master, before any worker, and
+    warn of a PostgreSQL server that runs without autovacuum."""
     from receiver import create_app
+    from receiver.storage.db import autovacuum_is_off
+    from receiver.storage.db import db
     from receiver.storage.migrate import prepare_database
 
     app = create_app({"RECEIVER_FORWARD_WORKER": False})
     try:
         prepare_database(app)
+        with app.app_context():
+            if autovacuum_is_off(db.engine):
+                server.log.warning(AUTOVACUUM_OFF)
     finally:
         close_app(app)
 

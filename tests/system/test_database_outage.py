@@ -1,6 +1,8 @@
 """The database goes away: with its PostgreSQL stopped, ingest answers 503 with Retry-After and
-never a 2xx; once the server is back, ingest recovers by itself. The test starts and stops a
-PostgreSQL server of its own (initdb and pg_ctl in a temporary folder), never the shared one."""
+never a 2xx; once the server is back, ingest recovers by itself. And a server configured against
+the capture store (autovacuum off) is named when ``receiver serve`` starts. The tests start and
+stop PostgreSQL servers of their own (initdb and pg_ctl in a temporary folder), never the shared
+one."""
 
 from __future__ import annotations
 
@@ -48,8 +50,10 @@ class OwnPostgres:
             "--no-sync",
         )
 
-    def start(self) -> None:
+    def start(self, *settings: str) -> None:
+        """Start the server; ``settings``: more ``name=value`` for its configuration."""
         options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        options += "".join(f" -c {setting}" for setting in settings)
         self.run(
             str(self.bin / "pg_ctl"),
             "-D",
@@ -128,3 +132,16 @@ def test_ingest_answers_503_while_postgres_is_stopped_and_recovers_by_itself(
     # (the background indexer may log its own failed attempts: no request failed with a 500)
     for sign in ("unhandled error", "WORKER TIMEOUT", "Exception on /"):
         assert sign not in log, log[-4000:]
+
+
+@pytest.mark.parametrize("autovacuum", ["on", "off"])
+def test_serve_warns_when_postgresql_runs_without_autovacuum(
+    own_postgres: OwnPostgres, tmp_path: Path, autovacuum: str
+) -> None:
+    own_postgres.stop()
+    own_postgres.start(f"autovacuum={autovacuum}")
+    log = tmp_path / "serve.log"
+    serve_receiver(log, workers=1, database_url=own_postgres.url).stop()
+
+    warned = "PostgreSQL runs with autovacuum off" in log.read_text()
+    assert warned == (autovacuum == "off")
