@@ -132,7 +132,9 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--against", type=Path, help="another checkout of receiver to compare")
     parser.add_argument("--database-url", help="receiver on PostgreSQL (SQLite by default)")
-    parser.add_argument("--py-spy", default=shutil.which("py-spy") or "py-spy")
+    # the virtualenv's own py-spy (a dev extra) when the venv is not on PATH
+    beside = Path(sys.executable).parent / "py-spy"
+    parser.add_argument("--py-spy", default=shutil.which("py-spy") or str(beside))
     args = parser.parse_args()
     if not shutil.which("wrk") or not shutil.which(args.py_spy):
         print("needs wrk (apt-get install wrk) and py-spy (pip install py-spy)", file=sys.stderr)

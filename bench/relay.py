@@ -101,6 +101,24 @@ def psql(url: str, statement: str) -> None:
         engine.dispose()
 
 
+def wait_for_index(url: str, limit: float = 120) -> None:
+    """Wait until the server's text index has taken every queued capture. The index is built
+    after the answer at a bounded share of a core: a round's backlog left to the next round
+    would bill its indexing to that round, and the A B B A rounds would drift apart."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url)
+    deadline = time.monotonic() + limit
+    try:
+        while time.monotonic() < deadline:
+            with engine.connect() as connection:
+                if not connection.exec_driver_sql("SELECT count(*) FROM search_queue").scalar():
+                    return
+            time.sleep(0.2)
+    finally:
+        engine.dispose()
+
+
 def call(base: str, method: str, path: str, body: Any = None) -> Any:
     request = urllib.request.Request(
         base + path,
@@ -261,6 +279,7 @@ def main() -> int:
         url = f"{base}/b/{bin_id}"
         followed = bin_id if args.follow == "loaded" else call(base, "POST", "/api/bins", {})["id"]
         run_wrk(url, 2, args.connections)  # warm-up
+        wait_for_index(database_url)
 
         def connect() -> None:
             for n in range(args.listeners):
@@ -282,6 +301,7 @@ def main() -> int:
                 (postgres_cpu_seconds() - database_before) * 1e6 / result["requests"]
             )
             result["listeners_cpu_s"] = sum(cpu_seconds(p.pid) for p in group) - before[1]
+            wait_for_index(database_url)
             if connected:  # still held: every listener polled within the last seconds
                 now = sum(item["connected"] for item in listeners(base, followed))
                 if now < connected:
