@@ -250,3 +250,22 @@ def test_a_batch_in_several_statements_is_stored_whole_and_queued_for_the_index(
     with app.app_context():
         queued = {row.request_id for row in db.session.query(SearchQueue)}
     assert {item.id for item in stored} <= queued
+
+
+def test_postgresql_plans_the_capture_statements_once(app, client, bins):
+    """The writer's statements are prepared with one generic plan each: the bin update takes
+    the batch's ids from a series as long as the batch, and PostgreSQL, left to choose, made a
+    custom plan for it at every commit."""
+    store = store_of(app)
+    if store.is_sqlite:
+        pytest.skip("SQLite has no plan cache to choose from")
+    bin_id = bins.create()["id"]
+    for _ in range(12):  # psycopg prepares a statement from its sixth execution
+        assert client.post(f"/b/{bin_id}", data=b"{}").status_code == 200
+    writer = store._writer_connection()  # the requests are answered: it is idle now
+    plans = writer.execute(
+        "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
+    ).fetchall()
+    writer.rollback()
+    touches = [(generic, custom) for text, generic, custom in plans if "UPDATE bin" in text]
+    assert touches and all(generic >= 1 and custom == 0 for generic, custom in touches), plans
