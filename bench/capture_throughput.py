@@ -173,7 +173,7 @@ class Server:
         before = cpu_seconds(self.process.pid)
         result = run_wrk(self.url, seconds, connections, self.script)
         if self.database is not None:
-            wait_for_index(self.database)
+            wait_for_index(f"sqlite:///{self.database}")
         result["cpu_ms"] = (cpu_seconds(self.process.pid) - before) * 1000
         self.rounds.append(result)
 
@@ -185,19 +185,30 @@ class Server:
         return sum(r["cpu_ms"] for r in self.rounds) * 1000 / max(requests, 1)
 
 
-def wait_for_index(database: Path, limit: float = 120) -> None:
-    """Wait until receiver's text index has taken every queued capture (older checkouts have no
-    queue: nothing to wait for)."""
+def wait_for_index(database_url: str, limit: float = 120) -> None:
+    """Wait until receiver's text index has taken every queued capture. The index is built after
+    the answer at a bounded share of a core: a round's backlog left to the next round would bill
+    its indexing to that round (or to another server's). Older checkouts have no queue: nothing
+    to wait for."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import DBAPIError
+
+    if database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg://" + database_url.split("://", 1)[1]
+    engine = create_engine(database_url)
     deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        with sqlite3.connect(database) as connection:
-            try:
-                left = connection.execute("select count(*) from search_queue").fetchone()[0]
-            except sqlite3.OperationalError:
-                return
-        if not left:
-            return
-        time.sleep(0.2)
+    try:
+        while time.monotonic() < deadline:
+            with engine.connect() as connection:
+                try:
+                    query = "SELECT count(*) FROM search_queue"
+                    if not connection.exec_driver_sql(query).scalar():
+                        return
+                except DBAPIError:
+                    return
+            time.sleep(0.2)
+    finally:
+        engine.dispose()
 
 
 def start(argv: list[str], env: dict[str, str], log: Path, cwd: Path) -> subprocess.Popen[bytes]:

@@ -51,6 +51,7 @@ from capture_throughput import free_port
 from capture_throughput import postgres_cpu_seconds
 from capture_throughput import run_wrk
 from capture_throughput import wait_for
+from capture_throughput import wait_for_index
 
 ROOT = Path(__file__).resolve().parent.parent
 RECEIVER = Path(sys.executable).with_name("receiver")
@@ -97,24 +98,6 @@ def psql(url: str, statement: str) -> None:
     try:
         with engine.begin() as connection:
             connection.exec_driver_sql(statement)
-    finally:
-        engine.dispose()
-
-
-def wait_for_index(url: str, limit: float = 120) -> None:
-    """Wait until the server's text index has taken every queued capture. The index is built
-    after the answer at a bounded share of a core: a round's backlog left to the next round
-    would bill its indexing to that round, and the A B B A rounds would drift apart."""
-    from sqlalchemy import create_engine
-
-    engine = create_engine(url)
-    deadline = time.monotonic() + limit
-    try:
-        while time.monotonic() < deadline:
-            with engine.connect() as connection:
-                if not connection.exec_driver_sql("SELECT count(*) FROM search_queue").scalar():
-                    return
-            time.sleep(0.2)
     finally:
         engine.dispose()
 
