@@ -519,6 +519,12 @@ class _Listener:
 
 
 GONE = MAX_SEQ  # a bin that disappeared wakes its waiters (their next read answers 404)
+# how often a waiter asks whether its client is still there (see FeedWatcher.wait)
+CLIENT_CHECK_SECONDS = 0.5
+
+
+def _client_stays() -> bool:
+    return False
 
 
 class FeedWatcher:
@@ -558,13 +564,23 @@ class FeedWatcher:
         self._thread: threading.Thread | None = None
 
     def wait(
-        self, bin_id: str, seen: int, timeout: float, *, not_before: float = 0.0
+        self,
+        bin_id: str,
+        seen: int,
+        timeout: float,
+        *,
+        not_before: float = 0.0,
+        client_left: Callable[[], bool] = _client_stays,
     ) -> bool | None:
         """Wait until the bin's ``last_seq`` is above ``seen`` (True), ``timeout`` seconds
-        pass or the watcher closes (False); None at once when every slot is taken.
+        pass, the client leaves or the watcher closes (False); None at once when every slot is
+        taken.
 
         ``not_before`` (a `time.monotonic` moment) holds a wake-up back until then: a poll
         whose filter keeps leaving out what woke it need not read on every capture.
+        ``client_left`` is asked every ``CLIENT_CHECK_SECONDS`` or so: a poll whose listener was
+        stopped gives its slot back then, instead of being woken by every capture (and reading
+        the feed for nobody) until its timeout.
         """
         if self._slots is None or not self._slots.acquire(blocking=False):
             return None
@@ -577,6 +593,7 @@ class FeedWatcher:
                 self._fresh = True
                 self._start()
                 self._changed.notify_all()
+                checked = time.monotonic()
                 try:
                     while not self._closed:
                         now = time.monotonic()
@@ -586,13 +603,18 @@ class FeedWatcher:
                             return True
                         if left <= 0:
                             return False
+                        if now - checked >= CLIENT_CHECK_SECONDS:
+                            checked = now
+                            if client_left():
+                                return False
+                        nap = min(left, CLIENT_CHECK_SECONDS)
                         if not moved:
-                            self._changed.wait(left)
+                            self._changed.wait(nap)
                             continue
                         # held back: sleep out of reach of the watcher's wake-ups (close() ends it)
                         self._changed.release()
                         try:
-                            self._closing.wait(min(left, not_before - now))
+                            self._closing.wait(min(nap, not_before - now))
                         finally:
                             self._changed.acquire()
                     return False

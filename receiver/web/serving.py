@@ -22,6 +22,8 @@ exposes the same ones to a plain ``gunicorn -c gunicorn.conf.py app:app``.
 from __future__ import annotations
 
 import select
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -260,6 +262,34 @@ def raw_headers(environ: dict[str, Any]) -> tuple[list[tuple[str, str]], bool]:
         _gunicorn_local.request = None
         return getattr(req, "headers_as_sent", req.headers), True
     return headers_from_environ(environ), False
+
+
+def client_left(environ: dict[str, Any]) -> Callable[[], bool]:
+    """A check of whether the client of a request still being served has closed its connection
+    (a long poll whose listener was stopped: nobody would read the answer).
+
+    The request's socket is peeked at without blocking: its end of stream means the client left.
+    A TLS socket cannot be peeked at, and a server may give no socket at all: then the check
+    never says so, and the request ends at its own time as before.
+    """
+    connection = environ.get("gunicorn.socket") or environ.get("werkzeug.socket")
+    if not isinstance(connection, socket.socket) or isinstance(connection, ssl.SSLSocket):
+        return _stays
+    peek = socket.MSG_PEEK | socket.MSG_DONTWAIT
+
+    def left() -> bool:
+        try:
+            return connection.recv(1, peek) == b""
+        except BlockingIOError:  # nothing sent, the connection open
+            return False
+        except OSError:  # reset, or closed under the request
+            return True
+
+    return left
+
+
+def _stays() -> bool:
+    return False
 
 
 def headers_from_environ(environ: dict[str, Any]) -> list[tuple[str, str]]:

@@ -8,6 +8,7 @@ tests/system/test_feed_servers.py.
 from __future__ import annotations
 
 import base64
+import socket
 import threading
 import time
 from typing import Any
@@ -25,6 +26,7 @@ from receiver.capture.request import RawRequest
 from receiver.storage.db import db
 from receiver.web.api.feed import idle_gap
 from receiver.web.services import services
+from receiver.web.serving import client_left
 
 
 def post(path: str = "/", body: bytes = b"{}", query: str = "") -> RawRequest:
@@ -239,6 +241,43 @@ def test_the_watcher_gives_up_a_wait_at_its_timeout(app: Flask, bins: Any) -> No
         assert time.monotonic() - started >= 0.5
     finally:
         watcher.close()
+
+
+def test_a_waiter_whose_client_left_gives_its_slot_back(app: Flask, bins: Any) -> None:
+    """A stopped listener's poll is not held until its timeout (woken by every capture and
+    reading the feed for nobody): the slot is free again once the client is seen gone."""
+    bin_id = bins.create()["id"]
+    with app.app_context():
+        watcher = feed.FeedWatcher(db.engine, slots=1)
+    gone = threading.Event()
+    woke: list[bool | None] = []
+    waiter = threading.Thread(
+        target=lambda: woke.append(watcher.wait(bin_id, 0, 600, client_left=gone.is_set))
+    )
+    waiter.start()
+    try:
+        wait_until(lambda: watcher.waiting == 1, what="the poll to wait")
+        assert watcher.wait(bin_id, 0, 0) is None  # its one slot is taken
+        gone.set()
+        waiter.join(NEVER_SECONDS)  # one that ignored its client would wait 600 s
+        assert woke == [False]
+        assert watcher.waiting == 0
+        assert watcher.wait(bin_id, 0, 0) is False  # the slot is free: a wait is held again
+    finally:
+        watcher.close()
+
+
+def test_a_client_is_seen_leaving_by_its_connection() -> None:
+    here, there = socket.socketpair()
+    with here, there:
+        left = client_left({"gunicorn.socket": here})
+        assert not left()
+        there.sendall(b"GET /next HTTP/1.1\r\n")  # a pipelined request: still there
+        assert not left()
+        assert here.recv(64) == b"GET /next HTTP/1.1\r\n"
+        there.close()
+        assert left()
+    assert not client_left({})()  # a server that gives no socket: never taken for gone
 
 
 def test_a_long_poll_keeps_waiting_past_captures_its_filter_leaves_out(

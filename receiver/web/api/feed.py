@@ -37,6 +37,7 @@ from receiver.storage.models import Bin
 from receiver.storage.models import Listener
 from receiver.storage.models import utcnow
 from receiver.storage.writelock import WriteLock
+from receiver.web import serving
 from receiver.web.access import holds_bin_token
 from receiver.web.access import load_bin
 from receiver.web.api.common import ApiError
@@ -88,6 +89,7 @@ def feed_read(bin_id: str) -> Response:
             )
             db.session.commit()
     held: bool | None = False
+    client_left = serving.client_left(request.environ)
     fruitless = 0
     read_at = time.monotonic()
     while (
@@ -96,7 +98,11 @@ def feed_read(bin_id: str) -> Response:
         # hold no connection and no snapshot while waiting
         db.session.remove()
         held = services().feed.wait(
-            bin_id, page["latest"], left, not_before=read_at + idle_gap(fruitless)
+            bin_id,
+            page["latest"],
+            left,
+            not_before=read_at + idle_gap(fruitless),
+            client_left=client_left,
         )
         if not held:
             break
