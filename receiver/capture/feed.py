@@ -195,34 +195,44 @@ def read_feed(
     limit: int = DEFAULT_LIMIT,
     filters: FeedFilter | None = None,
     max_bytes: int = MAX_PAGE_BYTES,
+    unmatched: UnmatchedRuns | None = None,
 ) -> FeedPage:
     """The bin's captures numbered above ``after`` that match ``filters``, oldest first, with
     their bodies: at most ``limit`` of them and, past the first, ``max_bytes`` of bodies.
 
     The bin's ``last_seq`` is read first: every capture numbered up to it is committed and
-    visible to the reads that follow, so ``next`` never passes over one.
+    visible to the reads that follow, so ``next`` never passes over one. With ``unmatched``,
+    a filtered read skips the numbers already found to hold no match, and records those it
+    finds so.
 
     :raise FeedGone: the bin does not exist.
     """
-    latest = latest_number(session, bin_id)
-    if latest is None:
+    found = session.execute(select(Bin.last_seq, Bin.created_at).where(Bin.id == bin_id)).first()
+    if found is None:
         raise FeedGone(bin_id)
+    latest, created_at = int(found.last_seq or 0), found.created_at
     if latest <= after:
         return FeedPage([], after, latest, 0)
     oldest = oldest_number(session, bin_id)
     removed = max(0, (latest if oldest is None else min(oldest - 1, latest)) - after)
+    filters = filters or FeedFilter()
+    # a bin deleted and made again under its id numbers from 1 again: not the same run
+    runs = (bin_id, created_at, filters) if filters.events or filters.path_prefix else None
+    start = unmatched.scan_from(runs, after) if unmatched and runs else after
     heads = session.execute(
         _filtered(
             select(CapturedRequest.id, CapturedRequest.seq, CapturedRequest.size).where(
                 CapturedRequest.bin_id == bin_id,
-                CapturedRequest.seq > after,
+                CapturedRequest.seq > start,
                 CapturedRequest.seq <= latest,
             ),
-            filters or FeedFilter(),
+            filters,
         )
         .order_by(CapturedRequest.seq)
         .limit(limit)
     ).all()
+    if unmatched and runs:
+        unmatched.record(runs, start, heads[0].seq - 1 if heads else latest)
     taken: list[int] = []
     size = 0
     for head in heads:
@@ -410,6 +420,45 @@ def delete_listener(session: AnySession, bin_id: str, name: str) -> bool:
         delete(Listener).where(Listener.bin_id == bin_id, Listener.name == name)
     )
     return bool(getattr(result, "rowcount", 0))
+
+
+class UnmatchedRuns:
+    """Per process: for each bin and filter, a run of capture numbers known to hold no capture
+    the filter lets through.
+
+    Listeners that filter a loaded bin (one event, one sub-path) are woken by captures they
+    leave out, and each read looked at every capture since its own cursor: twenty listeners
+    read each capture twenty times. A run stays true: numbers are handed out in order, a
+    capture read as committed never changes, and one that goes only leaves the run.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._runs: dict[Any, tuple[int, int]] = {}
+
+    def scan_from(self, key: Any, after: int) -> int:
+        """Where a read from ``after`` has to start looking (``key``: the bin, as made, and
+        the filter)."""
+        with self._lock:
+            run = self._runs.get(key)
+        if run is not None and run[0] <= after < run[1]:
+            return run[1]
+        return after
+
+    def record(self, key: Any, start: int, end: int) -> None:
+        """No capture numbered in (``start``, ``end``] passed the filter."""
+        if end <= start:
+            return
+        with self._lock:
+            run = self._runs.pop(key, None)
+            if run is not None and run[0] <= start <= run[1]:
+                start, end = run[0], max(end, run[1])
+            elif run is not None and run[1] > end:
+                start, end = run  # keep the run reaching further: the listeners move on
+            if len(self._runs) >= self.size:
+                self._runs.pop(next(iter(self._runs)))  # the least recently recorded
+            self._runs[key] = (start, end)
 
 
 class SharedReads:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from receiver.capture.feed import FeedWatcher
 from receiver.capture.feed import SharedReads
+from receiver.capture.feed import UnmatchedRuns
 from receiver.capture.indexer import SearchIndexer
 from receiver.capture.store import CaptureStore
 from receiver.catalog.model import Catalog
@@ -52,6 +53,7 @@ class Services:
     scenarios: ScenarioRunner
     feed: FeedWatcher
     feed_reads: SharedReads
+    feed_unmatched: UnmatchedRuns
     rates: RateTable | None
     outgoing: OutgoingPolicy
     forward_in_process: bool
@@ -134,6 +136,7 @@ def build_services(app: Flask, engine: Engine) -> Services:
         ),
         feed=FeedWatcher(engine, slots=config["RECEIVER_FEED_WAITERS"]),
         feed_reads=SharedReads(),
+        feed_unmatched=UnmatchedRuns(),
         rates=RateTable(Path(app.instance_path) / "ingest-rates") if limited else None,
         outgoing=outgoing,
         forward_in_process=bool(config["RECEIVER_FORWARD_WORKER"]),

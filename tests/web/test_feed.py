@@ -24,6 +24,7 @@ from receiver.capture import feed
 from receiver.capture import listeners
 from receiver.capture.request import RawRequest
 from receiver.storage.db import db
+from receiver.storage.models import Bin
 from receiver.web.api.feed import idle_gap
 from receiver.web.services import services
 from receiver.web.serving import client_left
@@ -442,3 +443,55 @@ def test_on_postgresql_the_watcher_is_woken_by_notifications_not_by_reading(
 
     assert woken == [True]
     assert reads == [[bin_id]]  # woken by the notification alone
+
+
+def test_filtered_reads_skip_what_was_found_to_match_nothing(
+    app: Flask, client: FlaskClient, bins: Any
+) -> None:
+    """Listeners filtering a loaded bin each read every capture since their cursor; a run of
+    numbers that held no match is not read again, by any of them, and is never taken for
+    another bin made under the same id."""
+    bin_id = bins.create(id="filtered-runs")["id"]
+    store_captures(app, bin_id, [post("/other") for _ in range(30)])
+    wanted = feed.FeedFilter(path_prefix="/wanted")
+    runs = feed.UnmatchedRuns()
+
+    def read_from(after: int) -> feed.FeedPage:
+        with app.app_context():
+            return feed.read_feed(db.session, bin_id, after=after, filters=wanted, unmatched=runs)
+
+    first = read_from(0)
+    assert (first.requests, first.next, first.latest) == ([], 30, 30)
+    with app.app_context():
+        key = (bin_id, db.session.get(Bin, bin_id).created_at, wanted)
+    assert runs.scan_from(key, 0) == runs.scan_from(key, 12) == 30  # nothing to look at again
+    (match,) = store_captures(app, bin_id, [post("/wanted/1")])
+    store_captures(app, bin_id, [post("/other")])
+    behind = read_from(12)  # a listener further back reads from 30 on, and finds the match
+    assert ([r.id for r in behind.requests], behind.next, behind.latest) == ([match], 32, 32)
+    assert runs.scan_from(key, 0) == 30  # the match ends the run
+
+    assert client.delete(f"/api/bins/{bin_id}").status_code == 204
+    bins.create(id="filtered-runs")
+    (again,) = store_captures(app, bin_id, [post("/wanted/2")])
+    remade = read_from(0)
+    assert [r.id for r in remade.requests] == [again]
+
+
+def test_unmatched_runs_join_and_keep_the_furthest() -> None:
+    runs = feed.UnmatchedRuns(size=2)
+    runs.record("a", 0, 10)
+    runs.record("a", 10, 25)  # joins: 0..25
+    assert (runs.scan_from("a", 0), runs.scan_from("a", 24), runs.scan_from("a", 25)) == (
+        25,
+        25,
+        25,
+    )
+    runs.record("a", 3, 7)  # inside: nothing changes
+    assert runs.scan_from("a", 5) == 25
+    runs.record("a", 40, 50)  # beyond a gap: the listeners moved on
+    assert (runs.scan_from("a", 20), runs.scan_from("a", 45)) == (20, 50)
+    runs.record("a", 5, 5)  # empty: nothing
+    runs.record("b", 0, 1)
+    runs.record("c", 0, 1)  # over the size: the least recently recorded goes
+    assert (runs.scan_from("a", 45), runs.scan_from("c", 0)) == (45, 1)

@@ -132,7 +132,14 @@ def _read(bin_id: str, after: int, limit: int, filters: feed.FeedFilter) -> Page
 
     def compute() -> Page | None:
         try:
-            page = feed.read_feed(db.session, bin_id, after=after, limit=limit, filters=filters)
+            page = feed.read_feed(
+                db.session,
+                bin_id,
+                after=after,
+                limit=limit,
+                filters=filters,
+                unmatched=services().feed_unmatched,
+            )
         except feed.FeedGone:
             return None
         return {
