@@ -576,7 +576,8 @@ GONE = MAX_SEQ  # a bin that disappeared wakes its waiters (their next read answ
 CLIENT_CHECK_SECONDS = 0.5
 
 
-def _client_stays() -> bool:
+def client_stays() -> bool:
+    """The client check of a request whose connection cannot be watched: never gone."""
     return False
 
 
@@ -623,7 +624,7 @@ class FeedWatcher:
         timeout: float,
         *,
         not_before: float = 0.0,
-        client_left: Callable[[], bool] = _client_stays,
+        client_left: Callable[[], bool] = client_stays,
     ) -> bool | None:
         """Wait until the bin's ``last_seq`` is above ``seen`` (True), ``timeout`` seconds
         pass, the client leaves or the watcher closes (False); None at once when every slot is

@@ -40,6 +40,7 @@ from gunicorn.http.parser import RequestParser
 from gunicorn.workers.gthread import ThreadWorker
 from werkzeug.serving import WSGIRequestHandler
 
+from receiver.capture.feed import client_stays
 from receiver.web.deadlines import start_request
 from receiver.web.services import services
 
@@ -274,7 +275,7 @@ def client_left(environ: dict[str, Any]) -> Callable[[], bool]:
     """
     connection = environ.get("gunicorn.socket") or environ.get("werkzeug.socket")
     if not isinstance(connection, socket.socket) or isinstance(connection, ssl.SSLSocket):
-        return _stays
+        return client_stays
     peek = socket.MSG_PEEK | socket.MSG_DONTWAIT
 
     def left() -> bool:
@@ -286,10 +287,6 @@ def client_left(environ: dict[str, Any]) -> Callable[[], bool]:
             return True
 
     return left
-
-
-def _stays() -> bool:
-    return False
 
 
 def headers_from_environ(environ: dict[str, Any]) -> list[tuple[str, str]]:
