@@ -24,6 +24,7 @@ from werkzeug.exceptions import RequestTimeout
 from werkzeug.exceptions import ServiceUnavailable
 
 from receiver.capture.store import DatabaseUnavailable
+from receiver.web import serving
 from receiver.web.deadlines import SlowSender
 
 JSON_PREFIXES = ("/api/", "/b/", "/mock/")
@@ -146,6 +147,7 @@ def handle_unreadable_body(error: Exception) -> Response | HTTPException | tuple
         refused = BadRequest(f"the body could not be read ({error or type(error).__name__})")
     answer = _as_response(handle_http_error(refused))
     answer.headers["Connection"] = "close"
+    serving.close_after_answer(request.environ)
     return answer
 
 

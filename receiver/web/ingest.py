@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from collections.abc import Iterable
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from gunicorn.http.errors import NoMoreData
@@ -123,7 +124,7 @@ def _read_all(environ: dict[str, Any], limit: int, drain_limit: int) -> bytes:
     while chunk := stream.read(READ_CHUNK):
         size += len(chunk)
         if size > limit:
-            raise BodyTooLarge(_drain(stream, max(0, drain_limit - size)))
+            raise BodyTooLarge(_drained(partial(_drain, stream, max(0, drain_limit - size))))
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -132,7 +133,7 @@ def _read_declared(stream: Any, declared: int, limit: int, drain_limit: int) -> 
     """Exactly ``declared`` bytes, never one more (a development server's stream is the socket
     itself: reading past the body would wait for the connection's next request)."""
     if declared > limit:
-        raise BodyTooLarge(_drain_declared(stream, declared, drain_limit))
+        raise BodyTooLarge(_drained(partial(_drain_declared, stream, declared, drain_limit)))
     chunks: list[bytes] = []
     left = declared
     while left:
@@ -148,6 +149,16 @@ def _read_declared(stream: Any, declared: int, limit: int, drain_limit: int) -> 
         chunks.append(chunk)
         left -= len(chunk)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _drained(drain: Callable[[], bool]) -> bool:
+    """Run a drain of a body already refused as too large. The drain only lets the sender read
+    its 413: a sender that stalls past the read deadline or breaks the framing during it is still
+    answered 413 (and the connection closed), not 408 or 400."""
+    try:
+        return drain()
+    except _READ_ERRORS:
+        return False
 
 
 def _drain_declared(stream: Any, declared: int, budget: int) -> bool:
@@ -364,6 +375,7 @@ class Ingest:
         headers += [pair for pair in COMMON_HEADERS if pair[0].lower() not in present]
         if close:
             headers.append(("Connection", "close"))
+            serving.close_after_answer(environ)
         phrase = HTTP_STATUS_CODES.get(status, "UNKNOWN").upper()
         start_response(f"{status} {phrase}", headers)
         if bodiless or environ["REQUEST_METHOD"] == "HEAD":

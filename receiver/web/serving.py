@@ -248,11 +248,8 @@ def pre_request(worker: Any, req: Any) -> None:
     _gunicorn_local.request = req
 
 
-def raw_headers(environ: dict[str, Any]) -> tuple[list[tuple[str, str]], bool]:
-    """The request's header pairs in arrival order, and whether they are exact."""
-    pairs = environ.get(RAW_HEADERS_KEY)
-    if pairs is not None:
-        return list(pairs), True
+def _gunicorn_request(environ: dict[str, Any]) -> Any:
+    """The request gunicorn parsed for ``environ`` (None under another server)."""
     req = getattr(_gunicorn_local, "request", None)
     if (
         req is not None
@@ -260,9 +257,32 @@ def raw_headers(environ: dict[str, Any]) -> tuple[list[tuple[str, str]], bool]:
         and getattr(req, "uri", None) == environ.get("RAW_URI")
         and getattr(req, "method", None) == environ.get("REQUEST_METHOD")
     ):
+        return req
+    return None
+
+
+def raw_headers(environ: dict[str, Any]) -> tuple[list[tuple[str, str]], bool]:
+    """The request's header pairs in arrival order, and whether they are exact."""
+    pairs = environ.get(RAW_HEADERS_KEY)
+    if pairs is not None:
+        return list(pairs), True
+    req = _gunicorn_request(environ)
+    if req is not None:
         _gunicorn_local.request = None
         return getattr(req, "headers_as_sent", req.headers), True
     return headers_from_environ(environ), False
+
+
+def close_after_answer(environ: dict[str, Any]) -> None:
+    """Have gunicorn close the connection after this answer, and its ``Connection`` header say
+    so (it drops an application's own ``Connection: close`` and writes ``keep-alive``).
+
+    For an answer given before the request's body was read to its end: where the next request
+    starts is unknown. Call it before the answer starts, and before `raw_headers`.
+    """
+    req = _gunicorn_request(environ)
+    if req is not None:
+        req.must_close = True
 
 
 def client_left(environ: dict[str, Any]) -> Callable[[], bool]:

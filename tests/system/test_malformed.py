@@ -136,7 +136,8 @@ def check_case(server: ServedReceiver, case: dict[str, Any]) -> list[str]:
     problems: list[str] = []
     bin_id = case["name"][:64]
     data = case_bytes(case, bin_id)
-    answered = statuses(exchange(server.port, data, case))
+    received = exchange(server.port, data, case)
+    answered = statuses(received)
     first = answered[0] if answered else None
     if any(status >= 500 for status in answered):
         problems.append(f"{case['name']}: answered {answered}")
@@ -148,6 +149,9 @@ def check_case(server: ServedReceiver, case: dict[str, Any]) -> list[str]:
         problems.append(f"{case['name']}: expected a 4xx, got {answered or 'a closed connection'}")
     elif expect == "closed" and first is not None and not 400 <= first < 500:
         problems.append(f"{case['name']}: expected a close or a 4xx, got {answered}")
+    if first == 408 and b"\r\nconnection: close\r\n" not in received.lower():
+        # the sender stalled mid-request: the connection cannot be used again, and says so
+        problems.append(f"{case['name']}: a 408 without Connection: close")
     if "status" in case and first != case["status"]:
         problems.append(f"{case['name']}: expected {case['status']}, got {answered}")
     return problems

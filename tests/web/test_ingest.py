@@ -23,6 +23,7 @@ from receiver.storage.db import db
 from receiver.storage.models import Bin
 from receiver.storage.models import CapturedRequest
 from receiver.storage.models import utcnow
+from receiver.web.deadlines import SlowSender
 
 
 def stored_count(app: Flask, bin_id: str | None = None) -> int:
@@ -149,6 +150,40 @@ def test_chunked_body_over_the_limit_answers_413_and_stores_nothing(small_app):
         environ_overrides={"wsgi.input_terminated": True},
     )
     assert_json_error(response, 413)
+    assert stored_count(small_app) == 0
+
+
+class StallingStream(io.BytesIO):
+    """A body whose sender stalls after ``sent`` bytes: the next read passes the read deadline."""
+
+    def __init__(self, sent: bytes) -> None:
+        super().__init__(sent)
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        chunk = super().read(size)
+        if not chunk:
+            raise SlowSender(2)
+        return chunk
+
+
+@pytest.mark.parametrize("framing", ["declared", "chunked"])
+def test_body_over_the_limit_is_still_413_when_its_sender_stalls_during_the_drain(
+    small_app, framing
+):
+    """The size was known before the drain began; a sender too slow to be drained is still told
+    its body was too large (not 408), and the connection is closed."""
+    client = small_app.test_client()
+    bin_id = BinActions(client).create()["id"]
+    # set in the environ itself: the test client would otherwise frame the stream it was given
+    environ = {"wsgi.input": StallingStream(b"x" * 2048)}
+    if framing == "declared":
+        environ["CONTENT_LENGTH"] = "4096"
+    else:
+        environ.update(CONTENT_LENGTH="", HTTP_TRANSFER_ENCODING="chunked")
+        environ["wsgi.input_terminated"] = True
+    response = client.post(f"/b/{bin_id}", environ_overrides=environ)
+    assert assert_json_error(response, 413)["code"] == "payload_too_large"
+    assert response.headers["Connection"] == "close"
     assert stored_count(small_app) == 0
 
 
