@@ -581,6 +581,10 @@ def client_stays() -> bool:
     return False
 
 
+def _no_pool(change: int) -> None:
+    """Where no server pool follows the held polls (the dev server, tests)."""
+
+
 class FeedWatcher:
     """Long polls of one server process: a bounded number of waiters, woken when their bin's
     ``last_seq`` moves.
@@ -610,6 +614,8 @@ class FeedWatcher:
         # a waiter started since the last read (its bin may have moved before it was watched)
         self._fresh = False
         self._slots = threading.BoundedSemaphore(slots) if slots > 0 else None
+        # told +1 when a poll is held and -1 when it ends (the server's worker grows its pool)
+        self.holding: Callable[[int], None] = _no_pool
         self._changed = threading.Condition()
         self._waiting: Counter[str] = Counter()
         self._latest: dict[str, int] = {}
@@ -638,6 +644,7 @@ class FeedWatcher:
         """
         if self._slots is None or not self._slots.acquire(blocking=False):
             return None
+        self.holding(1)
         try:
             deadline = time.monotonic() + timeout
             with self._changed:
@@ -678,6 +685,7 @@ class FeedWatcher:
                         del self._waiting[bin_id]
                         self._latest.pop(bin_id, None)
         finally:
+            self.holding(-1)
             self._slots.release()
 
     @property

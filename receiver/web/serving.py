@@ -27,6 +27,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from flask import Flask
@@ -177,6 +178,20 @@ class _CaseKeepingParser(RequestParser):
     mesg_class = CaseKeepingRequest
 
 
+class HoldingPool(ThreadPoolExecutor):
+    """gthread's request threads, one more for each long poll being held.
+
+    A held poll waits on a thread of the pool for as long as its bin is quiet; without this,
+    every held poll would be a thread fewer for the senders. `hold` is the change feed's
+    ``holding``: a thread is added on the next hand-over that finds none idle, and threads
+    stay once made, so the pool never has fewer threads for senders than before the polls.
+    """
+
+    def hold(self, change: int) -> None:
+        with self._shutdown_lock:
+            self._max_workers += change
+
+
 class CaseKeepingWorker(ThreadWorker):
     """gunicorn's gthread worker whose HTTP/1.x requests keep their header names as sent, and
     whose threads stay a moment with a busy kept-alive connection.
@@ -198,6 +213,14 @@ class CaseKeepingWorker(ThreadWorker):
         if type(self.cfg) is Config:
             self.cfg.__class__ = SettledConfig
         super().init_process()
+
+    def get_thread_pool(self) -> HoldingPool:
+        return HoldingPool(max_workers=self.cfg.threads)
+
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        if isinstance(self.wsgi, Flask) and isinstance(self.tpool, HoldingPool):
+            services(self.wsgi).feed.holding = self.tpool.hold
 
     def handle(self, conn: Any) -> Any:
         """Serve requests of ``conn`` while the next one arrives within the linger time, and no
@@ -345,8 +368,9 @@ def gunicorn_settings(config: dict[str, Any]) -> dict[str, Any]:
         "bind": [config["RECEIVER_BIND"]],
         "worker_class": WORKER_CLASS,
         "workers": config["RECEIVER_WORKERS"],
-        # long polls of the change feed (receiver listen) wait on threads of their own, at most
-        # RECEIVER_FEED_WAITERS per process (web.api.feed): the senders keep RECEIVER_THREADS
+        # long polls of the change feed (receiver listen), at most RECEIVER_FEED_WAITERS per
+        # process (web.api.feed), serve senders while no poll is held; each held poll adds one
+        # more thread (HoldingPool), so the senders never have fewer
         "threads": config["RECEIVER_THREADS"] + config["RECEIVER_FEED_WAITERS"],
         # webhook senders put long signed query strings in URLs: gunicorn's largest bounded line
         "limit_request_line": 8190,

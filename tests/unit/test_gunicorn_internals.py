@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import socket
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -17,6 +18,7 @@ import gunicorn
 import gunicorn.http.wsgi
 import gunicorn.util
 import pytest
+from clocks import NEVER_SECONDS
 from gunicorn import http
 from gunicorn.config import Config
 from gunicorn.http import errors
@@ -90,6 +92,23 @@ def test_the_classes_and_signatures_receiver_subclasses_are_where_it_expects_the
             (
                 "_work_queue" in inspect.getsource(ThreadPoolExecutor.__init__),
                 "concurrent.futures.ThreadPoolExecutor._work_queue",
+            ),
+            (
+                "self._max_workers" in inspect.getsource(ThreadPoolExecutor._adjust_thread_count)
+                and "_shutdown_lock" in inspect.getsource(ThreadPoolExecutor.submit),
+                "ThreadPoolExecutor._adjust_thread_count() reads _max_workers at each submit "
+                "(under _shutdown_lock): serving.HoldingPool grows the pool through it",
+            ),
+            (
+                parameters(ThreadWorker, "load_wsgi") == ["self"]
+                and "self.get_thread_pool()" in inspect.getsource(ThreadWorker.init_process),
+                "ThreadWorker.init_process() makes the pool before load_wsgi() loads the app",
+            ),
+            (
+                "self.must_close" in inspect.getsource(Request.should_close)
+                and "self.req.should_close()" in inspect.getsource(gunicorn.http.wsgi.Response),
+                "Request.must_close makes the response say Connection: close and end the "
+                "connection (serving.close_after_answer)",
             ),
             (
                 parameters(gunicorn.util, "http_date") == ["timestamp"]
@@ -270,3 +289,38 @@ def test_a_settled_config_answers_as_gunicorns_config_and_keeps_each_answer() ->
         assert name in vars(settled), name
     with pytest.raises(AttributeError):
         settled.no_such_setting  # noqa: B018
+
+
+def test_a_holding_pool_gives_each_held_poll_a_thread_of_its_own() -> None:
+    """A pool of one whose thread is held by a poll still serves a sender at once."""
+    pool = serving.HoldingPool(max_workers=1)
+    release = threading.Event()
+    try:
+        pool.hold(1)
+        held = pool.submit(release.wait, NEVER_SECONDS)
+        served = pool.submit(lambda: "served")
+        assert served.result(timeout=NEVER_SECONDS) == "served"
+        release.set()
+        assert held.result(timeout=NEVER_SECONDS) is True
+        pool.hold(-1)
+        assert pool._max_workers == 1
+    finally:
+        release.set()
+        pool.shutdown(wait=True)
+
+
+def test_without_a_hold_a_busy_pool_makes_the_next_task_wait() -> None:
+    """The control for the test above: the same pool, no hold, the second task waits."""
+    pool = serving.HoldingPool(max_workers=1)
+    release, started = threading.Event(), threading.Event()
+    try:
+        pool.submit(lambda: started.set() or release.wait(NEVER_SECONDS))
+        assert started.wait(NEVER_SECONDS)
+        queued = pool.submit(lambda: "served")
+        assert not queued.done()
+        assert pool._work_queue.qsize() == 1
+        release.set()
+        assert queued.result(timeout=NEVER_SECONDS) == "served"
+    finally:
+        release.set()
+        pool.shutdown(wait=True)

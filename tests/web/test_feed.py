@@ -268,6 +268,33 @@ def test_a_waiter_whose_client_left_gives_its_slot_back(app: Flask, bins: Any) -
         watcher.close()
 
 
+def test_the_server_is_told_while_a_poll_is_held(app: Flask, bins: Any) -> None:
+    """The worker's pool grows by a thread for each held poll (web.serving.HoldingPool): the
+    watcher says +1 when it holds a poll and -1 when the poll ends, and nothing for a poll it
+    could not hold."""
+    bin_id = bins.create()["id"]
+    with app.app_context():
+        watcher = feed.FeedWatcher(db.engine, slots=1)
+    told: list[int] = []
+    watcher.holding = told.append
+    gone = threading.Event()
+    waiter = threading.Thread(
+        target=watcher.wait, args=(bin_id, 0, 600), kwargs={"client_left": gone.is_set}
+    )
+    waiter.start()
+    try:
+        wait_until(lambda: watcher.waiting == 1, what="the poll to wait")
+        assert told == [1]
+        assert watcher.wait(bin_id, 0, 0) is None  # not held: nothing said
+        assert told == [1]
+        gone.set()
+        waiter.join(NEVER_SECONDS)
+        assert told == [1, -1]
+    finally:
+        gone.set()
+        watcher.close()
+
+
 def test_a_client_is_seen_leaving_by_its_connection() -> None:
     here, there = socket.socketpair()
     with here, there:
@@ -495,3 +522,28 @@ def test_unmatched_runs_join_and_keep_the_furthest() -> None:
     runs.record("b", 0, 1)
     runs.record("c", 0, 1)  # over the size: the least recently recorded goes
     assert (runs.scan_from("a", 45), runs.scan_from("c", 0)) == (45, 1)
+
+
+def test_receivers_worker_grows_its_pool_for_the_polls_its_app_holds(app: Flask) -> None:
+    """The gunicorn worker hands its pool's `hold` to the app's watcher once the app is loaded
+    (the pool is made before the app: ThreadWorker.init_process)."""
+    from gunicorn.config import Config
+    from gunicorn.glogging import Logger
+
+    from receiver.web.serving import CaseKeepingWorker
+    from receiver.web.serving import HoldingPool
+
+    class Loaded:
+        def wsgi(self) -> Flask:
+            return app
+
+    cfg = Config()
+    worker = CaseKeepingWorker(0, 0, [], Loaded(), 30, cfg, Logger(cfg))
+    worker.tpool = worker.get_thread_pool()
+    try:
+        worker.load_wsgi()
+        assert isinstance(worker.tpool, HoldingPool)
+        assert services(app).feed.holding == worker.tpool.hold
+    finally:
+        worker.tpool.shutdown(wait=False)
+        worker.tmp.close()  # the heartbeat file every gunicorn worker makes
