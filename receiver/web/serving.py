@@ -368,9 +368,9 @@ def gunicorn_settings(config: dict[str, Any]) -> dict[str, Any]:
         "bind": [config["RECEIVER_BIND"]],
         "worker_class": WORKER_CLASS,
         "workers": config["RECEIVER_WORKERS"],
-        # long polls of the change feed (receiver listen), at most RECEIVER_FEED_WAITERS per
-        # process (web.api.feed), serve senders while no poll is held; each held poll adds one
-        # more thread (HoldingPool), so the senders never have fewer
+        # the RECEIVER_FEED_WAITERS threads for the change feed's long polls (receiver listen,
+        # web.api.feed) serve senders while no poll is held, and each held poll adds a thread
+        # of its own (HoldingPool): listeners never leave senders fewer threads
         "threads": config["RECEIVER_THREADS"] + config["RECEIVER_FEED_WAITERS"],
         # webhook senders put long signed query strings in URLs: gunicorn's largest bounded line
         "limit_request_line": 8190,
