@@ -18,6 +18,8 @@ from actions import store_captures
 from clocks import NEVER_SECONDS
 from flask import Flask
 from flask.testing import FlaskClient
+from gunicorn.config import Config
+from gunicorn.glogging import Logger
 from servers import wait_until
 
 from receiver.capture import feed
@@ -27,6 +29,8 @@ from receiver.storage.db import db
 from receiver.storage.models import Bin
 from receiver.web.api.feed import idle_gap
 from receiver.web.services import services
+from receiver.web.serving import CaseKeepingWorker
+from receiver.web.serving import HoldingPool
 from receiver.web.serving import client_left
 
 
@@ -527,11 +531,6 @@ def test_unmatched_runs_join_and_keep_the_furthest() -> None:
 def test_receivers_worker_grows_its_pool_for_the_polls_its_app_holds(app: Flask) -> None:
     """The gunicorn worker hands its pool's `hold` to the app's watcher once the app is loaded
     (the pool is made before the app: ThreadWorker.init_process)."""
-    from gunicorn.config import Config
-    from gunicorn.glogging import Logger
-
-    from receiver.web.serving import CaseKeepingWorker
-    from receiver.web.serving import HoldingPool
 
     class Loaded:
         def wsgi(self) -> Flask:
