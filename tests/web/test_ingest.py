@@ -154,10 +154,8 @@ def test_chunked_body_over_the_limit_answers_413_and_stores_nothing(small_app):
 
 
 class StallingStream(io.BytesIO):
-    """A body whose sender stalls after ``sent`` bytes: the next read passes the read deadline."""
-
-    def __init__(self, sent: bytes) -> None:
-        super().__init__(sent)
+    """A body whose sender stalls after the bytes it was made with: the next read passes the
+    read deadline."""
 
     def read(self, size: int | None = -1, /) -> bytes:
         chunk = super().read(size)
