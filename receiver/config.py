@@ -237,8 +237,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "RECEIVER_READ_TIMEOUT",
         30,
-        "Seconds a sender has to send one request, head and body, from its first byte; a "
-        "slower one gets 408 (or, during the head, a closed connection).",
+        "Seconds a sender has to send one request, head and body, from its first byte, and a "
+        "second more for every 64 KiB that arrives; a slower one gets 408 (or, during the "
+        "head, a closed connection).",
         minimum=1,
         maximum=3600,
         server=True,

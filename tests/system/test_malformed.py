@@ -204,3 +204,29 @@ def test_every_malformed_request_is_stored_or_refused_never_a_5xx(server: Served
     log = server.output()
     for sign in ("Traceback", "[CRITICAL]", "WORKER TIMEOUT", "unhandled error"):
         assert sign not in log, f"{sign!r} in the server log:\n{log[-5000:]}"
+
+
+def test_a_body_that_keeps_arriving_is_stored_past_the_read_timeout(server: ServedReceiver):
+    """A large body on a slow link outlasts RECEIVER_READ_TIMEOUT and is not cut: what arrives
+    earns time (a second for every 64 KiB). The sender cannot be faster than its pauses, so the
+    request always takes longer than the timeout; each piece earns half a second and comes a
+    tenth of a second after the last."""
+    pieces, piece, pause = 24, 32 * 1024, 0.1
+    assert pieces * pause > READ_TIMEOUT
+    server.api("POST", "/api/bins", {"id": "steady-sender"})
+    body = bytes(range(256)) * (pieces * piece // 256)
+    head = b"POST /b/steady-sender HTTP/1.1\r\nHost: receiver.test\r\nContent-Length: %d\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=NEVER_SECONDS) as connection:
+        try:
+            connection.sendall(head % len(body))
+            for at in range(0, len(body), piece):
+                time.sleep(pause)
+                connection.sendall(body[at : at + piece])
+        except OSError:
+            pass  # cut off: the answer says why
+        answer = connection.recv(65536)
+
+    assert statuses(answer)[:1] == [200], answer[:300]
+    listed = server.api("GET", "/api/bins/steady-sender/requests")["requests"]
+    raw = httpx.get(server.url(f"/api/bins/steady-sender/requests/{listed[0]['id']}/raw"))
+    assert raw.content == body
