@@ -28,6 +28,7 @@ wakes the waiters of a bin that moved; a semaphore bounds how many polls a proce
 from __future__ import annotations
 
 import logging
+import selectors
 import threading
 import time
 from collections import Counter
@@ -38,6 +39,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement
+from sqlalchemy import Label
 from sqlalchemy import Select
 from sqlalchemy import case
 from sqlalchemy import delete
@@ -182,9 +184,16 @@ def latest_number(session: AnySession, bin_id: str) -> int | None:
 
 def oldest_number(session: AnySession, bin_id: str) -> int | None:
     """The number of the oldest capture the bin still holds (None when it holds none)."""
-    return session.execute(
-        select(func.min(CapturedRequest.seq)).where(CapturedRequest.bin_id == bin_id)
-    ).scalar()
+    return session.execute(select(_oldest(bin_id))).scalar()
+
+
+def _oldest(bin_id: str) -> Label[Any]:
+    return (
+        select(func.min(CapturedRequest.seq))
+        .where(CapturedRequest.bin_id == bin_id)
+        .scalar_subquery()
+        .label("oldest")
+    )
 
 
 def read_feed(
@@ -207,13 +216,14 @@ def read_feed(
 
     :raise FeedGone: the bin does not exist.
     """
-    found = session.execute(select(Bin.last_seq, Bin.created_at).where(Bin.id == bin_id)).first()
+    found = session.execute(
+        select(Bin.last_seq, Bin.created_at, _oldest(bin_id)).where(Bin.id == bin_id)
+    ).first()
     if found is None:
         raise FeedGone(bin_id)
-    latest, created_at = int(found.last_seq or 0), found.created_at
+    latest, created_at, oldest = int(found.last_seq or 0), found.created_at, found.oldest
     if latest <= after:
         return FeedPage([], after, latest, 0)
-    oldest = oldest_number(session, bin_id)
     removed = max(0, (latest if oldest is None else min(oldest - 1, latest)) - after)
     filters = filters or FeedFilter()
     # a bin deleted and made again under its id numbers from 1 again: not the same run
@@ -522,6 +532,7 @@ class _Listener:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._connection: Any = None
+        self._readable = selectors.PollSelector()
         self._schema = ""
 
     @property
@@ -538,21 +549,31 @@ class _Listener:
         connection.autocommit = True
         self._schema = str(connection.execute("SELECT current_schema()").fetchone()[0])
         connection.execute(f"LISTEN {FEED_CHANNEL}")
+        # poll(2), not select(2): a busy server's descriptors pass select's limit of 1024
+        self._readable = selectors.PollSelector()
+        self._readable.register(connection.pgconn.socket, selectors.EVENT_READ)
         self._connection = connection
 
     def moved(self, timeout: float) -> dict[str, int]:
         """The bins whose sequence moved, with their newest number, in ``timeout`` seconds at
-        most (what arrives at once after the first notification comes along)."""
-        latest: dict[str, int] = {}
-        for notification in self._connection.notifies(timeout=timeout, stop_after=1):
-            self._take(notification.payload, latest)
-        # what else is there already, read straight from the connection: psycopg's notifies()
-        # with no wait raises and catches a timeout inside, at every wake-up (a loaded bin
-        # notifies at every commit); this costs the watcher's thread 15 % less per wake-up
+        most (what arrives at once after the first notification comes along).
+
+        Read straight from libpq: a loaded bin notifies at every commit, and psycopg's
+        ``notifies()`` takes its lock, starts a generator and (with no wait) raises and catches
+        a timeout inside at every wake-up. Notifications that came while ``ensure`` ran its
+        statements went to psycopg's backlog instead; the watcher reads the bins right after
+        listening, so they are not needed.
+        """
         pgconn = self._connection.pgconn
         pgconn.consume_input()
-        while (notification := pgconn.notifies()) is not None:
+        notification = pgconn.notifies()
+        if notification is None and self._readable.select(timeout):
+            pgconn.consume_input()
+            notification = pgconn.notifies()
+        latest: dict[str, int] = {}
+        while notification is not None:
             self._take(notification.extra.decode("utf-8", "replace"), latest)
+            notification = pgconn.notifies()
         return latest
 
     def _take(self, payload: str, latest: dict[str, int]) -> None:
@@ -592,8 +613,8 @@ class FeedWatcher:
     One thread watches the bins someone waits on, while anyone waits, and sleeps otherwise. On
     SQLite it reads their ``last_seq`` every ``interval`` seconds (one query for all of them);
     on PostgreSQL it LISTENs on ``receiver_feed``, where a trigger announces every commit that
-    moves a bin's sequence (see the migration that made it), and reads only when a waiter
-    starts and every ``fallback`` seconds, in case a notification was lost with a
+    moves a bin's sequence (see the migration that made it), and reads only when a bin comes to
+    be watched and every ``fallback`` seconds, in case a notification was lost with a
     connection. ``slots`` bounds the waiters: a poll beyond it is not held, so the threads that
     serve senders are never taken by listeners (``receiver serve`` adds ``slots`` threads to
     each process for them).
@@ -611,7 +632,9 @@ class FeedWatcher:
         self.interval = interval
         self.fallback = fallback
         self.listens = engine.dialect.name == "postgresql"
-        # a waiter started since the last read (its bin may have moved before it was watched)
+        # the LISTEN connection (PostgreSQL), used by the watcher's thread alone
+        self.listener = _Listener(engine) if self.listens else None
+        # a bin came to be watched since the last read (it may have moved before it was)
         self._fresh = False
         self._slots = threading.BoundedSemaphore(slots) if slots > 0 else None
         # told +1 when a poll is held and -1 when it ends (the server's worker grows its pool)
@@ -650,8 +673,12 @@ class FeedWatcher:
             with self._changed:
                 if self._closed:
                     return False
+                if not self._waiting[bin_id]:
+                    # a bin not watched until now: its number is read before the notifications
+                    # are trusted (a bin watched already is up to date with them, and a poll
+                    # waiting again after each read would otherwise cost a read of its own)
+                    self._fresh = True
                 self._waiting[bin_id] += 1
-                self._fresh = True
                 self._start()
                 self._changed.notify_all()
                 checked = time.monotonic()
@@ -710,7 +737,7 @@ class FeedWatcher:
             self._thread.start()
 
     def _run(self) -> None:
-        listener = _Listener(self.engine) if self.listens else None
+        listener = self.listener
         read_at = -self.fallback
         try:
             while True:

@@ -21,6 +21,7 @@ from flask.testing import FlaskClient
 from gunicorn.config import Config
 from gunicorn.glogging import Logger
 from servers import wait_until
+from sqlalchemy import text
 
 from receiver.capture import feed
 from receiver.capture import listeners
@@ -474,6 +475,81 @@ def test_on_postgresql_the_watcher_is_woken_by_notifications_not_by_reading(
 
     assert woken == [True]
     assert reads == [[bin_id]]  # woken by the notification alone
+
+
+def test_on_postgresql_a_poll_joining_a_watched_bin_costs_no_read(app: Flask, bins: Any) -> None:
+    """A listener's poll waits again after every read; while its bin is watched already the
+    notifications keep the watcher up to date, so only the bin's first waiter makes it read."""
+    if not services(app).feed.listens:
+        pytest.skip("SQLite has no LISTEN/NOTIFY: its watcher reads every tenth of a second")
+    bin_id = bins.create()["id"]
+    watcher = services(app).feed
+    listener = watcher.listener
+    assert listener is not None
+    reads: list[list[str]] = []
+    turns: list[float] = []
+    read, moved = watcher._read, listener.moved
+
+    def counted_read(bins_read: list[str]) -> dict[str, int]:
+        reads.append(bins_read)
+        return read(bins_read)
+
+    def counted_turn(timeout: float) -> dict[str, int]:
+        turns.append(timeout)
+        return moved(timeout)
+
+    watcher._read = counted_read  # type: ignore[method-assign]
+    listener.moved = counted_turn  # type: ignore[method-assign]
+    watcher.fallback = 3600
+    woken: list[bool | None] = []
+    waiters = [
+        threading.Thread(target=lambda: woken.append(watcher.wait(bin_id, 0, 60))) for _ in range(2)
+    ]
+    waiters[0].start()
+    wait_until(lambda: bool(reads), what="the watcher's first read")
+    waiters[1].start()
+    wait_until(lambda: watcher.waiting == 2, what="the second waiter")
+    joined_at = len(turns)
+    # two turns of the watcher's loop: the second starts after the join, where a read would be
+    wait_until(lambda: len(turns) >= joined_at + 2, what="two turns of the watcher")
+
+    bins.ingest(bin_id, body=b"{}")
+    for waiter in waiters:
+        waiter.join(NEVER_SECONDS)
+
+    assert woken == [True, True]
+    assert reads == [[bin_id]]
+
+
+def test_on_postgresql_the_watcher_listens_again_when_its_connection_is_cut(
+    app: Flask, bins: Any
+) -> None:
+    """The LISTEN connection ended by the server (a restart, a proxy, an administrator): the
+    watcher notices, listens again and is woken by the next capture, without waiting for the
+    read it makes every ``fallback`` seconds."""
+    if not services(app).feed.listens:
+        pytest.skip("SQLite has no LISTEN/NOTIFY: its watcher reads every tenth of a second")
+    bin_id = bins.create()["id"]
+    watcher = services(app).feed
+    watcher.fallback = 3600
+    woken: list[bool | None] = []
+    waiter = threading.Thread(target=lambda: woken.append(watcher.wait(bin_id, 0, 60)))
+    waiter.start()
+    listener = watcher.listener
+    assert listener is not None
+    wait_until(lambda: listener.ready, what="the watcher to listen")
+    cut = listener._connection.info.backend_pid
+    with app.app_context(), db.engine.connect() as connection:
+        connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": cut})
+
+    wait_until(
+        lambda: listener.ready and listener._connection.info.backend_pid != cut,
+        what="the watcher to listen on a new connection",
+    )
+    bins.ingest(bin_id, body=b"{}")
+    waiter.join(NEVER_SECONDS)
+
+    assert woken == [True]
 
 
 def test_filtered_reads_skip_what_was_found_to_match_nothing(
