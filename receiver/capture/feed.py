@@ -523,6 +523,10 @@ class _Read:
 
 # on PostgreSQL, how often the watcher reads the bins anyway (a lost notification costs this long)
 LISTEN_FALLBACK = 2.0
+# on PostgreSQL, how long the watcher listens on once no poll waits (polls come and go): the
+# server keeps every notification for a connection that listens until it reads them, in a queue
+# all its databases share, and a full queue refuses the commits that notify (every capture's)
+LISTEN_LINGER = 2.0
 FEED_CHANNEL = "receiver_feed"
 
 
@@ -627,10 +631,12 @@ class FeedWatcher:
         slots: int,
         interval: float = 0.1,
         fallback: float = LISTEN_FALLBACK,
+        linger: float = LISTEN_LINGER,
     ) -> None:
         self.engine = engine
         self.interval = interval
         self.fallback = fallback
+        self.linger = linger
         self.listens = engine.dialect.name == "postgresql"
         # the LISTEN connection (PostgreSQL), used by the watcher's thread alone
         self.listener = _Listener(engine) if self.listens else None
@@ -740,14 +746,8 @@ class FeedWatcher:
         listener = self.listener
         read_at = -self.fallback
         try:
-            while True:
-                with self._changed:
-                    while not self._waiting and not self._closed:
-                        self._changed.wait()
-                    if self._closed:
-                        return
-                    bins = sorted(self._waiting)
-                    fresh, self._fresh = self._fresh, False
+            while (watched := self._next_round(listener)) is not None:
+                bins, fresh = watched
                 latest: dict[str, int] | None = None
                 try:
                     due = time.monotonic() - read_at >= self.fallback
@@ -773,6 +773,28 @@ class FeedWatcher:
         finally:
             if listener is not None:
                 listener.close()
+
+    def _next_round(self, listener: _Listener | None) -> tuple[list[str], bool] | None:
+        """Wait until someone waits: the bins waited on, and whether one came to be watched
+        since the last round; None once the watcher is closed.
+
+        While nobody waits a listener listens on for ``linger`` seconds, then stops (see
+        `LISTEN_LINGER`); the next waiter makes the watcher listen again.
+        """
+        with self._changed:
+            while not self._wanted():
+                if listener is None or not listener.ready:
+                    self._changed.wait()
+                elif not self._changed.wait_for(self._wanted, timeout=self.linger):
+                    listener.close()
+            if self._closed:
+                return None
+            fresh, self._fresh = self._fresh, False
+            return sorted(self._waiting), fresh
+
+    def _wanted(self) -> bool:
+        """Whether the thread has work: waiters to serve, or the watcher to close."""
+        return bool(self._waiting) or self._closed
 
     def _publish(self, latest: dict[str, int] | None) -> None:
         """Take in new sequence numbers; wake the waiters only when a watched bin moved."""

@@ -521,6 +521,42 @@ def test_on_postgresql_a_poll_joining_a_watched_bin_costs_no_read(app: Flask, bi
     assert reads == [[bin_id]]
 
 
+def test_on_postgresql_the_watcher_stops_listening_when_nobody_waits(app: Flask, bins: Any) -> None:
+    """A connection that listens and never reads makes PostgreSQL keep every notification for
+    it, in a queue the whole server shares, and a full queue refuses every capture's commit.
+    So the watcher listens only while polls wait (and ``linger`` seconds after the last one),
+    and listens again for the next one."""
+    if not services(app).feed.listens:
+        pytest.skip("SQLite has no LISTEN/NOTIFY: its watcher reads every tenth of a second")
+    bin_id = bins.create()["id"]
+    watcher = services(app).feed
+    listener = watcher.listener
+    assert listener is not None
+    watcher.linger = 0.05
+    woken: list[bool | None] = []
+
+    def poll(seen: int) -> int:
+        """A poll woken by a capture; the pid of the backend the watcher listened on."""
+        waiter = threading.Thread(target=lambda: woken.append(watcher.wait(bin_id, seen, 60)))
+        waiter.start()
+        wait_until(lambda: listener.ready, what="the watcher to listen")
+        backend = int(listener._connection.info.backend_pid)  # listening while a poll waits
+        bins.ingest(bin_id, body=b"{}")
+        waiter.join(NEVER_SECONDS)
+        return backend
+
+    first = poll(0)
+    wait_until(lambda: not listener.ready, what="the watcher to stop listening")
+    with app.app_context(), db.engine.connect() as connection:
+        listening = connection.execute(
+            text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": first}
+        ).scalar()
+    assert listening == 0
+
+    poll(1)
+    assert woken == [True, True]
+
+
 def test_on_postgresql_the_watcher_listens_again_when_its_connection_is_cut(
     app: Flask, bins: Any
 ) -> None:
