@@ -477,15 +477,19 @@ def test_on_postgresql_the_watcher_is_woken_by_notifications_not_by_reading(
     assert reads == [[bin_id]]  # woken by the notification alone
 
 
+def listening_watcher(app: Flask) -> tuple[feed.FeedWatcher, Any]:
+    """The app's feed watcher and its LISTEN connection; the test is skipped on SQLite."""
+    watcher = services(app).feed
+    if watcher.listener is None:
+        pytest.skip("SQLite has no LISTEN/NOTIFY: its watcher reads every tenth of a second")
+    return watcher, watcher.listener
+
+
 def test_on_postgresql_a_poll_joining_a_watched_bin_costs_no_read(app: Flask, bins: Any) -> None:
     """A listener's poll waits again after every read; while its bin is watched already the
     notifications keep the watcher up to date, so only the bin's first waiter makes it read."""
-    if not services(app).feed.listens:
-        pytest.skip("SQLite has no LISTEN/NOTIFY: its watcher reads every tenth of a second")
+    watcher, listener = listening_watcher(app)
     bin_id = bins.create()["id"]
-    watcher = services(app).feed
-    listener = watcher.listener
-    assert listener is not None
     reads: list[list[str]] = []
     turns: list[float] = []
     read, moved = watcher._read, listener.moved
@@ -526,12 +530,8 @@ def test_on_postgresql_the_watcher_stops_listening_when_nobody_waits(app: Flask,
     it, in a queue the whole server shares, and a full queue refuses every capture's commit.
     So the watcher listens only while polls wait (and ``linger`` seconds after the last one),
     and listens again for the next one."""
-    if not services(app).feed.listens:
-        pytest.skip("SQLite has no LISTEN/NOTIFY: its watcher reads every tenth of a second")
+    watcher, listener = listening_watcher(app)
     bin_id = bins.create()["id"]
-    watcher = services(app).feed
-    listener = watcher.listener
-    assert listener is not None
     watcher.linger = 0.05
     woken: list[bool | None] = []
 
@@ -563,16 +563,12 @@ def test_on_postgresql_the_watcher_listens_again_when_its_connection_is_cut(
     """The LISTEN connection ended by the server (a restart, a proxy, an administrator): the
     watcher notices, listens again and is woken by the next capture, without waiting for the
     read it makes every ``fallback`` seconds."""
-    if not services(app).feed.listens:
-        pytest.skip("SQLite has no LISTEN/NOTIFY: its watcher reads every tenth of a second")
+    watcher, listener = listening_watcher(app)
     bin_id = bins.create()["id"]
-    watcher = services(app).feed
     watcher.fallback = 3600
     woken: list[bool | None] = []
     waiter = threading.Thread(target=lambda: woken.append(watcher.wait(bin_id, 0, 60)))
     waiter.start()
-    listener = watcher.listener
-    assert listener is not None
     wait_until(lambda: listener.ready, what="the watcher to listen")
     cut = listener._connection.info.backend_pid
     with app.app_context(), db.engine.connect() as connection:
