@@ -122,9 +122,9 @@ def parse_filter(events: Sequence[str], path_prefix: str | None) -> FeedFilter:
         raise FeedError("event and path_prefix cannot hold a NUL character")
     if any(not event.strip() for event in events):
         raise FeedError("an event filter is empty: leave it out to take every event")
-    cleaned = tuple(dict.fromkeys(event.strip() for event in events))
-    if len(cleaned) > MAX_EVENTS:
+    if len(events) > MAX_EVENTS:  # as given, as the API document bounds them
         raise FeedError(f"at most {MAX_EVENTS} event filters")
+    cleaned = tuple(dict.fromkeys(event.strip() for event in events))
     if any(len(event) > EVENT_MAX for event in cleaned):
         raise FeedError(f"an event id is at most {EVENT_MAX} characters")
     prefix = path_prefix

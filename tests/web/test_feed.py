@@ -165,6 +165,8 @@ def test_a_private_bin_without_its_token_answers_like_a_missing_bin(
         ({"path_prefix": "github"}, "path_prefix"),
         ({"path_prefix": "/" + "x" * 1024}, "path_prefix"),
         ({"event": [f"e{n}" for n in range(21)]}, "event"),
+        # counted as given: 21 that are 20 once trimmed are still more than the document allows
+        ({"event": [f"e{n}" for n in range(20)] + ["\u2003e0 "]}, "at most 20 event filters"),
         ({"event": "e" * 129}, "event"),
         ({"listener": "-bad"}, "listener name"),
         # empty values are refused, not taken as "not given"
