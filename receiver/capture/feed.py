@@ -20,18 +20,19 @@ A listener's position is the number of the last capture it delivered. It lives o
 under the listener's name, so a listener that stops, crashes or loses its connection resumes
 where it was; each local answer it reports is kept as a ``Replay`` of kind ``listen``.
 
-Long polls wait on `FeedWatcher`: one thread per server process reads the ``last_seq`` of the
-bins being waited on a few times a second (the database is the only thing servers share) and
-wakes the waiters of a bin that moved; a semaphore bounds how many polls a process holds.
+Long polls wait on `FeedWatcher`: one thread per server process follows the ``last_seq`` of the
+bins being waited on (the database is the only thing servers share: PostgreSQL notifies, SQLite
+is read a few times a second) and wakes the waiters of a bin that moved; a semaphore bounds how
+many polls a process holds.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import selectors
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -610,13 +611,24 @@ def _no_pool(change: int) -> None:
     """Where no server pool follows the held polls (the dev server, tests)."""
 
 
+@dataclass(eq=False, slots=True)
+class _Wait:
+    """One waiting poll: its bin, the number it saw, and when it can take a wake-up."""
+
+    bin_id: str
+    seen: int
+    not_before: float
+
+
 class FeedWatcher:
     """Long polls of one server process: a bounded number of waiters, woken when their bin's
     ``last_seq`` moves.
 
-    One thread watches the bins someone waits on, while anyone waits, and sleeps otherwise. On
-    SQLite it reads their ``last_seq`` every ``interval`` seconds (one query for all of them);
-    on PostgreSQL it LISTENs on ``receiver_feed``, where a trigger announces every commit that
+    One thread watches the bins someone waits on, while a waiter can use news of its bin, and
+    rests otherwise: a poll held back by ``not_before``, or whose bin has moved already, needs
+    none (filtered listeners on a loaded bin are mostly one or the other). On SQLite it reads
+    their ``last_seq`` every ``interval`` seconds at most (one query for all of them); on
+    PostgreSQL it LISTENs on ``receiver_feed``, where a trigger announces every commit that
     moves a bin's sequence (see the migration that made it), and reads only when a bin comes to
     be watched and every ``fallback`` seconds, in case a notification was lost with a
     connection. ``slots`` bounds the waiters: a poll beyond it is not held, so the threads that
@@ -646,7 +658,7 @@ class FeedWatcher:
         # told +1 when a poll is held and -1 when it ends (the server's worker grows its pool)
         self.holding: Callable[[int], None] = _no_pool
         self._changed = threading.Condition()
-        self._waiting: Counter[str] = Counter()
+        self._waits: set[_Wait] = set()
         self._latest: dict[str, int] = {}
         self._closed = False
         self._closing = threading.Event()
@@ -676,15 +688,16 @@ class FeedWatcher:
         self.holding(1)
         try:
             deadline = time.monotonic() + timeout
+            this = _Wait(bin_id, seen, not_before)
             with self._changed:
                 if self._closed:
                     return False
-                if not self._waiting[bin_id]:
+                if not self._watched(bin_id):
                     # a bin not watched until now: its number is read before the notifications
                     # are trusted (a bin watched already is up to date with them, and a poll
                     # waiting again after each read would otherwise cost a read of its own)
                     self._fresh = True
-                self._waiting[bin_id] += 1
+                self._waits.add(this)
                 self._start()
                 self._changed.notify_all()
                 checked = time.monotonic()
@@ -713,9 +726,8 @@ class FeedWatcher:
                             self._changed.acquire()
                     return False
                 finally:
-                    self._waiting[bin_id] -= 1
-                    if self._waiting[bin_id] <= 0:
-                        del self._waiting[bin_id]
+                    self._waits.discard(this)
+                    if not self._watched(bin_id):
                         self._latest.pop(bin_id, None)
         finally:
             self.holding(-1)
@@ -725,7 +737,10 @@ class FeedWatcher:
     def waiting(self) -> int:
         """How many polls are waiting now."""
         with self._changed:
-            return sum(self._waiting.values())
+            return len(self._waits)
+
+    def _watched(self, bin_id: str) -> bool:
+        return any(wait.bin_id == bin_id for wait in self._waits)
 
     def close(self) -> None:
         """Wake every waiter and hold no more (a server shutting down); stops the thread."""
@@ -744,26 +759,24 @@ class FeedWatcher:
 
     def _run(self) -> None:
         listener = self.listener
-        read_at = -self.fallback
+        read_at = -math.inf  # the last read of the bins (or attempt at one)
         try:
-            while (watched := self._next_round(listener)) is not None:
+            while (watched := self._next_round(listener, read_at)) is not None:
                 bins, fresh = watched
+                listening = listener is not None and listener.ready
                 latest: dict[str, int] | None = None
-                try:
-                    due = time.monotonic() - read_at >= self.fallback
-                    if listener is None or fresh or due or not listener.ready:
+                if not listening or fresh or time.monotonic() - read_at >= self.fallback:
+                    read_at = time.monotonic()
+                    try:
                         if listener is not None:
                             listener.ensure()  # listening before reading: nothing in between
                         latest = {bin_id: GONE for bin_id in bins} | self._read(bins)
-                        read_at = time.monotonic()
-                except Exception:  # a database hiccup: the waiters time out and poll again
-                    log.exception("reading the feed's bins failed; retrying")
-                    if listener is not None:
-                        listener.close()
+                    except Exception:  # a database hiccup: the waiters time out and poll again
+                        log.exception("reading the feed's bins failed; retrying")
+                        if listener is not None:
+                            listener.close()
                 self._publish(latest)
                 if listener is None or not listener.ready:
-                    with self._changed:  # close() wakes the thread at once
-                        self._changed.wait(self.interval)
                     continue
                 try:
                     self._publish(listener.moved(self.interval))
@@ -774,36 +787,66 @@ class FeedWatcher:
             if listener is not None:
                 listener.close()
 
-    def _next_round(self, listener: _Listener | None) -> tuple[list[str], bool] | None:
-        """Wait until someone waits: the bins waited on, and whether one came to be watched
-        since the last round; None once the watcher is closed.
+    def _next_round(
+        self, listener: _Listener | None, read_at: float
+    ) -> tuple[list[str], bool] | None:
+        """Wait until a waiter can use news of its bin: the bins waited on, and whether one
+        came to be watched since the last round; None once the watcher is closed.
 
+        A waiter can use news once its ``not_before`` has passed, until its bin has moved past
+        what it saw; until then the watcher rests. Listening, it rests ``fallback`` seconds at
+        most (the notifications of every commit gather meanwhile, and are taken in one go, not
+        at one wake-up per commit); reading, it reads every ``interval`` seconds at most.
         While nobody waits a listener listens on for ``linger`` seconds, then stops (see
         `LISTEN_LINGER`); the next waiter makes the watcher listen again.
         """
         with self._changed:
-            while not self._wanted():
-                if listener is None or not listener.ready:
-                    self._changed.wait()
-                elif not self._changed.wait_for(self._wanted, timeout=self.linger):
-                    listener.close()
-            if self._closed:
-                return None
+            while True:
+                while not self._wanted():
+                    if listener is None or not listener.ready:
+                        self._changed.wait()
+                    elif not self._changed.wait_for(self._wanted, timeout=self.linger):
+                        listener.close()
+                if self._closed:
+                    return None
+                now = time.monotonic()
+                if listener is not None and listener.ready:
+                    due, latest = max(now, self._due_at()), read_at + self.fallback
+                else:
+                    due, latest = max(read_at + self.interval, self._due_at()), math.inf
+                until = min(due, latest)
+                if now >= until:
+                    break
+                # a waiter coming or the watcher closing ends this at once
+                self._changed.wait(None if until == math.inf else until - now)
             fresh, self._fresh = self._fresh, False
-            return sorted(self._waiting), fresh
+            return sorted({wait.bin_id for wait in self._waits}), fresh
+
+    def _due_at(self) -> float:
+        """When the first waiter can use news: the earliest ``not_before`` of the waiters whose
+        bin has not moved past what they saw (never, when every bin has)."""
+        return min(
+            (
+                wait.not_before
+                for wait in self._waits
+                if self._latest.get(wait.bin_id, 0) <= wait.seen
+            ),
+            default=math.inf,
+        )
 
     def _wanted(self) -> bool:
         """Whether the thread has work: waiters to serve, or the watcher to close."""
-        return bool(self._waiting) or self._closed
+        return bool(self._waits) or self._closed
 
     def _publish(self, latest: dict[str, int] | None) -> None:
         """Take in new sequence numbers; wake the waiters only when a watched bin moved."""
         if not latest:
             return
         with self._changed:
+            watched = {wait.bin_id for wait in self._waits}
             changed = False
             for bin_id, value in latest.items():
-                if bin_id in self._waiting:
+                if bin_id in watched:
                     changed = changed or self._latest.get(bin_id) != value
                     self._latest[bin_id] = value
             if changed:

@@ -441,11 +441,55 @@ def test_closing_the_watcher_also_wakes_a_waiter_held_back(app: Flask, bins: Any
         target=lambda: woke.append(watcher.wait(bin_id, -1, 600, not_before=time.monotonic() + 600))
     )
     held_back.start()
-    # the watcher has read the bin: it "moved", but the waiter is held back for ten minutes
-    wait_until(lambda: bin_id in watcher._latest, what="the watcher to read the bin")
+    # any number "moved" past -1, but the waiter is held back for ten minutes
+    wait_until(lambda: watcher.waiting == 1, what="the waiter")
     watcher.close()
     held_back.join(NEVER_SECONDS)
     assert woke == [False]
+
+
+def test_a_poll_held_back_costs_the_watcher_nothing_until_its_time(app: Flask, bins: Any) -> None:
+    """A filtered listener's poll held back after reads that found nothing for it (idle_gap)
+    needs no news of its bin before its time: the watcher neither reads nor listens for it
+    meanwhile, however many captures arrive. A poll that can use news is served at once."""
+    held_bin, other = bins.create()["id"], bins.create()["id"]
+    with app.app_context():
+        watcher = feed.FeedWatcher(db.engine, slots=2, interval=0.01)
+    reads: list[list[str]] = []
+    original = watcher._read
+
+    def counted(bins_read: list[str]) -> dict[str, int]:
+        reads.append(bins_read)
+        return original(bins_read)
+
+    watcher._read = counted  # type: ignore[method-assign]
+    woken: dict[str, bool | None] = {}
+
+    def poll(name: str, bin_id: str, not_before: float) -> threading.Thread:
+        def waiting() -> None:
+            woken[name] = watcher.wait(bin_id, 0, 600, not_before=not_before)
+
+        thread = threading.Thread(target=waiting)
+        thread.start()
+        return thread
+
+    try:
+        held = poll("held", held_bin, time.monotonic() + 600)
+        wait_until(lambda: watcher.waiting == 1, what="the held-back poll")
+        for _ in range(5):
+            bins.ingest(held_bin, body=b"{}")
+        assert reads == []
+        assert watcher.listener is None or not watcher.listener.ready
+
+        ready = poll("ready", other, 0.0)
+        wait_until(lambda: bool(reads), what="the watcher to read for the poll that can use it")
+        bins.ingest(other, body=b"{}")
+        ready.join(NEVER_SECONDS)
+    finally:
+        watcher.close()
+    held.join(NEVER_SECONDS)
+    assert woken == {"ready": True, "held": False}
+    assert reads[0] == sorted([held_bin, other])
 
 
 def test_on_postgresql_the_watcher_is_woken_by_notifications_not_by_reading(
@@ -525,6 +569,58 @@ def test_on_postgresql_a_poll_joining_a_watched_bin_costs_no_read(app: Flask, bi
 
     assert woken == [True, True]
     assert reads == [[bin_id]]
+
+
+def test_on_postgresql_notifications_nobody_can_use_yet_are_taken_in_one_go(
+    app: Flask, bins: Any
+) -> None:
+    """Every commit into any bin notifies; while every poll is held back or has its news
+    already, the watcher does not turn for each of them (a wake-up per capture, which cost
+    ingest as much as the listeners' reads): they gather on the connection and the next poll
+    that can use them takes them in one turn."""
+    watcher, listener = listening_watcher(app)
+    bin_id = bins.create()["id"]
+    watcher.fallback = watcher.linger = 3600
+    turns: list[dict[str, int]] = []
+    moved = listener.moved
+
+    def counted(timeout: float) -> dict[str, int]:
+        found = moved(timeout)
+        turns.append(found)
+        return found
+
+    listener.moved = counted  # type: ignore[method-assign]
+    woken: dict[str, bool | None] = {}
+
+    def poll(name: str, seen: int, not_before: float = 0.0) -> threading.Thread:
+        def waiting() -> None:
+            woken[name] = watcher.wait(bin_id, seen, 600, not_before=not_before)
+
+        thread = threading.Thread(target=waiting)
+        thread.start()
+        return thread
+
+    try:
+        first = poll("first", 0)
+        wait_until(lambda: listener.ready, what="the watcher to listen")
+        # held back for ten minutes, it keeps the bin watched after the first poll is answered
+        held = poll("held", 1, time.monotonic() + 600)
+        wait_until(lambda: watcher.waiting == 2, what="the held-back poll")
+        bins.ingest(bin_id, body=b"{}")
+        first.join(NEVER_SECONDS)
+        gathered_from = len(turns)
+
+        for _ in range(10):
+            bins.ingest(bin_id, body=b"{}")
+        assert len(turns) == gathered_from  # no turn while nobody could use one
+
+        poll("next", 1).join(NEVER_SECONDS)
+    finally:
+        watcher.close()
+    held.join(NEVER_SECONDS)
+    assert woken == {"first": True, "next": True, "held": False}
+    taken = [turn for turn in turns[gathered_from:] if turn]
+    assert len(taken) == 1 and taken[0][bin_id] > 1, turns[gathered_from:]
 
 
 def test_on_postgresql_the_watcher_stops_listening_when_nobody_waits(app: Flask, bins: Any) -> None:
