@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 from capture_throughput import ROOT
@@ -77,14 +78,20 @@ def part_of(frames: list[str]) -> str:
     return "other"
 
 
-def read_samples(raw: Path) -> Counter[str]:
-    """py-spy's raw (collapsed) output: ``frame;frame;... count`` per line, by part."""
-    parts: Counter[str] = Counter()
+def read_stacks(raw: Path) -> Iterator[tuple[str, int]]:
+    """py-spy's raw (collapsed) output: ``frame;frame;... count`` per line (the first frame is
+    the process, then its thread: py-spy's own labels)."""
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if stack and count.isdigit():
-            # the first frame is the process, then its thread (py-spy's own labels)
-            parts[part_of(stack.split(";"))] += int(count)
+            yield stack, int(count)
+
+
+def read_samples(raw: Path) -> Counter[str]:
+    """Samples by part."""
+    parts: Counter[str] = Counter()
+    for stack, count in read_stacks(raw):
+        parts[part_of(stack.split(";"))] += count
     return parts
 
 

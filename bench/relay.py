@@ -22,6 +22,10 @@ and a target on loopback in this process, then:
    that all of them are connected while wrk runs. ``--follow other`` puts them on a quiet bin
    instead (the cost of holding 20 connections alone). Besides req/s, the server's CPU time per
    request is printed: on a shared machine it moves much less than req/s.
+3. with ``--profile``: ``py-spy record --gil`` over the workers in every round, and the feed's
+   samples (the watcher, the polls' reads) against ingest's in the same round and processes.
+   The machine's speed, which moves req/s by more than the target between rounds, falls on
+   both alike: the steadiest measure of what listeners cost (py-spy: PyPI, in the dev extras).
 
 Targets (the issue's): p50 <= 250 ms, p99 <= 1 s; ingest drop with 20 listeners <= 10 %.
 Needs `wrk` on PATH (apt-get install wrk).
@@ -46,6 +50,7 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from capture_profile import read_stacks
 from capture_throughput import cpu_seconds
 from capture_throughput import free_port
 from capture_throughput import postgres_cpu_seconds
@@ -201,6 +206,30 @@ def measure_latency(
     return [(target.arrived[key] - answered[key]) * 1000 for key in paced], len(burst) / took
 
 
+# which samples are whose, by the files in their stacks
+FEED_FILES = ("capture/feed.py", "web/api/feed.py")
+INGEST_FILES = ("web/ingest.py",)
+
+
+def feed_and_ingest(raw: Path) -> tuple[int, int]:
+    """py-spy samples in the feed's code and in ingest's, from its raw (collapsed) output."""
+    feed = ingest = 0
+    for stack, count in read_stacks(raw):
+        if any(name in stack for name in FEED_FILES):
+            feed += count
+        elif any(name in stack for name in INGEST_FILES):
+            ingest += count
+    return feed, ingest
+
+
+def record(pid: int, seconds: int, raw: Path) -> subprocess.Popen[bytes]:
+    """``py-spy record --gil`` of a server's workers for ``seconds``, into ``raw``."""
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    argv = [py_spy, "record", "--pid", str(pid), "--subprocesses", "--gil", "--nonblocking"]
+    argv += ["--rate", "250", "--duration", str(seconds), "--format", "raw", "--output", str(raw)]
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--captures", type=int, default=200)
@@ -209,6 +238,9 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--listeners", type=int, default=20)
     parser.add_argument("--database-url", help="PostgreSQL (default: SQLite in a temp folder)")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy the workers: the feed's share of ingest"
+    )
     parser.add_argument(
         "--follow",
         choices=("loaded", "other"),
@@ -276,7 +308,12 @@ def main() -> int:
         def measure(connected: int) -> None:
             before = cpu_seconds(server.pid), sum(cpu_seconds(p.pid) for p in group)
             database_before = postgres_cpu_seconds()
+            raw = work / f"round-{len(rounds)}.raw"
+            spy = record(server.pid, args.seconds - 1, raw) if args.profile else None
             result = run_wrk(url, args.seconds, args.connections)
+            if spy is not None:
+                spy.wait(60)
+                result["feed_samples"], result["ingest_samples"] = feed_and_ingest(raw)
             result["server_cpu_us"] = (
                 (cpu_seconds(server.pid) - before[0]) * 1e6 / result["requests"]
             )
@@ -329,6 +366,12 @@ def main() -> int:
             + (f" (PostgreSQL {result['database_cpu_us']:.0f})" if args.database_url else "")
             + f"  listeners CPU {result['listeners_cpu_s']:.2f} s"
         )
+        if args.profile:
+            feed, ingest = result["feed_samples"], result["ingest_samples"]
+            print(
+                f"               py-spy --gil: feed {feed} samples, ingest {ingest}: "
+                f"{feed / max(ingest, 1) * 100:.1f} % of ingest's"
+            )
     without = statistics.mean(r["rps"] for c, r in rounds if c == 0)
     with_them = statistics.mean(r["rps"] for c, r in rounds if c)
     drop = (1 - with_them / without) * 100
