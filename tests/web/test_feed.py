@@ -448,13 +448,8 @@ def test_closing_the_watcher_also_wakes_a_waiter_held_back(app: Flask, bins: Any
     assert woke == [False]
 
 
-def test_a_poll_held_back_costs_the_watcher_nothing_until_its_time(app: Flask, bins: Any) -> None:
-    """A filtered listener's poll held back after reads that found nothing for it (idle_gap)
-    needs no news of its bin before its time: the watcher neither reads nor listens for it
-    meanwhile, however many captures arrive. A poll that can use news is served at once."""
-    held_bin, other = bins.create()["id"], bins.create()["id"]
-    with app.app_context():
-        watcher = feed.FeedWatcher(db.engine, slots=2, interval=0.01)
+def count_reads(watcher: feed.FeedWatcher) -> list[list[str]]:
+    """The bins of each read the watcher makes from now on."""
     reads: list[list[str]] = []
     original = watcher._read
 
@@ -463,6 +458,17 @@ def test_a_poll_held_back_costs_the_watcher_nothing_until_its_time(app: Flask, b
         return original(bins_read)
 
     watcher._read = counted  # type: ignore[method-assign]
+    return reads
+
+
+def test_a_poll_held_back_costs_the_watcher_nothing_until_its_time(app: Flask, bins: Any) -> None:
+    """A filtered listener's poll held back after reads that found nothing for it (idle_gap)
+    needs no news of its bin before its time: the watcher neither reads nor listens for it
+    meanwhile, however many captures arrive. A poll that can use news is served at once."""
+    held_bin, other = bins.create()["id"], bins.create()["id"]
+    with app.app_context():
+        watcher = feed.FeedWatcher(db.engine, slots=2, interval=0.01)
+    reads = count_reads(watcher)
     woken: dict[str, bool | None] = {}
 
     def poll(name: str, bin_id: str, not_before: float) -> threading.Thread:
@@ -501,14 +507,7 @@ def test_on_postgresql_the_watcher_is_woken_by_notifications_not_by_reading(
         pytest.skip("SQLite has no LISTEN/NOTIFY: its watcher reads every tenth of a second")
     bin_id = bins.create()["id"]
     watcher = services(app).feed
-    reads: list[list[str]] = []
-    original = watcher._read
-
-    def counted(bins_read: list[str]) -> dict[str, int]:
-        reads.append(bins_read)
-        return original(bins_read)
-
-    watcher._read = counted  # type: ignore[method-assign]
+    reads = count_reads(watcher)
     watcher.fallback = 3600  # no read but the first, however slow this machine is
     woken: list[bool | None] = []
     waiter = threading.Thread(target=lambda: woken.append(watcher.wait(bin_id, 0, 60)))
@@ -536,19 +535,14 @@ def test_on_postgresql_a_poll_joining_a_watched_bin_costs_no_read(app: Flask, bi
     notifications keep the watcher up to date, so only the bin's first waiter makes it read."""
     watcher, listener = listening_watcher(app)
     bin_id = bins.create()["id"]
-    reads: list[list[str]] = []
+    reads = count_reads(watcher)
     turns: list[float] = []
-    read, moved = watcher._read, listener.moved
-
-    def counted_read(bins_read: list[str]) -> dict[str, int]:
-        reads.append(bins_read)
-        return read(bins_read)
+    moved = listener.moved
 
     def counted_turn(timeout: float) -> dict[str, int]:
         turns.append(timeout)
         return moved(timeout)
 
-    watcher._read = counted_read  # type: ignore[method-assign]
     listener.moved = counted_turn  # type: ignore[method-assign]
     watcher.fallback = 3600
     woken: list[bool | None] = []
