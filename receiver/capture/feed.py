@@ -197,6 +197,12 @@ def _oldest(bin_id: str) -> Label[Any]:
     )
 
 
+def runs_key(bin_id: str, created_at: datetime, filters: FeedFilter) -> tuple[Any, ...] | None:
+    """Where `UnmatchedRuns` keeps a filter's runs in a bin (None for no filter). A bin deleted
+    and made again under its id numbers from 1 again: not the same runs."""
+    return (bin_id, created_at, filters) if filters.events or filters.path_prefix else None
+
+
 def read_feed(
     session: AnySession,
     bin_id: str,
@@ -227,8 +233,7 @@ def read_feed(
         return FeedPage([], after, latest, 0)
     removed = max(0, (latest if oldest is None else min(oldest - 1, latest)) - after)
     filters = filters or FeedFilter()
-    # a bin deleted and made again under its id numbers from 1 again: not the same run
-    runs = (bin_id, created_at, filters) if filters.events or filters.path_prefix else None
+    runs = runs_key(bin_id, created_at, filters)
     start = unmatched.scan_from(runs, after) if unmatched and runs else after
     heads = session.execute(
         _filtered(
@@ -456,6 +461,13 @@ class UnmatchedRuns:
         if run is not None and run[0] <= after < run[1]:
             return run[1]
         return after
+
+    def reaches(self, key: Any, after: int) -> bool:
+        """Whether the numbers right up to ``after`` are known to hold nothing the filter lets
+        through (an earlier read found them so)."""
+        with self._lock:
+            run = self._runs.get(key)
+        return run is not None and run[0] < after <= run[1]
 
     def record(self, key: Any, start: int, end: int) -> None:
         """No capture numbered in (``start``, ``end``] passed the filter."""

@@ -428,6 +428,42 @@ def test_a_filtered_long_poll_woken_for_nothing_reads_less_and_less_often(
     assert len(reads) <= 8, [round(b - a, 2) for a, b in zip(reads, reads[1:], strict=False)]
 
 
+def test_the_next_poll_of_a_filter_woken_for_nothing_keeps_its_pace(
+    app: Flask, client: FlaskClient, bins: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``receiver listen`` polls again as soon as a poll ends: when the filter left out every
+    capture up to its cursor, the new poll pauses the longest between its reads from the start,
+    instead of reading at 0.1, 0.2, 0.4 and 0.8 s again (after a capture it let through, the
+    next poll starts quick: see the runs' test below)."""
+    bin_id = bins.create()["id"]
+    reads: list[float] = []
+    original = feed.read_feed
+
+    def counted(*args: Any, **kwargs: Any) -> feed.FeedPage:
+        reads.append(time.monotonic())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(feed, "read_feed", counted)
+    stop = threading.Event()
+
+    def stream() -> None:  # a capture the filter leaves out every 50 ms
+        while not stop.wait(0.05):
+            store_captures(app, bin_id, [post("/other")])
+
+    sender = threading.Thread(target=stream)
+    sender.start()
+    try:
+        first = read(client, bin_id, wait=1, path_prefix="/wanted")
+        reads.clear()
+        second = read(client, bin_id, wait=2, after=first["next"], path_prefix="/wanted")
+    finally:
+        stop.set()
+        sender.join()
+    assert first["requests"] == second["requests"] == []
+    # the first read, then one a second (from the start: a second, not 0.1, 0.2, 0.4, 0.8)
+    assert len(reads) <= 4, [round(b - a, 2) for a, b in zip(reads, reads[1:], strict=False)]
+
+
 def test_the_pause_between_fruitless_reads_doubles_from_a_tenth_of_a_second_to_a_second() -> None:
     assert [idle_gap(n) for n in range(7)] == [0.0, 0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
 
@@ -726,6 +762,15 @@ def test_unmatched_runs_join_and_keep_the_furthest() -> None:
     assert runs.scan_from("a", 5) == 25
     runs.record("a", 40, 50)  # beyond a gap: the listeners moved on
     assert (runs.scan_from("a", 20), runs.scan_from("a", 45)) == (20, 50)
+    # cursors the run reaches (their polls were woken for nothing); one on a match (a run
+    # recorded after a match starts at it: 40) or beyond the run is not reached
+    assert [runs.reaches("a", after) for after in (50, 45, 41, 40, 51)] == [
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]
     runs.record("a", 5, 5)  # empty: nothing
     runs.record("b", 0, 1)
     runs.record("c", 0, 1)  # over the size: the least recently recorded goes

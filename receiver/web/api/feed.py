@@ -20,6 +20,7 @@ deployment's access token for a public one.
 from __future__ import annotations
 
 import base64
+import math
 import time
 from typing import Any
 
@@ -50,6 +51,8 @@ from receiver.web.shapes import request_json
 
 # how long a client should wait before polling again when its poll could not be held
 RETRY_AFTER_SECONDS = 1
+# fruitless reads after which a poll's pause between reads is the longest (see idle_gap)
+PACE_KEPT = 1 + math.ceil(math.log2(feed.MAX_IDLE_GAP / feed.FIRST_IDLE_GAP))
 Page = dict[str, Any]
 
 
@@ -68,7 +71,7 @@ def _write_lock() -> WriteLock:
 @bp.get("/bins/<bin_id>/feed")
 def feed_read(bin_id: str) -> Response:
     """Captures numbered above ``after``, oldest first; ``wait`` holds the answer (long poll)."""
-    load_bin(bin_id)
+    found = load_bin(bin_id)
     args = request.args
     after = feed.parse_number(args.get("after"), "after", default=0, low=0, high=feed.MAX_SEQ)
     limit = feed.parse_number(
@@ -80,6 +83,10 @@ def feed_read(bin_id: str) -> Response:
     if name is not None:
         feed.check_listener_name(name)
     deadline = time.monotonic() + wait
+    runs = feed.runs_key(bin_id, found.created_at, filters)
+    # the filter left out what came before the cursor too (this listener's last poll was woken
+    # for nothing): this poll goes on at that one's pace, not from the shortest pause again
+    kept = bool(runs) and services().feed_unmatched.reaches(runs, after)
     page = _read(bin_id, after, limit, filters)
     if name is not None:
         # polling from ``after`` says everything up to it was dealt with
@@ -90,7 +97,7 @@ def feed_read(bin_id: str) -> Response:
             db.session.commit()
     held: bool | None = False
     client_left = serving.client_left(request.environ)
-    fruitless = 0
+    fruitless = PACE_KEPT if kept else 0
     read_at = time.monotonic()
     while (
         not page["requests"] and not page["removed"] and (left := deadline - time.monotonic()) > 0
