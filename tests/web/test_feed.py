@@ -11,6 +11,8 @@ import base64
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -397,10 +399,8 @@ def test_the_request_lists_after_cursor_continues_from_the_newest_id_seen(
     assert [item["id"] for item in following["requests"]] == [ids[4]]
 
 
-def test_a_filtered_long_poll_woken_for_nothing_reads_less_and_less_often(
-    app: Flask, client: FlaskClient, bins: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    bin_id = bins.create()["id"]
+def timed_feed_reads(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """When each feed read is made from now on (``time.monotonic()``)."""
     reads: list[float] = []
     original = feed.read_feed
 
@@ -409,19 +409,35 @@ def test_a_filtered_long_poll_woken_for_nothing_reads_less_and_less_often(
         return original(*args, **kwargs)
 
     monkeypatch.setattr(feed, "read_feed", counted)
+    return reads
+
+
+@contextmanager
+def left_out_stream(app: Flask, bin_id: str) -> Iterator[None]:
+    """A capture to ``/other`` every 50 ms while the block runs (a filter on ``/wanted``
+    leaves them all out)."""
     stop = threading.Event()
 
-    def stream() -> None:  # a capture the filter leaves out every 50 ms
+    def stream() -> None:
         while not stop.wait(0.05):
             store_captures(app, bin_id, [post("/other")])
 
     sender = threading.Thread(target=stream)
     sender.start()
     try:
-        page = read(client, bin_id, wait=2, path_prefix="/wanted")
+        yield
     finally:
         stop.set()
         sender.join()
+
+
+def test_a_filtered_long_poll_woken_for_nothing_reads_less_and_less_often(
+    app: Flask, client: FlaskClient, bins: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bin_id = bins.create()["id"]
+    reads = timed_feed_reads(monkeypatch)
+    with left_out_stream(app, bin_id):
+        page = read(client, bin_id, wait=2, path_prefix="/wanted")
     assert page["requests"] == []
     # woken every 0.1 s it would read about 20 times; with the pauses (idle_gap) at most 8 (a
     # busy machine only wakes it less often)
@@ -436,29 +452,11 @@ def test_the_next_poll_of_a_filter_woken_for_nothing_keeps_its_pace(
     instead of reading at 0.1, 0.2, 0.4 and 0.8 s again (after a capture it let through, the
     next poll starts quick: see the runs' test below)."""
     bin_id = bins.create()["id"]
-    reads: list[float] = []
-    original = feed.read_feed
-
-    def counted(*args: Any, **kwargs: Any) -> feed.FeedPage:
-        reads.append(time.monotonic())
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(feed, "read_feed", counted)
-    stop = threading.Event()
-
-    def stream() -> None:  # a capture the filter leaves out every 50 ms
-        while not stop.wait(0.05):
-            store_captures(app, bin_id, [post("/other")])
-
-    sender = threading.Thread(target=stream)
-    sender.start()
-    try:
+    reads = timed_feed_reads(monkeypatch)
+    with left_out_stream(app, bin_id):
         first = read(client, bin_id, wait=1, path_prefix="/wanted")
         reads.clear()
         second = read(client, bin_id, wait=2, after=first["next"], path_prefix="/wanted")
-    finally:
-        stop.set()
-        sender.join()
     assert first["requests"] == second["requests"] == []
     # the first read, then one a second (from the start: a second, not 0.1, 0.2, 0.4, 0.8)
     assert len(reads) <= 4, [round(b - a, 2) for a, b in zip(reads, reads[1:], strict=False)]
