@@ -78,6 +78,17 @@ def part_of(frames: list[str]) -> str:
     return "other"
 
 
+def record(
+    py_spy: str, pid: int, seconds: int, raw: Path, *, rate: int = 250
+) -> subprocess.Popen[bytes]:
+    """``py-spy record --gil`` of a server's workers (the children of ``pid``) for
+    ``seconds``, into ``raw`` in py-spy's raw (collapsed) format."""
+    argv = [py_spy, "record", "--pid", str(pid), "--subprocesses", "--gil", "--nonblocking"]
+    argv += ["--rate", str(rate), "--duration", str(seconds), "--format", "raw"]
+    argv += ["--output", str(raw)]
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def read_stacks(raw: Path) -> Iterator[tuple[str, int]]:
     """py-spy's raw (collapsed) output: ``frame;frame;... count`` per line (the first frame is
     the process, then its thread: py-spy's own labels)."""
@@ -101,27 +112,7 @@ def profile(checkout: Path, args: argparse.Namespace, work: Path) -> tuple[Count
     try:
         run_wrk(server.url, 2, args.connections, server.script)  # warm-up
         raw = work / f"{checkout.name}.raw"
-        spy = subprocess.Popen(
-            [
-                args.py_spy,
-                "record",
-                "--pid",
-                str(server.process.pid),
-                "--subprocesses",
-                "--gil",
-                "--nonblocking",
-                "--rate",
-                str(args.rate),
-                "--duration",
-                str(args.seconds),
-                "--format",
-                "raw",
-                "--output",
-                str(raw),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        spy = record(args.py_spy, server.process.pid, args.seconds, raw, rate=args.rate)
         time.sleep(1)  # py-spy attaches to the workers
         before = cpu_seconds(server.process.pid)
         result = run_wrk(server.url, args.seconds - 2, args.connections, server.script)

@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from capture_profile import read_stacks
+from capture_profile import record
 from capture_throughput import cpu_seconds
 from capture_throughput import free_port
 from capture_throughput import postgres_cpu_seconds
@@ -222,14 +223,6 @@ def feed_and_ingest(raw: Path) -> tuple[int, int]:
     return feed, ingest
 
 
-def record(pid: int, seconds: int, raw: Path) -> subprocess.Popen[bytes]:
-    """``py-spy record --gil`` of a server's workers for ``seconds``, into ``raw``."""
-    py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    argv = [py_spy, "record", "--pid", str(pid), "--subprocesses", "--gil", "--nonblocking"]
-    argv += ["--rate", "250", "--duration", str(seconds), "--format", "raw", "--output", str(raw)]
-    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--captures", type=int, default=200)
@@ -248,6 +241,8 @@ def main() -> int:
         help="the listeners follow the loaded bin (filtered out) or another, quiet bin",
     )
     args = parser.parse_args()
+    # the virtualenv's own py-spy (a dev extra) when the venv is not on PATH
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not shutil.which("wrk"):
         print("wrk is not installed: apt-get install wrk", file=sys.stderr)
         return 2
@@ -309,7 +304,7 @@ def main() -> int:
             before = cpu_seconds(server.pid), sum(cpu_seconds(p.pid) for p in group)
             database_before = postgres_cpu_seconds()
             raw = work / f"round-{len(rounds)}.raw"
-            spy = record(server.pid, args.seconds - 1, raw) if args.profile else None
+            spy = record(py_spy, server.pid, args.seconds - 1, raw) if args.profile else None
             result = run_wrk(url, args.seconds, args.connections)
             if spy is not None:
                 spy.wait(60)
