@@ -823,7 +823,7 @@ class FeedWatcher:
                     return None
                 now = time.monotonic()
                 if listener is not None and listener.ready:
-                    due, latest = max(now, self._due_at()), read_at + self.fallback
+                    due, latest = self._due_at(), read_at + self.fallback
                 else:
                     due, latest = max(read_at + self.interval, self._due_at()), math.inf
                 until = min(due, latest)
