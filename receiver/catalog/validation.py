@@ -200,7 +200,7 @@ def parse_json(body: bytes) -> tuple[Any, Issue | None]:
         return None, Issue("", f"the body is not valid UTF-8 (byte {exc.start})", "json")
     text = text.removeprefix("\ufeff")
     try:
-        return json.loads(text, parse_constant=_reject_constant), None
+        return _DECODER.decode(text), None
     except RecursionError:
         return None, Issue("", "the body is JSON nested too deeply to parse", "json")
     except ValueError as exc:
@@ -230,6 +230,10 @@ def _without_payload(
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
+
+
+# json.loads with parse_constant builds a decoder per call; one, stateless, serves every thread
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 def _catalog_note(detection: Detection, provider_name: str | None) -> Issue:
