@@ -210,6 +210,8 @@ class _Rule:
     # the top-level fields the rule cannot match without (of its present and equals pointers):
     # most rules of most providers fail on one of them, with one look into the payload
     needs: tuple[str, ...] = ()
+    # the present pointers that ``needs`` does not settle for an object payload (deeper ones)
+    deep_present: tuple[tuple[str, ...], ...] = ()
 
 
 def _split(pointer: str) -> tuple[str, ...]:
@@ -257,10 +259,17 @@ def _match_provider(provider: Provider, payload: Any) -> Detection | None:
 
 def _matching_rules(rules: tuple[_Rule, ...], payload: Any) -> list[_Rule]:
     """The rules that match ``payload``; the first matching fallback rule when none does."""
-    matching = [rule for rule in rules if not rule.fallback and _rule_matches(rule, payload)]
+    # a provider's rules read the same few pointers (Appery's build rules differ only in the
+    # values they compare): each is resolved once per payload
+    values: dict[tuple[str, ...], Any] = {}
+    matching = [
+        rule for rule in rules if not rule.fallback and _rule_matches(rule, payload, values)
+    ]
     if matching:
         return matching
-    return next(([rule] for rule in rules if rule.fallback and _rule_matches(rule, payload)), [])
+    return next(
+        ([rule] for rule in rules if rule.fallback and _rule_matches(rule, payload, values)), []
+    )
 
 
 def _rule_events(
@@ -289,22 +298,36 @@ def _rule(rule: dict[str, Any]) -> _Rule:
         event_from=rule.get("event_from"),
         fallback=bool(rule.get("fallback", False)),
         needs=tuple(dict.fromkeys(firsts)),
+        deep_present=tuple(parts for parts in present if len(parts) != 1),
     )
 
 
-def _rule_matches(rule: _Rule, payload: Any) -> bool:
+def _rule_matches(rule: _Rule, payload: Any, values: dict[tuple[str, ...], Any]) -> bool:
+    """Whether ``payload`` meets every condition of ``rule``; ``values`` keeps the pointers
+    resolved so far in this payload."""
+    present = rule.present
     if isinstance(payload, dict):
         for name in rule.needs:
             if name not in payload:
                 return False
-    for parts in rule.present:
-        if resolve_parts(payload, parts) is MISSING:
+        present = rule.deep_present  # a top-level field is in ``needs``, found just now
+    for parts in present:
+        if _resolved(payload, parts, values) is MISSING:
             return False
-    if rule.any_present and all(resolve_parts(payload, p) is MISSING for p in rule.any_present):
+    if rule.any_present and all(
+        _resolved(payload, parts, values) is MISSING for parts in rule.any_present
+    ):
         return False
     for parts, expected in rule.equals:
-        value = resolve_parts(payload, parts)
+        value = _resolved(payload, parts, values)
         # bool is an int in python: compare types too, so true never equals 1
         if value is MISSING or type(value) is not type(expected) or value != expected:
             return False
     return True
+
+
+def _resolved(payload: Any, parts: tuple[str, ...], values: dict[tuple[str, ...], Any]) -> Any:
+    value = values.get(parts, values)  # the dict itself: not resolved yet
+    if value is values:
+        value = values[parts] = resolve_parts(payload, parts)
+    return value
