@@ -32,7 +32,7 @@ def check(
     errors = [] if compiled.validator.is_valid(payload) else _errors(compiled, payload, spent)
     warnings: list[Issue] = []
     try:
-        FieldWalk(compiled, spent).walk([""], payload, [], warnings, 0)
+        FieldWalk(compiled, spent).walk(("",), payload, [], warnings, 0)
     except BudgetExceeded:
         warnings.append(
             Issue("", "the check for undocumented fields stopped at the time budget", "budget")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
 from receiver.catalog.branches import COMBINATORS
@@ -32,6 +33,10 @@ from receiver.catalog.pointers import to_pointer
 MAX_WALK_DEPTH = 128
 # what a schema's walk remembers, at most (entries)
 MEMORY_SIZE = 4096
+# field names (up to LEAD_NAME_SIZE characters) whose subschemas an object plan keeps: the
+# names come from payloads, so what a plan keeps of them is bounded
+LEADS_KEPT = 256
+LEAD_NAME_SIZE = 100
 Applicable = list[tuple[str, dict[str, Any]]]
 # keywords whose subschemas apply only when the value passes something: gathered per payload
 _BY_VALUE = (*COMBINATORS, "if", "dependentSchemas")
@@ -43,7 +48,8 @@ class _ObjectPlan:
 
     ``fields`` maps a declared name to its subschemas' pointers; ``patterns`` are the
     ``patternProperties`` as (pointer of the subschema, pattern); ``extra`` the pointers of
-    ``additionalProperties`` subschemas, for fields nothing else declares.
+    ``additionalProperties`` subschemas, for fields nothing else declares. ``leads`` keeps
+    what `subschemas` found for the field names seen so far.
     """
 
     fields: dict[str, tuple[str, ...]]
@@ -51,6 +57,21 @@ class _ObjectPlan:
     required: frozenset[str]
     extra: tuple[str, ...]
     closed: bool
+    leads: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
+
+    def subschemas(self, name: str) -> tuple[str, ...]:
+        """The pointers of the subschemas a field called ``name`` is checked against (none: the
+        schemas do not declare it)."""
+        found = self.leads.get(name)
+        if found is None:
+            subs = self.fields.get(name, ())
+            matched = tuple(pointer for pointer, pattern in self.patterns if _search(pattern, name))
+            found = subs + matched if matched else subs
+            if not found:
+                found = self.extra
+            if len(self.leads) < LEADS_KEPT and len(name) <= LEAD_NAME_SIZE:
+                self.leads[name] = found
+        return found
 
 
 class FieldWalk:
@@ -63,7 +84,7 @@ class FieldWalk:
 
     def walk(
         self,
-        pointers: list[str],
+        pointers: tuple[str, ...],
         instance: Any,
         path: list[str | int],
         out: list[Issue],
@@ -76,48 +97,61 @@ class FieldWalk:
             raise BudgetExceeded(
                 Issue(to_pointer(path), "the check ran past its time budget", "budget")
             )
-        applicable: Applicable = []
-        for pointer in pointers:
-            self.collect(pointer, instance, applicable, 0)
         if isinstance(instance, dict):
-            self.walk_object(applicable, instance, path, out, depth)
+            plan = self.memory.get(("plan", pointers))  # remembered when no choice was made
+            if plan is None:
+                applicable, static = self._applicable(pointers, instance)
+                plan = self._plan(applicable)
+                if static:
+                    self._remember(("plan", pointers), plan)
+            self.walk_object(plan, instance, path, out, depth)
             return
+        applicable, _ = self._applicable(pointers, instance)
         for index, item in enumerate(instance):
             if not isinstance(item, dict | list):
                 continue
-            subs = [
+            subs = tuple(
                 sub
                 for pointer, schema in applicable
                 if (sub := _item_schema(pointer, schema, index))
-            ]
+            )
             if subs:
                 self.walk(subs, item, [*path, index], out, depth + 1)
 
     def walk_object(
         self,
-        applicable: Applicable,
+        plan: _ObjectPlan,
         instance: dict[str, Any],
         path: list[str | int],
         out: list[Issue],
         depth: int,
     ) -> None:
         """The object step of :meth:`walk`: each field's own schemas, or a warning."""
-        plan = self._plan(applicable)
         for key, value in instance.items():
-            subs = list(plan.fields.get(key, ()))
-            for pointer, pattern in plan.patterns:
-                if _search(pattern, key):
-                    subs.append(pointer)
+            subs = plan.subschemas(key)
             if not subs:
-                subs = list(plan.extra)
                 # a field the schema requires is documented, even without a "properties" entry
-                if not subs and plan.closed and key not in plan.required:
+                if plan.closed and key not in plan.required:
                     where = to_pointer([*path, key])
                     out.append(
                         Issue(where, f"field {key!r} is not documented", "additionalProperties")
                     )
-            if subs and isinstance(value, dict | list):
+            elif isinstance(value, dict | list):
                 self.walk(subs, value, [*path, key], out, depth + 1)
+
+    def _applicable(self, pointers: tuple[str, ...], instance: Any) -> tuple[Applicable, bool]:
+        """The subschemas that apply to ``instance`` here, and whether they are the same for
+        every value (no choice on the way)."""
+        applicable: Applicable = []
+        static = True
+        for pointer in pointers:
+            known = self._static(pointer)
+            if known is None:
+                static = False
+                self.collect(pointer, instance, applicable, 0)
+            else:
+                applicable.extend(known)
+        return applicable, static
 
     def _plan(self, applicable: Applicable) -> _ObjectPlan:
         key = ("object", tuple(pointer for pointer, _ in applicable))

@@ -552,6 +552,48 @@ def test_user_schema_with_combinators_reports_fields_outside_the_matching_branch
     assert [(e.path, e.keyword) for e in result.errors] == [("/kind", "enum"), ("", "oneOf")]
 
 
+def test_what_one_payload_chose_is_not_remembered_for_the_next():
+    # the walk remembers what a schema says of an object, but only where no branch was chosen
+    schema = {
+        "type": "object",
+        "properties": {"kind": {"type": "string"}, "inner": {"type": "object"}},
+        "oneOf": [
+            {"properties": {"kind": {"const": "a"}, "alpha": {}, "inner": {"$ref": "#/$defs/a"}}},
+            {"properties": {"kind": {"const": "b"}, "beta": {}, "inner": {"$ref": "#/$defs/b"}}},
+        ],
+        "$defs": {
+            "a": {"type": "object", "properties": {"x": {}}},
+            "b": {"type": "object", "properties": {"y": {}}},
+        },
+    }
+    payloads = {
+        "a": {"kind": "a", "alpha": 1, "beta": 1, "inner": {"x": 1, "y": 1}},
+        "b": {"kind": "b", "alpha": 1, "beta": 1, "inner": {"x": 1, "y": 1}},
+    }
+    expected = {"a": ["/beta", "/inner/y"], "b": ["/alpha", "/inner/x"]}
+    for kind in ["a", "b", "a", "b", "b", "a"]:
+        _, warnings = validate_against(schema, payloads[kind])
+        assert [w.path for w in warnings] == expected[kind], kind
+
+
+def test_field_names_matched_by_patterns_are_answered_alike_past_what_the_walk_keeps():
+    schema = {
+        "type": "object",
+        "properties": {"id": {}},
+        "patternProperties": {"^x-": {"type": "object", "properties": {"v": {}}}},
+    }
+    # more names than an object plan keeps, and names longer than it keeps: each answered alike
+    names = [f"x-{n}" for n in range(300)] + ["x-" + "n" * 200, "y-" + "n" * 200, "other"]
+    payload = {name: {"v": 1, "w": 2} for name in names}
+    for _ in range(2):
+        _, warnings = validate_against(schema, payload)
+        assert [w.path for w in warnings] == [
+            *(f"/{name}/w" for name in names if name.startswith("x-")),
+            "/" + "y-" + "n" * 200,
+            "/other",
+        ]
+
+
 @pytest.mark.parametrize(
     ("schema", "instance"),
     [
