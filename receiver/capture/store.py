@@ -185,8 +185,8 @@ class CaptureStore:
         self._connections_lock = threading.Lock()
         self._closed = False
         # one lock, two conditions: store_batch and close wait in _group for no one to lead, a
-        # gathering leader waits in _arrivals for rows; a queued row's thread waits on its own
-        # _Pending.wake
+        # gathering leader waits in _arrivals for a full batch; a queued row's thread waits on
+        # its own _Pending.wake
         queue_lock = threading.Lock()
         self._group = threading.Condition(queue_lock)
         self._arrivals = threading.Condition(queue_lock)
@@ -387,7 +387,8 @@ class CaptureStore:
                     thread: at for thread, at in self._queued_at.items() if now - at < BUSY_SECONDS
                 }
             self._queued_at[threading.get_ident()] = now
-            self._arrivals.notify()
+            if len(self._pending) >= MAX_BATCH:  # a gathering leader waits for a full batch
+                self._arrivals.notify()
             leads = not self._leading
             self._leading = True
         while not entry.done:

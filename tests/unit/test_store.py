@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -205,6 +206,44 @@ def test_rows_analysed_with_old_settings_go_back_and_the_others_are_stored(app, 
     assert batch[0].result is not None and batch[2].result is not None
     assert [r["bin_id"] for r in bins.requests(current)["requests"]] == [current, current]
     assert bins.requests(changed)["requests"] == []
+
+
+def test_a_gathering_leader_commits_as_soon_as_its_batch_is_full(app, bins, monkeypatch):
+    """The leader waits for more rows while other threads are sending; only a full batch ends
+    that wait early (the rows before it do not wake it). The gathering wait is an hour here:
+    the test ends only if the full batch wakes the leader."""
+    from receiver.capture import store as store_module
+    from receiver.capture.request import RawRequest
+    from receiver.capture.request import build_row
+    from receiver.storage.models import utcnow
+
+    monkeypatch.setattr(store_module, "MAX_BATCH", 4)
+    monkeypatch.setattr(store_module, "GATHER_SECONDS", 3600.0)
+    monkeypatch.setattr(store_module, "BUSY_SECONDS", 3600.0)
+    bin_id = bins.create()["id"]
+    store = store_of(app)
+    commits: list[int] = []
+    store.on_commit.append(lambda committed: commits.append(committed.captures))
+    store._queued_at[-1] = time.monotonic()  # another sender, busy just now
+
+    def send() -> int:
+        row = build_row(RawRequest("POST", "/", "", [], b"{}"), bin_id, utcnow())
+        row.update(forward_url=None, rejection=None)
+        return store.store(row).seq
+
+    senders = [threading.Thread(target=send) for _ in range(4)]
+    for sender in senders:
+        sender.start()
+    given = time.monotonic() + 60  # a bound on a hang, not on speed
+    for sender in senders:
+        sender.join(timeout=max(0.0, given - time.monotonic()))
+    stuck = any(sender.is_alive() for sender in senders)
+    if stuck:  # let the leader go, so that the app can close
+        with store._group:
+            store._arrivals.notify_all()
+    assert not stuck
+    assert commits == [4]
+    assert len(bins.requests(bin_id)["requests"]) == 4
 
 
 def test_column_arrays_keep_each_statements_bodies_within_the_bound(monkeypatch):
