@@ -117,14 +117,30 @@ def _match(
 
 def _providers_from_headers(catalog: Catalog, headers: Sequence[tuple[str, str]]) -> list[Provider]:
     """The providers that a header of the request identifies, in catalog order."""
-    names = {name.lower() for name, _ in headers}
-    if not names:
+    owners = _header_owners(catalog)
+    claimed = {owner for name, _ in headers for owner in owners.get(name.lower(), ())}
+    if not claimed:
         return []
-    return [
-        provider
-        for provider in catalog.providers.values()
-        if any(header.lower() in names for header in provider.detection.get("headers", ()))
-    ]
+    return [provider for provider in catalog.providers.values() if provider.id in claimed]
+
+
+# each catalog's identifying headers (lower-cased) and the providers they name, by id(catalog);
+# the entry holds the catalog, so its id stays unique. A catalog's providers never change
+_owners_by_catalog: dict[int, tuple[Catalog, dict[str, tuple[str, ...]]]] = {}
+
+
+def _header_owners(catalog: Catalog) -> dict[str, tuple[str, ...]]:
+    entry = _owners_by_catalog.get(id(catalog))
+    if entry is not None and entry[0] is catalog:
+        return entry[1]
+    owners: dict[str, tuple[str, ...]] = {}
+    for provider in catalog.providers.values():
+        for header in provider.detection.get("headers", ()):
+            owners[header.lower()] = (*owners.get(header.lower(), ()), provider.id)
+    if len(_owners_by_catalog) >= 256:
+        _owners_by_catalog.clear()
+    _owners_by_catalog[id(catalog)] = (catalog, owners)
+    return owners
 
 
 def _match_event_header(
