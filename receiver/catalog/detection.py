@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
@@ -124,23 +125,35 @@ def _providers_from_headers(catalog: Catalog, headers: Sequence[tuple[str, str]]
     return [provider for provider in catalog.providers.values() if provider.id in claimed]
 
 
-# each catalog's identifying headers (lower-cased) and the providers they name, by id(catalog);
-# the entry holds the catalog, so its id stays unique. A catalog's providers never change
-_owners_by_catalog: dict[int, tuple[Catalog, dict[str, tuple[str, ...]]]] = {}
+# each catalog's identifying headers (lower-cased) and the providers they name; a catalog's
+# providers never change
+_owners_by_catalog: dict[int, tuple[Any, Any]] = {}
 
 
 def _header_owners(catalog: Catalog) -> dict[str, tuple[str, ...]]:
-    entry = _owners_by_catalog.get(id(catalog))
-    if entry is not None and entry[0] is catalog:
-        return entry[1]
+    owners: dict[str, tuple[str, ...]] = _kept(_owners_by_catalog, catalog, _owners_of)
+    return owners
+
+
+def _owners_of(catalog: Catalog) -> dict[str, tuple[str, ...]]:
     owners: dict[str, tuple[str, ...]] = {}
     for provider in catalog.providers.values():
         for header in provider.detection.get("headers", ()):
             owners[header.lower()] = (*owners.get(header.lower(), ()), provider.id)
-    if len(_owners_by_catalog) >= 256:
-        _owners_by_catalog.clear()
-    _owners_by_catalog[id(catalog)] = (catalog, owners)
     return owners
+
+
+def _kept(cache: dict[int, tuple[Any, Any]], owner: Any, make: Callable[[Any], Any]) -> Any:
+    """``make(owner)``, made once: kept by ``id(owner)`` with the owner itself, so that the id
+    stays unique while the entry lives; at most 256 entries."""
+    entry = cache.get(id(owner))
+    if entry is not None and entry[0] is owner:
+        return entry[1]
+    made = make(owner)
+    if len(cache) >= 256:
+        cache.clear()
+    cache[id(owner)] = (owner, made)
+    return made
 
 
 def _match_event_header(
@@ -240,19 +253,16 @@ def _split(pointer: str) -> tuple[str, ...]:
 # compiled rules by id(provider.detection); the entry holds the dict, so its id stays unique.
 # keyed on the rules rather than the provider: a catalog rebuilt with user schemas copies its
 # providers but shares their detection dicts
-_compiled_rules: dict[int, tuple[dict[str, Any], tuple[_Rule, ...]]] = {}
+_compiled_rules: dict[int, tuple[Any, Any]] = {}
 
 
 def _rules_of(provider: Provider) -> tuple[_Rule, ...]:
-    detection = provider.detection
-    entry = _compiled_rules.get(id(detection))
-    if entry is not None and entry[0] is detection:
-        return entry[1]
-    rules = tuple(_rule(rule) for rule in detection.get("rules", ()))
-    if len(_compiled_rules) >= 256:
-        _compiled_rules.clear()
-    _compiled_rules[id(detection)] = (detection, rules)
+    rules: tuple[_Rule, ...] = _kept(_compiled_rules, provider.detection, _compile_rules)
     return rules
+
+
+def _compile_rules(detection: dict[str, Any]) -> tuple[_Rule, ...]:
+    return tuple(_rule(rule) for rule in detection.get("rules", ()))
 
 
 def _match_provider(provider: Provider, payload: Any) -> Detection | None:
